@@ -1,0 +1,33 @@
+"""vitseg: map artisanal small-scale gold mining in Ghana from Sentinel-2.
+
+A small library behind papermill notebooks that reproduce Gallwey et al. (U-Net,
+pixel baselines, temporal ensembling, change and density maps, stratified-sample
+accuracy) and VitSegh24 (SegFormer on Sentinel-2 L2A tiles).
+
+Modules are imported lazily (``vitseg.cube``, ``vitseg.train``...), so ``import vitseg``
+stays fast and does not pull torch unless a model is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from vitseg.errors import VitsegError
+
+__version__ = "0.1.0"
+
+_SUBMODULES = (
+    "accuracy", "alerts", "baselines", "change", "cloud", "composite", "constants", "cube",
+    "datasets", "density", "errors", "grid", "io", "labels", "losses", "metrics", "models",
+    "plotting", "predict", "runner", "stac", "synthetic", "temporal", "tiles", "train",
+    "webmap", "zonal",
+)  # fmt: skip
+
+__all__ = ["VitsegError", "__version__", *_SUBMODULES]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"vitseg.{name}")
+    raise AttributeError(f"module 'vitseg' has no attribute {name!r}")

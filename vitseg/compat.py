@@ -1,0 +1,39 @@
+"""Compatibility shims, imported before segmentation-models-pytorch and timm.
+
+The PyPI torchvision wheel is built against CUDA torch. Beside the CPU build of
+torch its C++ operators are not registered, and importing torchvision fails with
+``operator torchvision::nms does not exist`` when its Python side registers fake
+kernels for ``nms`` and ``qnms`` (the other meta kernels are skipped when the
+extension is absent). segmentation-models-pytorch and timm import torchvision
+at import time, so vitseg defines the two operator schemas first. Nothing in vitseg
+calls them; they only let torchvision import.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["ensure_torchvision"]
+
+_SCHEMAS = {
+    "nms": "(Tensor dets, Tensor scores, float iou_threshold) -> Tensor",
+    "qnms": "(Tensor dets, Tensor scores, float iou_threshold) -> Tensor",
+}
+_done = False
+
+
+def ensure_torchvision() -> None:
+    """Register the torchvision operator schemas missing beside CPU torch (idempotent)."""
+    global _done
+    if _done:
+        return
+    if torch.version.cuda is None:
+        for name, schema in _SCHEMAS.items():
+            try:
+                torch.library.define(f"torchvision::{name}", schema)
+            except (RuntimeError, ValueError):  # already defined (real torchvision ops, or a second call)
+                pass
+    _done = True
+
+
+ensure_torchvision()

@@ -1,0 +1,316 @@
+"""Run folders, manifests and atomic writes.
+
+Everything vitseg writes goes to a temporary name beside its final path and is then
+renamed (``os.replace``), so a killed process leaves either the complete file or
+nothing at the final path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as _dt
+import hashlib
+import importlib.metadata
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "Run",
+    "atomic_path",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "data_path",
+    "git_sha",
+    "package_versions",
+    "read_json",
+    "sha256_file",
+    "start_run",
+    "update_manifest",
+    "write_json",
+]
+
+#: Packages whose versions go into every manifest.
+TRACKED_PACKAGES = (
+    "vitseg", "numpy", "xarray", "dask", "rioxarray", "rasterio", "stackstac", "pystac",
+    "pystac-client", "geopandas", "shapely", "pyproj", "torch", "segmentation-models-pytorch",
+    "timm", "scikit-learn", "papermill", "jupytext",
+)  # fmt: skip
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str], *, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it to ``path`` only on success.
+
+    Parameters
+    ----------
+    path
+        Final destination. Parent folders are created.
+    suffix
+        Suffix of the temporary file (defaults to the final suffix, so drivers that
+        infer the format from the extension keep working).
+
+    Yields
+    ------
+    pathlib.Path
+        Where to write. If the block raises, the temporary file is removed and
+        nothing appears at ``path``.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> with atomic_path(d / "a.txt") as tmp:
+    ...     _ = tmp.write_text("hi")
+    >>> (d / "a.txt").read_text()
+    'hi'
+    """
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(
+        prefix=f".{final.name}.", suffix=(suffix if suffix is not None else final.suffix) + ".part",
+        dir=final.parent,
+    )
+    os.close(fd)
+    tmp = Path(name)
+    # Drop the extra ``.part`` so GDAL & co. see the real extension.
+    real_tmp = tmp.with_name(tmp.name[: -len(".part")])
+    tmp.unlink()
+    try:
+        yield real_tmp
+        if real_tmp.is_dir():
+            if final.exists():
+                import shutil
+
+                shutil.rmtree(final)
+        os.replace(real_tmp, final)
+    except BaseException:
+        if real_tmp.is_dir():
+            import shutil
+
+            shutil.rmtree(real_tmp, ignore_errors=True)
+        else:
+            real_tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically and return the path."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    return Path(path)
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically and return the path."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, (_dt.datetime, _dt.date)):
+        return obj.isoformat()
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if hasattr(obj, "item"):
+        return obj.item()
+    raise TypeError(f"cannot serialise {type(obj).__name__} to JSON")
+
+
+def write_json(path: str | os.PathLike[str], obj: Any) -> Path:
+    """Write ``obj`` as indented JSON, atomically (numpy scalars and paths allowed)."""
+    return atomic_write_text(path, json.dumps(obj, indent=2, default=_json_default) + "\n")
+
+
+def read_json(path: str | os.PathLike[str]) -> Any:
+    """Read a JSON file."""
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def sha256_file(path: str | os.PathLike[str], *, chunk_bytes: int = 1 << 20) -> str:
+    """Return the hex SHA-256 digest of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk_bytes):
+            h.update(block)
+    return h.hexdigest()
+
+
+def git_sha(repo: str | os.PathLike[str] | None = None) -> str | None:
+    """Return the current git commit of ``repo`` (default: vitseg's checkout), or None."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=repo or REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"],
+        cwd=repo or REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=10,
+    ).stdout.strip()
+    return out.stdout.strip() + ("-dirty" if dirty else "")
+
+
+def package_versions(names: tuple[str, ...] = TRACKED_PACKAGES) -> dict[str, str | None]:
+    """Return installed versions of ``names`` (None where a package is missing)."""
+    out: dict[str, str | None] = {}
+    for name in names:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """The folders of one experiment's report, ``reports/<experiment>/``.
+
+    Attributes
+    ----------
+    root
+        ``reports/<experiment>``.
+    figures, tables, maps, data, models, executed
+        Sub-folders, created on start.
+    """
+
+    root: Path
+
+    @property
+    def figures(self) -> Path:
+        """Folder for PNG figures."""
+        return self.root / "figures"
+
+    @property
+    def tables(self) -> Path:
+        """Folder for CSV/Parquet tables."""
+        return self.root / "tables"
+
+    @property
+    def maps(self) -> Path:
+        """Folder for COGs and vector maps."""
+        return self.root / "maps"
+
+    @property
+    def data(self) -> Path:
+        """Folder for intermediate data passed between notebooks."""
+        return self.root / "data"
+
+    @property
+    def models(self) -> Path:
+        """Folder for model checkpoints."""
+        return self.root / "models"
+
+    @property
+    def executed(self) -> Path:
+        """Folder for executed notebooks."""
+        return self.root / "executed"
+
+    @property
+    def manifest(self) -> Path:
+        """Path of ``manifest.json``."""
+        return self.root / "manifest.json"
+
+
+def update_manifest(root: str | os.PathLike[str], section: str, value: Any) -> Path:
+    """Set ``manifest[section] = value`` in ``<root>/manifest.json`` (atomically)."""
+    path = Path(root) / "manifest.json"
+    manifest: dict[str, Any] = read_json(path) if path.exists() else {}
+    manifest[section] = value
+    return write_json(path, manifest)
+
+
+def start_run(
+    report_dir: str | os.PathLike[str],
+    *,
+    params: Mapping[str, Any] | None = None,
+    notebook: str | None = None,
+) -> Run:
+    """Create the report folders and record provenance in ``manifest.json``.
+
+    Parameters
+    ----------
+    report_dir
+        ``reports/<experiment>``; relative paths are taken from the current directory.
+    params
+        The notebook's resolved parameters, stored under ``params[notebook]``.
+    notebook
+        Name of the calling notebook (e.g. ``"01_grid_aoi"``).
+
+    Returns
+    -------
+    Run
+        The run's folders.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> run = start_run(tempfile.mkdtemp(), params={"seed": 0}, notebook="01_grid_aoi")
+    >>> run.figures.is_dir()
+    True
+    """
+    run = Run(Path(report_dir))
+    for folder in (run.figures, run.tables, run.maps, run.data, run.models, run.executed):
+        folder.mkdir(parents=True, exist_ok=True)
+    manifest: dict[str, Any] = read_json(run.manifest) if run.manifest.exists() else {}
+    manifest["experiment"] = run.root.name
+    manifest["git_sha"] = git_sha()
+    manifest["python"] = platform.python_version()
+    manifest["platform"] = platform.platform()
+    manifest["packages"] = package_versions()
+    manifest["updated"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    if params is not None:
+        manifest.setdefault("params", {})[notebook or "notebook"] = dict(params)
+        if "seed" in params:
+            manifest.setdefault("seeds", {})[notebook or "notebook"] = params["seed"]
+    write_json(run.manifest, manifest)
+    return run
+
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+
+
+def data_path(name: str) -> Path:
+    """Return the path of a real data file shipped inside vitseg (``vitseg/data/<name>``).
+
+    Raises
+    ------
+    FileNotFoundError
+        A :class:`vitseg.errors.VitsegError` listing the shipped files.
+    """
+    from vitseg.errors import VitsegError
+
+    path = DATA_DIR / name
+    if not path.exists():
+        available = sorted(p.name for p in DATA_DIR.iterdir()) if DATA_DIR.exists() else []
+
+        class _Missing(VitsegError, FileNotFoundError):
+            pass
+
+        raise _Missing(
+            f"no shipped data file {name!r} in {DATA_DIR}; available: {available}. "
+            "See DATA_LICENSES.md for what vitseg ships."
+        )
+    return path
