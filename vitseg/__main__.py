@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"vitseg: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("vitseg: interrupted; finished notebooks are kept, re-run to continue", file=sys.stderr)
+        print("vitseg: interrupted; finished notebooks are kept, re-run to go on", file=sys.stderr)
         return 130
     return 0
 

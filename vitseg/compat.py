@@ -31,7 +31,7 @@ def ensure_torchvision() -> None:
         for name, schema in _SCHEMAS.items():
             try:
                 torch.library.define(f"torchvision::{name}", schema)
-            except (RuntimeError, ValueError):  # already defined (real torchvision ops, or a second call)
+            except (RuntimeError, ValueError):  # already defined (real ops, or a second call)
                 pass
     _done = True
 

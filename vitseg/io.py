@@ -76,7 +76,8 @@ def atomic_path(path: str | os.PathLike[str], *, suffix: str | None = None) -> I
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(
-        prefix=f".{final.name}.", suffix=(suffix if suffix is not None else final.suffix) + ".part",
+        prefix=f".{final.name}.",
+        suffix=(suffix if suffix is not None else final.suffix) + ".part",
         dir=final.parent,
     )
     os.close(fd)
@@ -280,7 +281,7 @@ def start_run(
     manifest["python"] = platform.python_version()
     manifest["platform"] = platform.platform()
     manifest["packages"] = package_versions()
-    manifest["updated"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    manifest["updated"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     if params is not None:
         manifest.setdefault("params", {})[notebook or "notebook"] = dict(params)
         if "seed" in params:
