@@ -1,0 +1,431 @@
+"""Run an experiment's notebooks in order with papermill.
+
+An experiment is one YAML file, ``params/<experiment>.yaml``::
+
+    notebooks: [01_grid_aoi, 08_monitoring]   # optional; default: every notebook
+    common:                                   # keys given to each notebook that declares them
+      report_dir: reports/demo
+      seed: 0
+    04_train:                                 # keys for one notebook only
+      epochs: 20
+
+Each ``notebooks/NN_name.py`` (jupytext py:percent) is converted to a notebook and
+executed by papermill with the repository root as working directory; the executed
+copy lands in ``<report_dir>/executed/NN_name.ipynb``. papermill only warns about
+parameters a notebook does not declare, so the runner checks every key against the
+notebook's parameters cell first and refuses unknown keys, wrong types and
+impossible values with a :class:`~vitseg.errors.ParamsError`.
+
+A notebook whose source and parameters did not change since its last successful
+run is skipped (``--force`` runs it again), so an interrupted experiment resumes at
+the notebook that did not finish.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import difflib
+import hashlib
+import json
+import os
+import re
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vitseg.errors import ParamsError, VitsegError
+from vitseg.io import REPO_ROOT, atomic_path, read_json, start_run, update_manifest
+
+__all__ = [
+    "Experiment",
+    "NotebookFailedError",
+    "find_notebooks",
+    "load_experiment",
+    "notebook_parameters",
+    "resolve_parameters",
+    "run_experiment",
+]
+
+NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+_NAME_RE = re.compile(r"^\d\d_[a-z0-9_]+$")
+_RESERVED = ("common", "notebooks")
+#: Numeric parameters whose names end like this must be > 0.
+_POSITIVE_SUFFIXES = ("_px", "_m", "_km", "_size", "_per_season", "epochs", "batch_size")
+#: ... except these, which may be 0.
+_NON_NEGATIVE_HINTS = ("overlap", "buffer", "min_", "max_", "num_workers", "margin")
+_DATE_RANGE_RE = re.compile(r"^(\d{4}-\d{2}-\d{2})/(\d{4}-\d{2}-\d{2})$")
+_SEASON_RE = re.compile(r"^(\d{4})-(\d{2})$")
+
+
+class NotebookFailedError(VitsegError, RuntimeError):
+    """A notebook raised while executing; the failed copy is kept for inspection."""
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A parsed experiment file."""
+
+    path: Path
+    name: str
+    common: dict[str, Any]
+    sections: dict[str, dict[str, Any]]
+    notebooks: list[str] = field(default_factory=list)
+
+    @property
+    def report_dir(self) -> Path:
+        """``common.report_dir`` (default ``reports/<name>``)."""
+        return Path(self.common.get("report_dir", f"reports/{self.name}"))
+
+
+def find_notebooks(folder: str | os.PathLike[str] = NOTEBOOK_DIR) -> dict[str, Path]:
+    """Return ``{name: path}`` of the ``NN_name.py`` notebooks in ``folder``, in order."""
+    found = {p.stem: p for p in sorted(Path(folder).glob("[0-9][0-9]_*.py"))}
+    return {k: v for k, v in found.items() if _NAME_RE.match(k)}
+
+
+def load_experiment(
+    path: str | os.PathLike[str], *, notebook_dir: str | os.PathLike[str] = NOTEBOOK_DIR
+) -> Experiment:
+    """Read and structurally check ``params/<experiment>.yaml`` (safe YAML loader).
+
+    Raises
+    ------
+    ParamsError
+        Missing file, YAML syntax error, a section that names no notebook, or a
+        section that is not a mapping.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise ParamsError(
+            f"experiment file {str(p)!r} does not exist; pass a YAML file such as params/demo.yaml"
+        )
+    try:
+        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"{p}: not valid YAML ({exc}); fix the syntax at the line shown") from exc
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ParamsError(
+            f"{p}: expected a mapping of sections at the top; got {type(raw).__name__}"
+        )
+    available = find_notebooks(notebook_dir)
+    common = raw.get("common") or {}
+    if not isinstance(common, dict):
+        raise ParamsError(f"{p}: 'common' must be a mapping of keys; got {type(common).__name__}")
+    sections: dict[str, dict[str, Any]] = {}
+    for key, value in raw.items():
+        if key in _RESERVED:
+            continue
+        if key not in available:
+            hint = difflib.get_close_matches(str(key), list(available), n=1)
+            raise ParamsError(
+                f"{p}: section {key!r} names no notebook; available: {sorted(available)}"
+                + (f". Did you mean {hint[0]!r}?" if hint else "")
+            )
+        if value is None:
+            value = {}
+        if not isinstance(value, dict):
+            raise ParamsError(f"{p}: section {key!r} must be a mapping; got {type(value).__name__}")
+        sections[str(key)] = value
+    order = raw.get("notebooks")
+    if order is None:
+        names = list(available)
+    else:
+        if not isinstance(order, list) or not all(isinstance(n, str) for n in order):
+            raise ParamsError(f"{p}: 'notebooks' must be a list of notebook names; got {order!r}")
+        unknown = [n for n in order if n not in available]
+        if unknown:
+            raise ParamsError(
+                f"{p}: 'notebooks' lists unknown notebooks {unknown}; available: {sorted(available)}"
+            )
+        names = [n for n in available if n in order]
+    return Experiment(path=p, name=p.stem, common=dict(common), sections=sections, notebooks=names)
+
+
+def notebook_parameters(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
+    """Return the parameters cell of a py:percent notebook as papermill sees it.
+
+    Returns
+    -------
+    dict
+        ``{name: {"inferred_type_name": ..., "default": ...}}``.
+    """
+    import jupytext
+    import papermill
+
+    nb = jupytext.read(path)
+    if not any("parameters" in c.get("metadata", {}).get("tags", []) for c in nb.cells):
+        raise ParamsError(
+            f"notebook {Path(path).name} has no cell tagged 'parameters'; add "
+            "'# %% tags=[\"parameters\"]' above its literal defaults"
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        ipynb = Path(tmp) / (Path(path).stem + ".ipynb")
+        jupytext.write(nb, ipynb)
+        params = papermill.inspect_notebook(str(ipynb))
+    return {k: dict(v) for k, v in params.items()}
+
+
+def _default_value(spec: Mapping[str, Any]) -> Any:
+    try:
+        return yaml.safe_load(str(spec.get("default")))
+    except yaml.YAMLError:
+        return spec.get("default")
+
+
+def _check_type(notebook: str, key: str, value: Any, spec: Mapping[str, Any]) -> None:
+    declared = str(spec.get("inferred_type_name", "None"))
+    default = _default_value(spec)
+    expected: tuple[type, ...] | None = {
+        "int": (int,),
+        "float": (int, float),
+        "str": (str,),
+        "bool": (bool,),
+        "list": (list,),
+        "dict": (dict,),
+    }.get(declared)
+    if expected is None:  # papermill could not infer: use the default's type
+        if default is None or isinstance(default, (list, dict, str, bool, int, float)) is False:
+            return
+        expected = (int, float) if isinstance(default, float) else (type(default),)
+    ok = isinstance(value, expected) and not (isinstance(value, bool) and bool not in expected)
+    if not ok:
+        raise ParamsError(
+            f"{notebook}: parameter {key!r} must be {declared if declared != 'None' else expected[0].__name__}"
+            f" (default {spec.get('default')}); got {value!r} ({type(value).__name__})"
+        )
+
+
+def _check_value(notebook: str, key: str, value: Any) -> None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if key.endswith(_POSITIVE_SUFFIXES) and not any(h in key for h in _NON_NEGATIVE_HINTS):
+            if value <= 0:
+                raise ParamsError(f"{notebook}: parameter {key!r} must be > 0; got {value!r}")
+        elif any(h in key for h in ("overlap", "buffer")) and value < 0:
+            raise ParamsError(f"{notebook}: parameter {key!r} must be >= 0; got {value!r}")
+    if isinstance(value, str):
+        m = _DATE_RANGE_RE.match(value)
+        if m:
+            try:
+                start, end = (_dt.date.fromisoformat(g) for g in m.groups())
+            except ValueError as exc:
+                raise ParamsError(
+                    f"{notebook}: {key!r}={value!r} is not a date range: {exc}"
+                ) from exc
+            if start > end:
+                raise ParamsError(
+                    f"{notebook}: {key!r}={value!r} ends before it starts; write 'START/END' "
+                    f"with START <= END, e.g. '{end}/{start}'"
+                )
+        if (key.endswith(("_path", "_file"))) and value and "://" not in value:
+            if not (REPO_ROOT / value).exists() and not Path(value).exists():
+                raise ParamsError(
+                    f"{notebook}: {key!r} points to {value!r}, which does not exist "
+                    "(paths are relative to the repository root)"
+                )
+    if key == "seasons" and isinstance(value, list):
+        for s in value:
+            m = _SEASON_RE.match(str(s))
+            if not m or (int(m.group(1)) + 1) % 100 != int(m.group(2)):
+                raise ParamsError(
+                    f"{notebook}: season {s!r} must look like '2020-21' (a dry season Nov-Mar, "
+                    "second year = first + 1)"
+                )
+
+
+def resolve_parameters(
+    experiment: Experiment,
+    *,
+    declared: Mapping[str, Mapping[str, Mapping[str, Any]]],
+    report_dir: str | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Merge ``common`` and each section, checking keys, types and values.
+
+    Parameters
+    ----------
+    experiment
+        From :func:`load_experiment`.
+    declared
+        ``{notebook: notebook_parameters(...)}`` for the notebooks to run.
+    report_dir
+        Overrides ``common.report_dir``.
+
+    Returns
+    -------
+    dict
+        ``{notebook: parameters}`` for each notebook in ``declared``.
+
+    Raises
+    ------
+    ParamsError
+        A key no notebook declares (naming the key, the notebook and close
+        matches), a wrong type, or an impossible value.
+    """
+    common = dict(experiment.common)
+    if report_dir is not None:
+        common["report_dir"] = report_dir
+    all_declared = {k for params in declared.values() for k in params}
+    unused = sorted(k for k in common if k not in all_declared)
+    if unused:
+        raise ParamsError(
+            f"{experiment.path}: common keys {unused} are declared by none of the notebooks "
+            f"{sorted(declared)}; remove them or fix their spelling"
+        )
+    resolved: dict[str, dict[str, Any]] = {}
+    for nb, params in declared.items():
+        section = experiment.sections.get(nb, {})
+        for key in section:
+            if key not in params:
+                hint = difflib.get_close_matches(key, list(params), n=1)
+                raise ParamsError(
+                    f"{experiment.path}: key {key!r} in section {nb!r} is not a parameter of "
+                    f"notebook {nb}"
+                    + (f"; did you mean {hint[0]!r}?" if hint else "")
+                    + f" Its parameters are: {sorted(params)}"
+                )
+        merged = {k: v for k, v in common.items() if k in params}
+        merged.update(section)
+        for key, value in merged.items():
+            _check_type(nb, key, value, params[key])
+            _check_value(nb, key, value)
+        resolved[nb] = merged
+    return resolved
+
+
+def _fingerprint(source: Path, params: Mapping[str, Any]) -> str:
+    h = hashlib.sha256(source.read_bytes())
+    h.update(json.dumps(params, sort_keys=True, default=str).encode())
+    return h.hexdigest()[:16]
+
+
+def run_experiment(
+    params_path: str | os.PathLike[str],
+    *,
+    only: Sequence[str] | None = None,
+    force: bool = False,
+    report_dir: str | None = None,
+    notebook_dir: str | os.PathLike[str] = NOTEBOOK_DIR,
+    kernel_name: str = "python3",
+) -> Path:
+    """Execute the notebooks of an experiment in order; return the report folder.
+
+    Parameters
+    ----------
+    params_path
+        ``params/<experiment>.yaml``.
+    only
+        Notebook names (``"04_train"``; the ``NN`` prefix alone also works) to run.
+    force
+        Re-execute notebooks that are up to date.
+    report_dir
+        Overrides ``common.report_dir``.
+    notebook_dir
+        Where the ``NN_name.py`` notebooks live.
+    kernel_name
+        Jupyter kernel to execute with.
+
+    Raises
+    ------
+    ParamsError
+        Bad parameters (nothing is executed).
+    NotebookFailedError
+        A notebook raised; earlier notebooks' outputs are kept.
+    """
+    import jupytext
+    import papermill
+
+    exp = load_experiment(params_path, notebook_dir=notebook_dir)
+    available = find_notebooks(notebook_dir)
+    names = list(exp.notebooks)
+    if only:
+        chosen = []
+        for want in only:
+            match = [n for n in available if n == want or n.split("_", 1)[0] == want]
+            if not match:
+                raise ParamsError(
+                    f"--only {want!r} names no notebook; available: {sorted(available)}"
+                )
+            chosen.extend(match)
+        names = [n for n in available if n in chosen]
+    declared = {n: notebook_parameters(available[n]) for n in exp.notebooks}
+    resolved = resolve_parameters(exp, declared=declared, report_dir=report_dir)
+    root = Path(resolved[names[0]].get("report_dir", exp.report_dir)) if names else exp.report_dir
+    root = root if root.is_absolute() else REPO_ROOT / root
+    run = start_run(root)
+    manifest_path = run.manifest
+    update_manifest(root, "experiment_file", str(exp.path))
+    env = {"MPLBACKEND": "Agg", "PYTHONHASHSEED": "0"}
+    os.environ.update(env)
+    for i, nb in enumerate(names, 1):
+        params = resolved[nb]
+        fp = _fingerprint(available[nb], params)
+        out = run.executed / f"{nb}.ipynb"
+        state = read_json(manifest_path).get("notebooks", {}) if manifest_path.exists() else {}
+        prev = state.get(nb, {})
+        if (
+            not force
+            and out.exists()
+            and prev.get("fingerprint") == fp
+            and prev.get("status") == "ok"
+        ):
+            print(f"[{i}/{len(names)}] {nb}: up to date (use --force to re-run)", flush=True)
+            continue
+        print(f"[{i}/{len(names)}] {nb}: running ...", flush=True)
+        t0 = time.perf_counter()
+        with tempfile.TemporaryDirectory() as tmp:
+            src = Path(tmp) / f"{nb}.ipynb"
+            nbk = jupytext.read(available[nb])
+            nbk.metadata["kernelspec"] = {"name": kernel_name, "display_name": "Python 3",
+                                          "language": "python"}  # fmt: skip
+            jupytext.write(nbk, src)
+            failed = run.executed / f"{nb}.failed.ipynb"
+            try:
+                with atomic_path(out) as tmp_out:
+                    papermill.execute_notebook(
+                        str(src), str(tmp_out), parameters=params, cwd=str(REPO_ROOT),
+                        kernel_name=kernel_name, progress_bar=False, log_output=False,
+                    )  # fmt: skip
+            except papermill.PapermillExecutionError as exc:
+                _record(root, nb, {"status": "failed", "fingerprint": fp, "error": exc.ename})
+                raise NotebookFailedError(
+                    f"notebook {nb} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}. "
+                    f"Fix the cause and re-run; finished notebooks are skipped. "
+                    f"(Executed copy up to the failure: {failed})"
+                ) from None
+            finally:
+                if not out.exists():
+                    _save_failed(src, failed)
+        failed.unlink(missing_ok=True)
+        seconds = time.perf_counter() - t0
+        _record(root, nb, {
+            "status": "ok", "fingerprint": fp, "seconds": round(seconds, 1),
+            "finished": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+            "params": params,
+        })  # fmt: skip
+        print(f"[{i}/{len(names)}] {nb}: done in {seconds:.0f} s -> {out.relative_to(REPO_ROOT)}",
+              flush=True)  # fmt: skip
+    return root
+
+
+def _record(root: Path, notebook: str, info: dict[str, Any]) -> None:
+    manifest = read_json(root / "manifest.json") if (root / "manifest.json").exists() else {}
+    notebooks = manifest.get("notebooks", {})
+    notebooks[notebook] = info
+    update_manifest(root, "notebooks", notebooks)
+
+
+def _save_failed(src: Path, failed: Path) -> None:
+    """Keep what papermill wrote of a failed notebook (it writes as it goes)."""
+    # papermill wrote into the temporary path removed by atomic_path; keep the input
+    # so that the failing notebook can be opened with its parameters.
+    try:
+        with atomic_path(failed) as tmp:
+            tmp.write_bytes(src.read_bytes())
+    except OSError:
+        pass
