@@ -23,6 +23,7 @@ the notebook that did not finish.
 
 from __future__ import annotations
 
+import ast
 import datetime as _dt
 import difflib
 import hashlib
@@ -39,7 +40,7 @@ from typing import Any
 import yaml
 
 from vitseg.errors import ParamsError, VitsegError
-from vitseg.io import REPO_ROOT, atomic_path, read_json, start_run, update_manifest
+from vitseg.io import REPO_ROOT, read_json, start_run, update_manifest
 
 __all__ = [
     "Experiment",
@@ -166,16 +167,29 @@ def notebook_parameters(path: str | os.PathLike[str]) -> dict[str, dict[str, Any
             "'# %% tags=[\"parameters\"]' above its literal defaults"
         )
     with tempfile.TemporaryDirectory() as tmp:
-        ipynb = Path(tmp) / (Path(path).stem + ".ipynb")
-        jupytext.write(nb, ipynb)
+        ipynb = _to_ipynb(path, Path(tmp) / (Path(path).stem + ".ipynb"))
         params = papermill.inspect_notebook(str(ipynb))
     return {k: dict(v) for k, v in params.items()}
 
 
+def _to_ipynb(py: str | os.PathLike[str], dest: Path, *, kernel_name: str = "python3") -> Path:
+    """Convert a py:percent notebook to ``.ipynb`` with a kernelspec papermill can use."""
+    import jupytext
+
+    nb = jupytext.read(py)
+    nb.metadata["kernelspec"] = {
+        "name": kernel_name,
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    jupytext.write(nb, dest)
+    return dest
+
+
 def _default_value(spec: Mapping[str, Any]) -> Any:
     try:
-        return yaml.safe_load(str(spec.get("default")))
-    except yaml.YAMLError:
+        return ast.literal_eval(str(spec.get("default")))
+    except (ValueError, SyntaxError):
         return spec.get("default")
 
 
@@ -337,7 +351,6 @@ def run_experiment(
     NotebookFailedError
         A notebook raised; earlier notebooks' outputs are kept.
     """
-    import jupytext
     import papermill
 
     exp = load_experiment(params_path, notebook_dir=notebook_dir)
@@ -379,28 +392,27 @@ def run_experiment(
         print(f"[{i}/{len(names)}] {nb}: running ...", flush=True)
         t0 = time.perf_counter()
         with tempfile.TemporaryDirectory() as tmp:
-            src = Path(tmp) / f"{nb}.ipynb"
-            nbk = jupytext.read(available[nb])
-            nbk.metadata["kernelspec"] = {"name": kernel_name, "display_name": "Python 3",
-                                          "language": "python"}  # fmt: skip
-            jupytext.write(nbk, src)
+            src = _to_ipynb(available[nb], Path(tmp) / f"{nb}.ipynb", kernel_name=kernel_name)
             failed = run.executed / f"{nb}.failed.ipynb"
+            partial = run.executed / f".{nb}.running.ipynb"
             try:
-                with atomic_path(out) as tmp_out:
-                    papermill.execute_notebook(
-                        str(src), str(tmp_out), parameters=params, cwd=str(REPO_ROOT),
-                        kernel_name=kernel_name, progress_bar=False, log_output=False,
-                    )  # fmt: skip
+                papermill.execute_notebook(
+                    str(src), str(partial), parameters=params, cwd=str(REPO_ROOT),
+                    kernel_name=kernel_name, progress_bar=False, log_output=False,
+                )  # fmt: skip
             except papermill.PapermillExecutionError as exc:
+                if partial.exists():
+                    os.replace(partial, failed)  # papermill writes as it goes: keep it
                 _record(root, nb, {"status": "failed", "fingerprint": fp, "error": exc.ename})
                 raise NotebookFailedError(
                     f"notebook {nb} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}. "
-                    f"Fix the cause and re-run; finished notebooks are skipped. "
-                    f"(Executed copy up to the failure: {failed})"
+                    f"The executed copy up to the failure is {failed}. Fix the cause and re-run; "
+                    "finished notebooks are skipped."
                 ) from None
-            finally:
-                if not out.exists():
-                    _save_failed(src, failed)
+            except BaseException:
+                partial.unlink(missing_ok=True)
+                raise
+            os.replace(partial, out)
         failed.unlink(missing_ok=True)
         seconds = time.perf_counter() - t0
         _record(root, nb, {
@@ -408,7 +420,7 @@ def run_experiment(
             "finished": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
             "params": params,
         })  # fmt: skip
-        print(f"[{i}/{len(names)}] {nb}: done in {seconds:.0f} s -> {out.relative_to(REPO_ROOT)}",
+        print(f"[{i}/{len(names)}] {nb}: done in {seconds:.0f} s -> {_rel(out)}",
               flush=True)  # fmt: skip
     return root
 
@@ -420,12 +432,8 @@ def _record(root: Path, notebook: str, info: dict[str, Any]) -> None:
     update_manifest(root, "notebooks", notebooks)
 
 
-def _save_failed(src: Path, failed: Path) -> None:
-    """Keep what papermill wrote of a failed notebook (it writes as it goes)."""
-    # papermill wrote into the temporary path removed by atomic_path; keep the input
-    # so that the failing notebook can be opened with its parameters.
+def _rel(path: Path) -> str:
     try:
-        with atomic_path(failed) as tmp:
-            tmp.write_bytes(src.read_bytes())
-    except OSError:
-        pass
+        return str(path.relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)

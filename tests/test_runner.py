@@ -1,0 +1,156 @@
+"""The runner: parameter checks against each notebook's parameters cell, execution, resume."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from vitseg.errors import ParamsError
+from vitseg.runner import (
+    NotebookFailedError,
+    load_experiment,
+    notebook_parameters,
+    resolve_parameters,
+    run_experiment,
+)
+
+NB_A = """# %% [markdown]
+# # A tiny notebook
+
+# %% tags=["parameters"]
+report_dir = "reports/tiny"
+seed = 0
+size_px = 4
+ratio = 0.5
+flag = False
+names = ["a"]
+
+# %%
+from pathlib import Path
+out = Path(report_dir) / "tables" / "a.txt"
+out.parent.mkdir(parents=True, exist_ok=True)
+out.write_text(f"{seed} {size_px * 2} {ratio} {flag} {names}")
+"""
+
+NB_B = """# %% tags=["parameters"]
+report_dir = "reports/tiny"
+fail = False
+
+# %%
+if fail:
+    raise RuntimeError("asked to fail")
+"""
+
+
+@pytest.fixture
+def nbdir(tmp_path: Path) -> Path:
+    d = tmp_path / "notebooks"
+    d.mkdir()
+    (d / "01_make_a.py").write_text(NB_A)
+    (d / "02_maybe_fail.py").write_text(NB_B)
+    return d
+
+
+def write_yaml(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "exp.yaml"
+    p.write_text(text)
+    return p
+
+
+def test_notebook_parameters_reads_the_parameters_cell(nbdir: Path) -> None:
+    params = notebook_parameters(nbdir / "01_make_a.py")
+    assert set(params) == {"report_dir", "seed", "size_px", "ratio", "flag", "names"}
+    assert params["seed"]["default"] == "0"
+    assert params["names"]["default"] == '["a"]'
+
+
+def test_runs_notebooks_in_order_and_skips_finished_ones(nbdir: Path, tmp_path: Path) -> None:
+    report = tmp_path / "reports" / "tiny"
+    exp = write_yaml(
+        tmp_path,
+        f"common:\n  report_dir: {report}\n  seed: 3\n01_make_a:\n  size_px: 5\n",
+    )
+    run_experiment(exp, notebook_dir=nbdir)
+    assert (report / "tables" / "a.txt").read_text() == "3 10 0.5 False ['a']"
+    assert (report / "executed" / "01_make_a.ipynb").is_file()
+    manifest = json.loads((report / "manifest.json").read_text())
+    assert manifest["notebooks"]["01_make_a"]["status"] == "ok"
+    assert manifest["notebooks"]["01_make_a"]["params"]["size_px"] == 5
+    assert manifest["git_sha"] is None or len(manifest["git_sha"]) >= 40
+    # second run: nothing changed, so nothing re-executes
+    (report / "tables" / "a.txt").unlink()
+    run_experiment(exp, notebook_dir=nbdir)
+    assert not (report / "tables" / "a.txt").exists()
+    run_experiment(exp, notebook_dir=nbdir, force=True, only=["01"])
+    assert (report / "tables" / "a.txt").exists()
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "match"),
+    [
+        ("01_make_a:\n  sise_px: 5\n", r"'sise_px'.*01_make_a.*did you mean 'size_px'"),
+        ("common:\n  colour: red\n", r"common keys \['colour'\] are declared by none"),
+        ("01_make_a:\n  size_px: -2\n", r"'size_px' must be > 0; got -2"),
+        ("01_make_a:\n  size_px: 0\n", r"'size_px' must be > 0; got 0"),
+        ("01_make_a:\n  seed: seven\n", r"'seed' must be int.*got 'seven'"),
+        ("01_make_a:\n  flag: 1\n", r"'flag' must be bool"),
+        ("03_nope: {}\n", r"section '03_nope' names no notebook"),
+        ("01_make_a: [1, 2]\n", r"must be a mapping"),
+        ("01_make_a:\n  size_px: [1\n", r"not valid YAML"),
+        ("notebooks: [09_x]\n", r"unknown notebooks \['09_x'\]"),
+    ],
+)
+def test_bad_params_are_params_errors(
+    nbdir: Path, tmp_path: Path, yaml_text: str, match: str
+) -> None:
+    exp_path = write_yaml(tmp_path, yaml_text)
+    with pytest.raises(ParamsError, match=match):
+        exp = load_experiment(exp_path, notebook_dir=nbdir)
+        declared = {n: notebook_parameters(nbdir / f"{n}.py") for n in exp.notebooks}
+        resolve_parameters(exp, declared=declared)
+
+
+def test_date_range_and_missing_path_checks(tmp_path: Path) -> None:
+    d = tmp_path / "nb"
+    d.mkdir()
+    (d / "01_x.py").write_text(
+        '# %% tags=["parameters"]\ndatetime = "2020-11-01/2021-03-31"\naoi_file = ""\n'
+    )
+    declared = {"01_x": notebook_parameters(d / "01_x.py")}
+    bad_dates = write_yaml(tmp_path, "01_x:\n  datetime: 2021-03-31/2020-11-01\n")
+    with pytest.raises(ParamsError, match="ends before it starts"):
+        resolve_parameters(load_experiment(bad_dates, notebook_dir=d), declared=declared)
+    bad_path = write_yaml(tmp_path, "01_x:\n  aoi_file: no/such/file.gpkg\n")
+    with pytest.raises(ParamsError, match="does not exist"):
+        resolve_parameters(load_experiment(bad_path, notebook_dir=d), declared=declared)
+
+
+def test_missing_experiment_file_is_a_params_error(tmp_path: Path) -> None:
+    with pytest.raises(ParamsError, match="does not exist"):
+        load_experiment(tmp_path / "nope.yaml")
+
+
+def test_failing_notebook_keeps_earlier_outputs_and_a_failed_copy(
+    nbdir: Path, tmp_path: Path
+) -> None:
+    report = tmp_path / "reports" / "tiny"
+    exp = write_yaml(tmp_path, f"common:\n  report_dir: {report}\n02_maybe_fail:\n  fail: true\n")
+    with pytest.raises(NotebookFailedError, match=r"02_maybe_fail failed.*asked to fail"):
+        run_experiment(exp, notebook_dir=nbdir)
+    assert (report / "executed" / "01_make_a.ipynb").is_file()
+    assert (report / "executed" / "02_maybe_fail.failed.ipynb").is_file()
+    assert not (report / "executed" / "02_maybe_fail.ipynb").exists()
+
+
+def test_cli_prints_params_errors_without_traceback(tmp_path: Path) -> None:
+    exp = write_yaml(tmp_path, "99_nothing: {}\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "vitseg", "run", str(exp)], capture_output=True, text=True
+    )
+    assert proc.returncode == 2
+    assert "vitseg: error:" in proc.stderr
+    assert "Traceback" not in proc.stderr
