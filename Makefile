@@ -1,0 +1,54 @@
+# vitseg: every target sets up .venv first if needed (python3.11 + pip; no conda needed).
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.vitseg-installed
+
+.PHONY: env demo test lint typecheck pytest notebooks-ci sync run smoke clean browser
+
+env: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+## The offline demo: simulated scenes over the real Obuasi and Kibi mining boxes -> reports/demo/
+demo: env
+	$(PY) -m vitseg run params/demo.yaml
+
+## Everything CI checks: lint, types, unit tests, and every notebook with params/ci.yaml
+test: env browser lint typecheck pytest notebooks-ci
+
+browser:
+	@bash scripts/ensure_chromium.sh
+
+lint: env
+	$(VENV)/bin/ruff check vitseg tests notebooks bench
+	$(VENV)/bin/ruff format --check vitseg tests notebooks bench
+
+typecheck: env
+	$(VENV)/bin/mypy
+
+pytest: env
+	$(VENV)/bin/pytest
+
+notebooks-ci: env
+	$(PY) -m vitseg run params/ci.yaml --force
+
+## Pair notebooks/*.py with .ipynb for JupyterLab (the .ipynb are gitignored)
+sync: env
+	$(VENV)/bin/jupytext --sync notebooks/*.py
+
+## make run EXP=params/ghana_earthrise.yaml [ONLY=08_monitoring]
+run: env
+	$(PY) -m vitseg run $(EXP) $(if $(ONLY),--only $(ONLY),)
+
+## Fast check that the package imports and the CLI answers
+smoke: env
+	$(PY) -c "import vitseg, vitseg.compat; print('vitseg', vitseg.__version__)"
+	$(PY) -m vitseg --help > /dev/null
+
+clean:
+	rm -rf reports/ci reports/demo data/synthetic .pytest_cache .mypy_cache .ruff_cache
