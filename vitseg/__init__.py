@@ -4,8 +4,10 @@ A small library behind papermill notebooks that reproduce Gallwey et al. (U-Net,
 pixel baselines, temporal ensembling, change and density maps, stratified-sample
 accuracy) and VitSegh24 (SegFormer on Sentinel-2 L2A tiles).
 
-Modules are imported lazily (``vitseg.cube``, ``vitseg.train``...), so ``import vitseg``
-stays fast and does not pull torch unless a model is used.
+Sub-modules are imported lazily (``vitseg.cube``, ``vitseg.train``...). ``import vitseg``
+always runs :mod:`vitseg.compat` first, so torchvision (imported by
+segmentation-models-pytorch and timm) works beside the CPU build of torch whichever
+vitseg module is imported.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from vitseg import compat as _compat  # noqa: F401  (before anything imports torchvision)
 from vitseg.errors import VitsegError
 
 __version__ = "0.1.0"
