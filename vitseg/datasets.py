@@ -1,0 +1,939 @@
+"""Torch datasets, chip folders, band statistics, and downloaders for public data sets.
+
+- :class:`PatchDataset`: random ``patch_px`` crops (256 by default) from large labelled
+  scenes or chips, with random X/Y flips and 90-degree rotations every epoch
+  (Gallwey et al. §2.2), per-band normalisation, NaN -> 0 in the image and
+  ``IGNORE_INDEX`` in the label there. Each sample depends only on
+  ``(seed, epoch, index)``, so a resumed training run sees the same patches.
+- :class:`TileDataset`: whole tiles, no augmentation (validation and test are scored
+  on whole tiles, never random crops).
+- :class:`ChipFolder` / :func:`load_chip_folder`: image GeoTIFFs and matching mask
+  GeoTIFFs as a researcher exports them from a GIS (any band count), checked pair by
+  pair (grid, CRS, band count).
+- :func:`band_stats`: per-band mean and standard deviation from training tiles only.
+- :func:`fetch_smallminesds`, :func:`load_smallminesds`, :func:`fetch_mining_polygons`:
+  download (streamed, sha256-checked, cached, bounded retries) and read SmallMinesDS
+  and the global mining polygons. URLs and checksums are module constants to verify
+  when online; tests run the download code against a local HTTP server.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import re
+import time
+import zipfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import Dataset
+
+from vitseg.constants import IGNORE_INDEX
+from vitseg.errors import (
+    BandError,
+    CorruptRasterError,
+    DimensionError,
+    DownloadError,
+    GridMismatchError,
+    LabelError,
+    ParamsError,
+    VectorError,
+)
+from vitseg.io import atomic_path
+
+__all__ = [
+    "MINING_POLYGONS",
+    "SMALLMINESDS_BANDS",
+    "SMALLMINESDS_FILES",
+    "SMALLMINESDS_URL",
+    "BandStats",
+    "ChipFolder",
+    "PatchDataset",
+    "TileDataset",
+    "band_stats",
+    "cache_dir",
+    "download_file",
+    "fetch_mining_polygons",
+    "fetch_smallminesds",
+    "load_chip_folder",
+    "load_smallminesds",
+]
+
+# --------------------------------------------------------------------------------------
+# Band statistics
+# --------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class BandStats:
+    """Per-band mean and standard deviation used to normalise images.
+
+    Attributes
+    ----------
+    bands
+        Band names, in image order.
+    mean, std
+        float64 arrays of shape ``(n_bands,)``; a band with zero spread gets std 1.
+    """
+
+    bands: tuple[str, ...]
+    mean: np.ndarray[Any, Any]
+    std: np.ndarray[Any, Any]
+
+    def to_dict(self) -> dict[str, list[Any]]:
+        """Plain lists (JSON- and ``torch.load(weights_only=True)``-safe)."""
+        return {
+            "bands": list(self.bands),
+            "mean": [float(v) for v in self.mean],
+            "std": [float(v) for v in self.std],
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> BandStats:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            tuple(d["bands"]), np.asarray(d["mean"], "float64"), np.asarray(d["std"], "float64")
+        )
+
+
+def band_stats(
+    source: Any,
+    *,
+    split: str | None = "train",
+    bands: Sequence[str] | None = None,
+) -> BandStats:
+    """Per-band mean and std over training images, ignoring NaN.
+
+    Parameters
+    ----------
+    source
+        A :class:`ChipFolder` (or a path to one) whose ``index.csv`` has a ``split``
+        column, or a sequence of ``(band, y, x)`` arrays/DataArrays (all used).
+    split
+        Which split of a chip folder to use (``"train"``; None = all chips). Using
+        only training tiles keeps validation and test data out of the model.
+    bands
+        Band names (default: the folder's band names or ``band`` coordinate).
+
+    Returns
+    -------
+    BandStats
+
+    Raises
+    ------
+    BandError
+        Images with different band counts.
+
+    Examples
+    --------
+    >>> s = band_stats([np.array([[[1.0, 3.0]], [[0.0, np.nan]]])])
+    >>> s.mean.tolist(), s.std.tolist()
+    ([2.0, 0.0], [1.0, 1.0])
+    """
+    if isinstance(source, (str, os.PathLike)):
+        source = load_chip_folder(source)
+    if isinstance(source, ChipFolder):
+        folder = source.subset(split) if split is not None else source
+        names = tuple(bands or folder.bands)
+        arrays: Any = (folder.read_image(i) for i in range(len(folder)))
+    else:
+        names = tuple(bands) if bands is not None else ()
+        first = source[0] if len(source) else None
+        if not names and first is not None and hasattr(first, "coords") and "band" in first.coords:
+            names = tuple(str(b) for b in first["band"].values)
+        arrays = (np.asarray(getattr(a, "values", a)) for a in source)
+    n = s1 = s2 = None
+    for arr in arrays:
+        a = np.asarray(arr, dtype="float64").reshape(arr.shape[0], -1)
+        if n is None:
+            n, s1, s2 = np.zeros(a.shape[0]), np.zeros(a.shape[0]), np.zeros(a.shape[0])
+        if a.shape[0] != n.shape[0]:
+            raise BandError(f"images have {n.shape[0]} and {a.shape[0]} bands; use one band set")
+        ok = np.isfinite(a)
+        n += ok.sum(axis=1)
+        s1 += np.where(ok, a, 0.0).sum(axis=1)
+        s2 += np.where(ok, a * a, 0.0).sum(axis=1)
+    if n is None or s1 is None or s2 is None:
+        raise ParamsError(f"no images to compute band statistics from (split={split!r})")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(n > 0, s1 / np.maximum(n, 1), 0.0)
+        var = np.maximum(np.where(n > 0, s2 / np.maximum(n, 1) - mean**2, 0.0), 0.0)
+    std = np.sqrt(var)
+    std[std == 0] = 1.0
+    if not names:
+        names = tuple(f"band_{i + 1}" for i in range(len(mean)))
+    return BandStats(names, mean, std)
+
+
+# --------------------------------------------------------------------------------------
+# Chip folders
+# --------------------------------------------------------------------------------------
+
+
+def _raster_meta(path: Path) -> dict[str, Any]:
+    import rasterio
+
+    try:
+        with rasterio.open(path) as src:
+            return {
+                "count": src.count, "shape": (src.height, src.width), "transform": src.transform,
+                "crs": src.crs, "descriptions": src.descriptions, "nodata": src.nodata,
+            }  # fmt: skip
+    except rasterio.errors.RasterioIOError as exc:
+        raise CorruptRasterError(f"cannot read {path} as a raster ({exc}); re-export it") from exc
+
+
+def _default_mask_name(stem: str) -> str:
+    return stem
+
+
+@dataclasses.dataclass(frozen=True)
+class ChipFolder:
+    """Matched image and mask GeoTIFFs (one chip = one image + one mask).
+
+    Build it with :func:`load_chip_folder`, which checks every pair.
+
+    Attributes
+    ----------
+    root
+        Folder.
+    ids
+        Chip ids (image file stems).
+    image_paths, mask_paths
+        Paths, in ``ids`` order.
+    bands
+        Band names (image band descriptions, else ``band_1``...).
+    index
+        ``index.csv`` rows in ``ids`` order (None when the folder has no index).
+    """
+
+    root: Path
+    ids: tuple[str, ...]
+    image_paths: tuple[Path, ...]
+    mask_paths: tuple[Path, ...]
+    bands: tuple[str, ...]
+    index: pd.DataFrame | None = None
+    mask_values: Mapping[int, int] | None = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def subset(self, split: str | Sequence[str]) -> ChipFolder:
+        """Chips of one split (or several), from ``index.csv``'s ``split`` column."""
+        if self.index is None or "split" not in self.index.columns:
+            raise ParamsError(
+                f"chip folder {self.root} has no index.csv with a 'split' column; "
+                "pass split=None or write the folder with vitseg.tiles.write_tiles"
+            )
+        wanted = {split} if isinstance(split, str) else set(split)
+        keep = self.index["split"].isin(wanted).to_numpy()
+        sel = np.flatnonzero(keep)
+        return dataclasses.replace(
+            self,
+            ids=tuple(self.ids[i] for i in sel),
+            image_paths=tuple(self.image_paths[i] for i in sel),
+            mask_paths=tuple(self.mask_paths[i] for i in sel),
+            index=self.index.iloc[sel].reset_index(drop=True),
+        )
+
+    def read_image(self, i: int) -> np.ndarray[Any, Any]:
+        """Image ``i`` as float32 ``(band, y, x)``, file no-data as NaN."""
+        import rasterio
+
+        with rasterio.open(self.image_paths[i]) as src:
+            arr = src.read(out_dtype="float32")
+            nodata = src.nodata
+        if nodata is not None and not np.isnan(nodata):
+            arr[arr == nodata] = np.nan
+        return np.asarray(arr)
+
+    def read_mask(self, i: int) -> np.ndarray[Any, Any]:
+        """Mask ``i`` as uint8 ``(y, x)``; file no-data becomes ``IGNORE_INDEX``."""
+        import rasterio
+
+        with rasterio.open(self.mask_paths[i]) as src:
+            raw = src.read(1)
+            nodata = src.nodata
+        out = raw.astype("int64")
+        if self.mask_values is not None:
+            mapped = np.full(out.shape, IGNORE_INDEX, dtype="int64")
+            for k, v in self.mask_values.items():
+                mapped[raw == k] = v
+            out = mapped
+        if nodata is not None and not np.isnan(nodata):
+            out[raw == nodata] = IGNORE_INDEX
+        if out.min() < 0 or out.max() > IGNORE_INDEX:
+            raise LabelError(
+                f"mask {self.mask_paths[i]} holds values outside 0..255; pass mask_values="
+                "{file value: class code} to load_chip_folder"
+            )
+        return np.asarray(out.astype("uint8"))
+
+    def read(self, i: int) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+        """``(image, mask)`` of chip ``i``."""
+        return self.read_image(i), self.read_mask(i)
+
+
+def load_chip_folder(
+    path: str | os.PathLike[str],
+    *,
+    images: str = "images",
+    masks: str = "masks",
+    mask_name: Callable[[str], str] = _default_mask_name,
+    pattern: str = "*.tif",
+    mask_values: Mapping[int, int] | None = None,
+    band_names: Sequence[str] | None = None,
+) -> ChipFolder:
+    """Open a folder of image GeoTIFFs and matching mask GeoTIFFs, checking every pair.
+
+    Parameters
+    ----------
+    path
+        Folder holding ``images/`` and ``masks/`` (names configurable) and optionally
+        ``index.csv`` (from :func:`vitseg.tiles.write_tiles`; a ``split`` column lets
+        :meth:`ChipFolder.subset` pick train/val/test).
+    images, masks
+        Sub-folder names.
+    mask_name
+        Maps an image file stem to its mask stem (default: the same stem), e.g.
+        ``lambda s: s.replace("IMG_", "MASK_")``.
+    pattern
+        Glob of image files (``*.tif``; ``*.tiff`` also works).
+    mask_values
+        Optional recoding ``{file value: class code}`` of the masks (values not
+        listed become ``IGNORE_INDEX``), e.g. ``{0: 2, 1: 0, 2: 1}``.
+    band_names
+        Override band names (default: descriptions of the first image).
+
+    Returns
+    -------
+    ChipFolder
+
+    Raises
+    ------
+    FileNotFoundError
+        (:class:`~vitseg.errors.LabelError`) no images, or an image without a mask.
+    GridMismatchError
+        An image and its mask differ in shape, transform or CRS.
+    BandError
+        Images with different band counts, a mask with more than one band, or
+        ``band_names`` of the wrong length.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> load_chip_folder(tempfile.mkdtemp())  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    vitseg.errors.LabelError: no image files ...
+    """
+    root = Path(path)
+    img_dir, mask_dir = root / images, root / masks
+    img_paths = sorted(p for p in img_dir.glob(pattern) if not p.name.startswith("."))
+    if not img_paths:
+        raise LabelError(
+            f"no image files matching {pattern!r} in {img_dir}; a chip folder holds "
+            f"{images}/<id>.tif and {masks}/<id>.tif"
+        )
+    ids, mask_paths = [], []
+    bands: tuple[str, ...] | None = None
+    count0: int | None = None
+    first_img: Path | None = None
+    for img in img_paths:
+        mpath = mask_dir / (mask_name(img.stem) + img.suffix)
+        if not mpath.exists():
+            raise LabelError(
+                f"image {img} has no matching mask; expected {mpath}. Export one mask per "
+                "image with the same grid."
+            )
+        im, mk = _raster_meta(img), _raster_meta(mpath)
+        if mk["count"] != 1:
+            raise BandError(f"mask {mpath} has {mk['count']} bands; a mask has exactly 1")
+        problems = []
+        if im["shape"] != mk["shape"]:
+            problems.append(f"shape {im['shape']} vs {mk['shape']}")
+        if not im["transform"].almost_equals(mk["transform"]):
+            problems.append(
+                f"transform {tuple(im['transform'])[:6]} vs {tuple(mk['transform'])[:6]}"
+            )
+        if im["crs"] != mk["crs"]:
+            problems.append(f"CRS {im['crs']} vs {mk['crs']}")
+        if problems:
+            raise GridMismatchError(
+                f"image {img} and mask {mpath} are on different grids: {'; '.join(problems)}. "
+                "Export the mask snapped to the image (same extent, resolution and CRS)."
+            )
+        if count0 is None:
+            count0, first_img = im["count"], img
+            desc = im["descriptions"]
+            if band_names is not None:
+                if len(band_names) != count0:
+                    raise BandError(
+                        f"band_names has {len(band_names)} names but {img} has {count0} bands"
+                    )
+                bands = tuple(band_names)
+            elif all(desc):
+                bands = tuple(str(d) for d in desc)
+            else:
+                bands = tuple(f"band_{i + 1}" for i in range(count0))
+        elif im["count"] != count0:
+            raise BandError(
+                f"image {img} has {im['count']} bands but {first_img} has {count0}; all "
+                "images of a chip folder need the same bands"
+            )
+        ids.append(img.stem)
+        mask_paths.append(mpath)
+    index = None
+    csv = root / "index.csv"
+    if csv.exists():
+        table = pd.read_csv(csv).set_index("tile_id")
+        missing = [i for i in ids if i not in table.index]
+        if missing:
+            raise LabelError(f"{csv} lacks rows for chips {missing[:5]}; rewrite the index")
+        index = table.loc[ids].reset_index()
+    return ChipFolder(
+        root, tuple(ids), tuple(img_paths), tuple(mask_paths), bands or (), index,
+        dict(mask_values) if mask_values is not None else None,
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------
+# Torch datasets
+# --------------------------------------------------------------------------------------
+
+
+def _pairs(source: Any) -> list[tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]]:
+    """Load ``source`` into a list of (float32 image, uint8 mask) arrays."""
+    if isinstance(source, (str, os.PathLike)):
+        source = load_chip_folder(source)
+    if isinstance(source, ChipFolder):
+        return [source.read(i) for i in range(len(source))]
+    out = []
+    for k, item in enumerate(source):
+        if not isinstance(item, (tuple, list)) or len(item) != 2:
+            raise DimensionError(
+                f"item {k} of the sources must be an (image, mask) pair; got {type(item).__name__}"
+            )
+        img = np.asarray(getattr(item[0], "values", item[0]), dtype="float32")
+        msk = np.asarray(getattr(item[1], "values", item[1]))
+        if img.ndim != 3 or msk.ndim != 2 or img.shape[1:] != msk.shape:
+            raise DimensionError(
+                f"pair {k}: image must be (band, y, x) and mask (y, x) of the same size; got "
+                f"{img.shape} and {msk.shape}"
+            )
+        out.append((img, msk.astype("uint8")))
+    if not out:
+        raise ParamsError("no (image, mask) pairs given")
+    counts = {p[0].shape[0] for p in out}
+    if len(counts) > 1:
+        raise BandError(f"images have different band counts {sorted(counts)}")
+    return out
+
+
+def _prepare(
+    img: np.ndarray[Any, Any], msk: np.ndarray[Any, Any], stats: BandStats | None
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """Normalise, NaN -> 0 in the image and IGNORE_INDEX in the mask."""
+    bad = ~np.isfinite(img).all(axis=0)
+    if stats is not None:
+        if stats.mean.shape[0] != img.shape[0]:
+            raise BandError(
+                f"band statistics have {stats.mean.shape[0]} bands but images have {img.shape[0]}"
+            )
+        img = (img - stats.mean[:, None, None].astype("float32")) / stats.std[:, None, None].astype(
+            "float32"
+        )
+    img = np.where(bad[None], np.float32(0), img).astype("float32")
+    msk = np.where(bad, np.uint8(IGNORE_INDEX), msk).astype("uint8")
+    return img, msk
+
+
+def _to_tensors(
+    img: np.ndarray[Any, Any], msk: np.ndarray[Any, Any]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.from_numpy(np.ascontiguousarray(img)), torch.from_numpy(
+        np.ascontiguousarray(msk).astype("int64")
+    )
+
+
+class PatchDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
+    """Random augmented patches from labelled scenes or chips (Gallwey et al. §2.2).
+
+    Each item is a random ``patch_px`` crop of one source (sources are drawn in
+    proportion to their area), randomly flipped in X and Y and rotated by a multiple
+    of 90 degrees, normalised per band with ``stats``. The random draw depends only on
+    ``(seed, epoch, index)``: call :meth:`set_epoch` each epoch; a resumed run gets
+    the same patches as an uninterrupted one, whatever the number of workers.
+
+    Parameters
+    ----------
+    sources
+        A :class:`ChipFolder`, a path to one, or a sequence of ``(image, mask)`` pairs
+        (``(band, y, x)`` float and ``(y, x)`` uint8 arrays or DataArrays). Loaded into
+        memory once.
+    patch_px
+        Patch side (256, Gallwey). Sources smaller than a patch are padded with
+        no-data (label ``IGNORE_INDEX``).
+    samples_per_epoch
+        Length of the dataset (patches per epoch).
+    stats
+        Band statistics from the training tiles (:func:`band_stats`); None = raw.
+    augment
+        Random flips and 90-degree rotations.
+    seed, epoch
+        Reproducibility.
+    min_labelled_frac
+        Redraw a patch (up to 10 times, deterministically) while fewer than this
+        fraction of its pixels is labelled (not ``IGNORE_INDEX``).
+
+    Examples
+    --------
+    >>> img = np.random.default_rng(0).random((3, 40, 40), dtype="float32")
+    >>> ds = PatchDataset([(img, np.zeros((40, 40), "uint8"))], patch_px=16, samples_per_epoch=4)
+    >>> x, y = ds[0]
+    >>> tuple(x.shape), tuple(y.shape), str(y.dtype)
+    ((3, 16, 16), (16, 16), 'torch.int64')
+    """
+
+    def __init__(
+        self,
+        sources: Any,
+        *,
+        patch_px: int = 256,
+        samples_per_epoch: int = 1000,
+        stats: BandStats | None = None,
+        augment: bool = True,
+        seed: int = 0,
+        epoch: int = 0,
+        min_labelled_frac: float = 0.0,
+    ) -> None:
+        if patch_px < 1 or samples_per_epoch < 1:
+            raise ParamsError(
+                f"patch_px and samples_per_epoch must be >= 1; got {patch_px}, {samples_per_epoch}"
+            )
+        self.patch_px = int(patch_px)
+        self.samples_per_epoch = int(samples_per_epoch)
+        self.stats = stats
+        self.augment = augment
+        self.seed = int(seed)
+        self.epoch = int(epoch)
+        self.min_labelled_frac = float(min_labelled_frac)
+        self.bands: tuple[str, ...] = (
+            source_bands
+            if (source_bands := getattr(sources, "bands", None)) is not None
+            else (stats.bands if stats is not None else ())
+        )
+        self._pairs = []
+        for img, msk in _pairs(sources):
+            img, msk = _prepare(img, msk, stats)
+            ph, pw = max(0, patch_px - img.shape[1]), max(0, patch_px - img.shape[2])
+            if ph or pw:
+                img = np.pad(img, ((0, 0), (0, ph), (0, pw)))
+                msk = np.pad(msk, ((0, ph), (0, pw)), constant_values=IGNORE_INDEX)
+            self._pairs.append((img, msk))
+        areas = np.array([m.size for _, m in self._pairs], dtype="float64")
+        self._weights = areas / areas.sum()
+
+    @property
+    def in_channels(self) -> int:
+        """Number of bands."""
+        return int(self._pairs[0][0].shape[0])
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the random draws of ``epoch``."""
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.samples_per_epoch
+
+    def sample_params(self, index: int) -> dict[str, int]:
+        """Return the source, row, col, flips and rotation drawn for ``index`` this epoch."""
+        rng = np.random.default_rng([self.seed, self.epoch, int(index)])
+        p = self.patch_px
+        for _ in range(10):
+            src = int(rng.choice(len(self._pairs), p=self._weights))
+            _, msk = self._pairs[src]
+            row = int(rng.integers(0, msk.shape[0] - p + 1))
+            col = int(rng.integers(0, msk.shape[1] - p + 1))
+            if self.min_labelled_frac <= 0:
+                break
+            win = msk[row : row + p, col : col + p]
+            if np.mean(win != IGNORE_INDEX) >= self.min_labelled_frac:
+                break
+        flips = rng.integers(0, 2, size=2) if self.augment else np.zeros(2, dtype="int64")
+        rot = int(rng.integers(0, 4)) if self.augment else 0
+        return {"source": src, "row": row, "col": col, "flip_y": int(flips[0]),
+                "flip_x": int(flips[1]), "rot90": rot}  # fmt: skip
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if not 0 <= index < self.samples_per_epoch:
+            raise IndexError(f"index {index} out of range 0..{self.samples_per_epoch - 1}")
+        s = self.sample_params(index)
+        img, msk = self._pairs[s["source"]]
+        p = self.patch_px
+        x = img[:, s["row"] : s["row"] + p, s["col"] : s["col"] + p]
+        y = msk[s["row"] : s["row"] + p, s["col"] : s["col"] + p]
+        if s["flip_y"]:
+            x, y = x[:, ::-1], y[::-1]
+        if s["flip_x"]:
+            x, y = x[:, :, ::-1], y[:, ::-1]
+        if s["rot90"]:
+            x, y = np.rot90(x, s["rot90"], axes=(1, 2)), np.rot90(y, s["rot90"])
+        return _to_tensors(x, y)
+
+
+class TileDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
+    """Whole tiles without augmentation, for validation and test.
+
+    Parameters
+    ----------
+    sources
+        A :class:`ChipFolder`, a path to one, or ``(image, mask)`` pairs.
+    stats
+        Band statistics from the training tiles.
+    split
+        With a chip folder: only the chips of this split (``"val"``, ``"test"``).
+
+    Examples
+    --------
+    >>> ds = TileDataset([(np.ones((2, 8, 8), "float32"), np.ones((8, 8), "uint8"))])
+    >>> len(ds), tuple(ds[0][0].shape)
+    (1, (2, 8, 8))
+    """
+
+    def __init__(
+        self, sources: Any, *, stats: BandStats | None = None, split: str | None = None
+    ) -> None:
+        if isinstance(sources, (str, os.PathLike)):
+            sources = load_chip_folder(sources)
+        if split is not None:
+            if not isinstance(sources, ChipFolder):
+                raise ParamsError("'split' needs a chip folder with an index.csv")
+            sources = sources.subset(split)
+        self.ids: tuple[str, ...] = (
+            sources.ids
+            if isinstance(sources, ChipFolder)
+            else tuple(str(i) for i in range(len(sources)))
+        )
+        self.stats = stats
+        self._pairs = [_prepare(img, msk, stats) for img, msk in _pairs(sources)]
+
+    def __len__(self) -> int:
+        return len(self._pairs)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return _to_tensors(*self._pairs[index])
+
+
+# --------------------------------------------------------------------------------------
+# Downloads
+# --------------------------------------------------------------------------------------
+
+
+def cache_dir() -> Path:
+    """Download cache: ``$VITSEG_CACHE`` or ``~/.cache/vitseg``."""
+    return Path(os.environ.get("VITSEG_CACHE", Path.home() / ".cache" / "vitseg"))
+
+
+def download_file(
+    url: str,
+    dest: str | os.PathLike[str],
+    *,
+    sha256: str | None = None,
+    retries: int = 3,
+    timeout_s: float = 60.0,
+    backoff_s: float = 2.0,
+    chunk_bytes: int = 1 << 20,
+) -> Path:
+    """Download ``url`` to ``dest`` (streamed, checksummed, atomic, cached).
+
+    If ``dest`` already exists and matches ``sha256`` (or no checksum is given) it is
+    returned without network access. The body is streamed to a temporary file beside
+    ``dest`` while its SHA-256 is computed; a body shorter than ``Content-Length`` or
+    a connection error is retried up to ``retries`` times with exponential backoff;
+    only a complete, matching file is renamed to ``dest``.
+
+    Parameters
+    ----------
+    url
+        HTTP(S) URL.
+    dest
+        Final path.
+    sha256
+        Expected hex digest; None skips the check (the digest is then written to
+        ``<dest>.sha256`` so a later run can pin it).
+    retries
+        Attempts in all (>= 1).
+    timeout_s
+        Connect/read timeout per attempt.
+    backoff_s
+        First wait between attempts (doubled each time).
+    chunk_bytes
+        Stream chunk size.
+
+    Returns
+    -------
+    pathlib.Path
+        ``dest``.
+
+    Raises
+    ------
+    DownloadError
+        Every attempt failed (HTTP error, truncated body, connection error), or the
+        checksum differs (not retried: the file on the server is not the expected one).
+    """
+    import requests
+
+    final = Path(dest)
+    if final.exists() and (sha256 is None or _sha256(final) == sha256.lower()):
+        return final
+    if retries < 1:
+        raise ParamsError(f"'retries' must be >= 1; got {retries}")
+    last: Exception | None = None
+    for attempt in range(retries):
+        if attempt:
+            time.sleep(backoff_s * 2 ** (attempt - 1))
+        try:
+            with atomic_path(final) as tmp:
+                digest = hashlib.sha256()
+                got = 0
+                with requests.get(url, stream=True, timeout=timeout_s) as resp:
+                    resp.raise_for_status()
+                    expected = resp.headers.get("Content-Length")
+                    with open(tmp, "wb") as fh:
+                        for block in resp.iter_content(chunk_size=chunk_bytes):
+                            fh.write(block)
+                            digest.update(block)
+                            got += len(block)
+                if expected is not None and got != int(expected):
+                    raise _Truncated(f"got {got} of {expected} bytes")
+                hexd = digest.hexdigest()
+                if sha256 is not None and hexd != sha256.lower():
+                    raise _Checksum(hexd)
+            if sha256 is None:
+                (final.parent / (final.name + ".sha256")).write_text(hexd + "\n")
+            return final
+        except _Checksum as exc:
+            raise DownloadError(
+                f"checksum mismatch for {url}: expected sha256 {sha256}, got {exc.args[0]}. "
+                "The file on the server changed or is corrupt; verify the URL and update the "
+                "checksum constant if the new file is the right one."
+            ) from None
+        except (_Truncated, requests.RequestException, OSError) as exc:
+            last = exc
+    raise DownloadError(
+        f"download of {url} failed after {retries} attempt(s): {last}. Check the network "
+        f"(or a proxy), or download it by hand to {final}."
+    ) from last
+
+
+class _Truncated(Exception):
+    pass
+
+
+class _Checksum(Exception):
+    pass
+
+
+def _sha256(path: Path) -> str:
+    from vitseg.io import sha256_file
+
+    return sha256_file(path)
+
+
+def _safe_extract(archive: Path, dest: Path) -> Path:
+    """Extract a zip into ``dest`` (atomically), refusing paths that escape it."""
+    if dest.exists():
+        return dest
+    try:
+        with zipfile.ZipFile(archive) as zf, atomic_path(dest, suffix="") as tmp:
+            tmp.mkdir()
+            for name in zf.namelist():
+                target = (tmp / name).resolve()
+                if not str(target).startswith(str(tmp.resolve())):
+                    raise DownloadError(f"archive {archive} holds an unsafe path {name!r}")
+            zf.extractall(tmp)
+    except zipfile.BadZipFile as exc:
+        raise DownloadError(f"{archive} is not a valid zip ({exc}); delete it and retry") from exc
+    return dest
+
+
+# SmallMinesDS (Ofori-Ampofo et al. 2025), Hugging Face dataset ``ellaampy/SmallMinesDS``,
+# CC BY-SA 4.0. Layout per its dataset card: <year>/IMAGE/IMG_<id>_<year>.tif (13 bands,
+# 128 x 128: S2 L2A B02 B03 B04 B05 B06 B07 B08 B8A B11 B12, S1 VV VH, DEM) and
+# <year>/MASK/MASK_<id>_<year>.tif (1 band, 0 = not mine, 1 = mine); years 2016 and 2022.
+# ASSUMPTION (verify when online): each year is published as one zip archive named below
+# at the repository root; checksums are None until pinned from a real download (the
+# computed digest is written beside the file).
+SMALLMINESDS_URL = "https://huggingface.co/datasets/ellaampy/SmallMinesDS/resolve/main"
+SMALLMINESDS_FILES: dict[int, tuple[str, str | None]] = {
+    2016: ("2016.zip", None),
+    2022: ("2022.zip", None),
+}
+#: Band names of SmallMinesDS images, in file order.
+SMALLMINESDS_BANDS: tuple[str, ...] = (
+    "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11", "B12", "VV", "VH", "DEM",
+)  # fmt: skip
+
+
+def fetch_smallminesds(
+    root: str | os.PathLike[str] | None = None,
+    *,
+    years: Sequence[int] = (2016, 2022),
+    base_url: str = SMALLMINESDS_URL,
+    files: Mapping[int, tuple[str, str | None]] = SMALLMINESDS_FILES,
+    retries: int = 3,
+    backoff_s: float = 2.0,
+) -> Path:
+    """Download and unpack SmallMinesDS into ``root`` (default ``cache_dir()/smallminesds``).
+
+    Returns
+    -------
+    pathlib.Path
+        ``root``; pass it to :func:`load_smallminesds`.
+
+    Raises
+    ------
+    DownloadError
+        A failed or corrupt download.
+    ParamsError
+        A year without an entry in ``files``.
+    """
+    base = Path(root) if root is not None else cache_dir() / "smallminesds"
+    for year in years:
+        if year not in files:
+            raise ParamsError(f"SmallMinesDS has no year {year}; known: {sorted(files)}")
+        name, digest = files[year]
+        archive = download_file(
+            f"{base_url.rstrip('/')}/{name}", base / "archives" / name, sha256=digest,
+            retries=retries, backoff_s=backoff_s,
+        )  # fmt: skip
+        _safe_extract(archive, base / "extracted" / str(year))
+    return base
+
+
+def _find_dir(top: Path, name: str) -> Path | None:
+    for p in sorted(top.rglob(name)):
+        if p.is_dir():
+            return p
+    return None
+
+
+def load_smallminesds(root: str | os.PathLike[str], *, year: int = 2016) -> ChipFolder:
+    """Open one year of SmallMinesDS as a :class:`ChipFolder` (13 bands, binary masks).
+
+    ``root`` is what :func:`fetch_smallminesds` returned, or any folder holding the
+    year's ``IMAGE`` and ``MASK`` folders (searched recursively under
+    ``root/extracted/<year>``, then ``root/<year>``, then ``root``).
+
+    Raises
+    ------
+    LabelError
+        No ``IMAGE``/``MASK`` folders, or an image without a mask.
+    """
+    base = Path(root)
+    for top in (base / "extracted" / str(year), base / str(year), base):
+        if top.exists() and (img_dir := _find_dir(top, "IMAGE")) is not None:
+            break
+    else:
+        raise LabelError(
+            f"no SmallMinesDS IMAGE folder for {year} under {base}; run fetch_smallminesds()"
+        )
+    folder = img_dir.parent
+    return load_chip_folder(
+        folder, images="IMAGE", masks="MASK", pattern=f"IMG_*_{year}.tif",
+        mask_name=lambda s: re.sub(r"^IMG_", "MASK_", s), band_names=SMALLMINESDS_BANDS,
+    )  # fmt: skip
+
+
+# Global mining polygons. Verify when online; checksums None until pinned.
+# - maus2022: Maus et al. 2022, "An update on global mining land use", PANGAEA
+#   doi:10.1594/PANGAEA.942325, GeoPackage global_mining_polygons_v2.gpkg (EPSG:4326).
+# - tang2023: Tang & Werner 2023, "Global mining footprint mapped from high-resolution
+#   satellite imagery", Communications Earth & Environment, doi:10.1038/s43247-023-00805-6;
+#   data on Zenodo (ASSUMPTION: record 7894216, a zip with a GeoPackage/shapefile inside).
+MINING_POLYGONS: dict[str, dict[str, str | None]] = {
+    "maus2022": {
+        "url": "https://download.pangaea.de/dataset/942325/files/global_mining_polygons_v2.gpkg",
+        "file": "global_mining_polygons_v2.gpkg",
+        "sha256": None,
+        "licence": "CC BY-SA 4.0",
+    },
+    "tang2023": {
+        "url": "https://zenodo.org/records/7894216/files/74548_projected.zip",
+        "file": "tang_werner_2023.zip",
+        "sha256": None,
+        "licence": "CC BY 4.0",
+    },
+}
+
+
+def fetch_mining_polygons(
+    source: Literal["maus2022", "tang2023"] = "maus2022",
+    *,
+    bbox: tuple[float, float, float, float] | None = None,
+    root: str | os.PathLike[str] | None = None,
+    url: str | None = None,
+    sha256: str | None = None,
+    retries: int = 3,
+    backoff_s: float = 2.0,
+) -> Any:
+    """Download (once) and read a global mining-polygon layer, optionally clipped to ``bbox``.
+
+    Parameters
+    ----------
+    source
+        ``"maus2022"`` (PANGAEA GeoPackage) or ``"tang2023"`` (Zenodo archive).
+    bbox
+        ``(minx, miny, maxx, maxy)`` in the layer's CRS (EPSG:4326 degrees), read with
+        a spatial filter so the global file is never fully loaded.
+    root
+        Cache folder (default ``cache_dir()/mining_polygons``).
+    url, sha256
+        Override the module constants (mirrors, pinned checksums).
+    retries, backoff_s
+        Passed to :func:`download_file`.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The polygons with a ``class`` column set to ``"mines"`` (ready for
+        :func:`vitseg.labels.rasterize_labels`) and ``source``.
+
+    Raises
+    ------
+    DownloadError
+        Failed or corrupt download.
+    VectorError
+        No vector layer in the download, or no polygon in ``bbox``.
+    """
+    import geopandas as gpd
+
+    if source not in MINING_POLYGONS:
+        raise ParamsError(f"'source' must be one of {sorted(MINING_POLYGONS)}; got {source!r}")
+    meta = MINING_POLYGONS[source]
+    base = Path(root) if root is not None else cache_dir() / "mining_polygons"
+    path = download_file(
+        url or str(meta["url"]), base / str(meta["file"]), sha256=sha256 or meta["sha256"],
+        retries=retries, backoff_s=backoff_s,
+    )  # fmt: skip
+    if path.suffix == ".zip":
+        folder = _safe_extract(path, base / f"{source}_extracted")
+        layers = sorted([*folder.rglob("*.gpkg"), *folder.rglob("*.shp")])
+        if not layers:
+            raise VectorError(f"no .gpkg or .shp inside {path}; check the archive")
+        path = layers[0]
+    gdf = gpd.read_file(path, bbox=bbox)
+    if len(gdf) == 0:
+        raise VectorError(
+            f"no {source} polygons in bbox {bbox}; check the bbox is (minx, miny, maxx, maxy) "
+            "in EPSG:4326 degrees"
+        )
+    gdf["class"] = "mines"
+    gdf["source"] = source
+    return gdf

@@ -1,0 +1,483 @@
+"""Cut scenes and label rasters into tiles, split them by spatial block, write chip folders.
+
+The split is by *spatial blocks* (squares of the CRS grid, or the grid cells of
+``01_grid_aoi``), never by tile: every tile of a block goes to the same split, and a
+tile that straddles blocks of different splits is dropped, so no pixel of a test tile
+lies in any training tile, even with overlapping tiles (``stride_px < tile_px``) and
+with several dates of the same place (blocks live in map coordinates, not per scene).
+The two papers split tiles at random (VitSegh24 §3.2) or reused validation as test;
+random tile splits leak neighbouring pixels between splits.
+
+Chip folder layout (the pipeline contract)::
+
+    tiles/images/<tile_id>.tif   float32 reflectance, one band per layer, band names in
+                                 the band descriptions, NaN = no data
+    tiles/masks/<tile_id>.tif    uint8 class codes, 255 = ignore (no data, clouds)
+    tiles/index.csv              tile_id, split, row/col offsets, bounds, crs, ...
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import rioxarray  # noqa: F401  (registers the .rio accessor)
+import xarray as xr
+
+from vitseg.constants import IGNORE_INDEX
+from vitseg.errors import (
+    CRSMismatchError,
+    DimensionError,
+    GridMismatchError,
+    MissingCRSError,
+    NoValidDataError,
+    ParamsError,
+)
+from vitseg.io import atomic_path, atomic_write_text
+
+__all__ = ["SPLITS", "make_tiles", "split_tiles", "write_tiles"]
+
+#: Split names, in the order of ``fractions``.
+SPLITS: tuple[str, str, str] = ("train", "val", "test")
+
+#: Class names that count as background when computing ``target_frac``.
+_BACKGROUND_NAMES = ("vegetation", "background")
+
+
+def _as_scene(scene: xr.DataArray) -> xr.DataArray:
+    if not isinstance(scene, xr.DataArray):
+        raise DimensionError(f"scene must be an xarray.DataArray; got {type(scene).__name__}")
+    if "time" in scene.dims:
+        if scene.sizes["time"] != 1:
+            raise DimensionError(
+                f"scene has {scene.sizes['time']} dates; tile one date at a time, "
+                "e.g. make_tiles(cube.isel(time=0), ...)"
+            )
+        scene = scene.isel(time=0)
+    if "band" not in scene.dims:
+        scene = scene.expand_dims(band=["band_1"])
+    if set(scene.dims) != {"band", "y", "x"}:
+        raise DimensionError(f"scene must have dims (band, y, x); got {tuple(scene.dims)}")
+    if scene.rio.crs is None:
+        raise MissingCRSError("scene has no CRS; set it with scene.rio.write_crs('EPSG:32630')")
+    return scene.transpose("band", "y", "x")
+
+
+def _check_same_grid(scene: xr.DataArray, labels: xr.DataArray) -> None:
+    if labels.dims != ("y", "x"):
+        raise DimensionError(f"labels must have dims (y, x); got {tuple(labels.dims)}")
+    if labels.rio.crs is not None and labels.rio.crs != scene.rio.crs:
+        raise CRSMismatchError(
+            f"labels CRS {labels.rio.crs} differs from scene CRS {scene.rio.crs}; "
+            "rasterise the labels with like=scene"
+        )
+    if (labels.sizes["y"], labels.sizes["x"]) != (scene.sizes["y"], scene.sizes["x"]):
+        raise GridMismatchError(
+            f"labels shape {labels.shape} differs from scene shape "
+            f"{(scene.sizes['y'], scene.sizes['x'])}; rasterise the labels with like=scene"
+        )
+    if not (
+        np.allclose(labels["x"].values, scene["x"].values)
+        and np.allclose(labels["y"].values, scene["y"].values)
+    ):
+        raise GridMismatchError(
+            "labels and scene have different x/y coordinates (same shape, shifted grid); "
+            "rasterise the labels with like=scene"
+        )
+
+
+def _window_sums(
+    mask: np.ndarray[Any, Any], rows: np.ndarray[Any, Any], cols: np.ndarray[Any, Any], size: int
+) -> np.ndarray[Any, Any]:
+    """Sum of ``mask`` over ``size``-px windows at each (row, col) via an integral image."""
+    ii = np.zeros((mask.shape[0] + 1, mask.shape[1] + 1), dtype="int64")
+    ii[1:, 1:] = np.cumsum(np.cumsum(mask.astype("int64"), axis=0), axis=1)
+    r0, c0 = rows, cols
+    r1, c1 = rows + size, cols + size
+    return np.asarray(ii[r1, c1] - ii[r0, c1] - ii[r1, c0] + ii[r0, c0])
+
+
+def _target_codes(classes: Sequence[str]) -> list[int]:
+    return [i for i, c in enumerate(classes) if c not in _BACKGROUND_NAMES]
+
+
+def make_tiles(
+    scene: xr.DataArray,
+    labels: xr.DataArray,
+    *,
+    tile_px: int,
+    stride_px: int | None = None,
+    max_nodata_frac: float = 0.5,
+    min_labelled_frac: float = 0.0,
+    id_prefix: str = "",
+    columns: Mapping[str, Any] | None = None,
+) -> Any:
+    """Index the tiles of one scene, dropping blank and mostly-no-data tiles.
+
+    A pixel is no-data when any band is NaN, when all bands are 0 (blank tiles of
+    VitSegh24 §3.2) or when its label is ``IGNORE_INDEX``.
+
+    Parameters
+    ----------
+    scene
+        ``(band, y, x)`` reflectance (numpy or dask; a ``time`` dim of size 1 is
+        dropped) with a CRS.
+    labels
+        ``(y, x)`` uint8 labels on the same grid (:func:`vitseg.labels.rasterize_labels`
+        with ``like=scene``).
+    tile_px
+        Tile side in pixels.
+    stride_px
+        Step between tiles (default ``tile_px``: no overlap).
+    max_nodata_frac
+        Drop tiles whose no-data fraction exceeds this (0..1). Fully blank tiles are
+        always dropped.
+    min_labelled_frac
+        Drop tiles whose fraction of target-class pixels (every class except
+        vegetation/background, e.g. mines and built) is below this (VitSegh24 kept
+        tiles that intersect the mining polygons). 0 keeps all.
+    id_prefix
+        Prefix of tile ids, e.g. ``"obuasi_2020-12-15_"``; ids are
+        ``<prefix>r<row>_c<col>``.
+    columns
+        Constant columns to add (e.g. ``{"box": "obuasi", "date": "2020-12-15"}``).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        One row per kept tile, in the scene's CRS: ``tile_id``, ``row_off``,
+        ``col_off``, ``height``, ``width``, ``minx``, ``miny``, ``maxx``, ``maxy``,
+        ``crs``, ``nodata_frac``, ``target_frac``, the ``columns``, and the tile
+        footprint as geometry. ``attrs["n_candidates"]`` counts tiles before filtering.
+
+    Raises
+    ------
+    DimensionError
+        Wrong dims, or a scene smaller than one tile.
+    GridMismatchError, CRSMismatchError
+        Labels not on the scene's grid.
+    ParamsError
+        Sizes or fractions out of range.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> sc = xr.DataArray(np.ones((1, 4, 4), "float32"), dims=("band", "y", "x"),
+    ...     coords={"y": [35.0, 25.0, 15.0, 5.0], "x": [5.0, 15.0, 25.0, 35.0]}
+    ... ).rio.write_crs("EPSG:32630")
+    >>> lab = xr.zeros_like(sc.isel(band=0), dtype="uint8")
+    >>> make_tiles(sc, lab, tile_px=2)["tile_id"].tolist()
+    ['r00000_c00000', 'r00000_c00002', 'r00002_c00000', 'r00002_c00002']
+    """
+    import geopandas as gpd
+    import shapely
+
+    scene = _as_scene(scene)
+    _check_same_grid(scene, labels)
+    stride = tile_px if stride_px is None else int(stride_px)
+    if tile_px < 1 or stride < 1:
+        raise ParamsError(f"tile_px and stride_px must be >= 1; got {tile_px}, {stride}")
+    for name, v in (("max_nodata_frac", max_nodata_frac), ("min_labelled_frac", min_labelled_frac)):
+        if not 0.0 <= v <= 1.0:
+            raise ParamsError(f"{name!r} must be in [0, 1]; got {v}")
+    ny, nx = scene.sizes["y"], scene.sizes["x"]
+    if ny < tile_px or nx < tile_px:
+        raise DimensionError(
+            f"scene is {ny} x {nx} px, smaller than one {tile_px}-px tile; use a smaller tile_px"
+        )
+
+    data = scene.data
+    nanany = xr.DataArray(data, dims=("band", "y", "x")).isnull().any("band")
+    zeroall = (xr.DataArray(data, dims=("band", "y", "x")) == 0).all("band")
+    lab = np.asarray(labels.values)
+    nodata = np.asarray((nanany | zeroall).values) | (lab == IGNORE_INDEX)
+    classes = labels.attrs.get("classes", ("mines", "built", "vegetation"))
+    target = np.isin(lab, _target_codes(classes))
+
+    rows_1d = np.arange(0, ny - tile_px + 1, stride)
+    cols_1d = np.arange(0, nx - tile_px + 1, stride)
+    rr, cc = (a.ravel() for a in np.meshgrid(rows_1d, cols_1d, indexing="ij"))
+    area = tile_px * tile_px
+    nodata_frac = _window_sums(nodata, rr, cc, tile_px) / area
+    target_frac = _window_sums(target, rr, cc, tile_px) / area
+    keep = (
+        (nodata_frac <= max_nodata_frac) & (nodata_frac < 1.0) & (target_frac >= min_labelled_frac)
+    )
+
+    t = scene.rio.transform(recalc=True)
+    rr, cc = rr[keep], cc[keep]
+    x0 = t.c + cc * t.a
+    x1 = t.c + (cc + tile_px) * t.a
+    y0 = t.f + rr * t.e
+    y1 = t.f + (rr + tile_px) * t.e
+    minx, maxx = np.minimum(x0, x1), np.maximum(x0, x1)
+    miny, maxy = np.minimum(y0, y1), np.maximum(y0, y1)
+    crs = scene.rio.crs
+    df = pd.DataFrame(
+        {
+            "tile_id": [f"{id_prefix}r{r:05d}_c{c:05d}" for r, c in zip(rr, cc, strict=True)],
+            "row_off": rr.astype("int64"),
+            "col_off": cc.astype("int64"),
+            "height": tile_px,
+            "width": tile_px,
+            "minx": minx,
+            "miny": miny,
+            "maxx": maxx,
+            "maxy": maxy,
+            "crs": crs.to_string(),
+            "nodata_frac": nodata_frac[keep],
+            "target_frac": target_frac[keep],
+        }
+    )
+    for key, value in (columns or {}).items():
+        df[key] = value
+    out = gpd.GeoDataFrame(df, geometry=shapely.box(minx, miny, maxx, maxy), crs=crs)
+    out.attrs["n_candidates"] = len(keep)
+    return out
+
+
+def _block_sets_grid(index: Any, size: float) -> list[frozenset[Any]]:
+    """Blocks (ix, iy of a ``size`` grid anchored at the CRS origin) each tile overlaps."""
+    eps = 1e-6 * size
+    out = []
+    for minx, miny, maxx, maxy in index[["minx", "miny", "maxx", "maxy"]].to_numpy():
+        ix = range(int(np.floor(minx / size)), int(np.floor((maxx - eps) / size)) + 1)
+        iy = range(int(np.floor(miny / size)), int(np.floor((maxy - eps) / size)) + 1)
+        out.append(frozenset(f"{i}_{j}" for i in ix for j in iy))
+    return out
+
+
+def _block_sets_cells(index: Any, blocks: Any, crs: Any) -> list[frozenset[Any]]:
+    """Grid cells (by their index label) each tile overlaps with positive area."""
+    import shapely
+
+    if blocks.crs is None:
+        raise MissingCRSError("blocks GeoDataFrame has no CRS; set it with blocks.set_crs(...)")
+    cells = blocks.to_crs(crs)
+    geoms = cells.geometry.values
+    tree = shapely.STRtree(geoms)
+    out = []
+    for tile in shapely.box(index["minx"], index["miny"], index["maxx"], index["maxy"]):
+        hits = tree.query(tile, predicate="intersects")
+        area = shapely.area(shapely.intersection(geoms[hits], tile))
+        tol = 1e-9 * shapely.area(tile)
+        out.append(
+            frozenset(str(cells.index[h]) for h, a in zip(hits, area, strict=True) if a > tol)
+        )
+    return out
+
+
+def split_tiles(
+    index: Any,
+    *,
+    block_px: int | None = None,
+    block_m: float | None = None,
+    blocks: Any = None,
+    fractions: Sequence[float] = (0.6, 0.2, 0.2),
+    seed: int = 0,
+) -> Any:
+    """Split tiles 60/20/20 into train/val/test by spatial block, reproducibly.
+
+    Blocks are squares of ``block_m`` metres (or ``block_px`` pixels of the tiles'
+    resolution) of a grid anchored at the CRS origin, or the polygons of ``blocks``
+    (e.g. the grid cells written by ``01_grid_aoi``). Blocks are shuffled with
+    ``seed`` and each is given to the split furthest below its target share of tiles
+    (every split gets at least one block when there are enough blocks). A tile takes
+    the split of its blocks; a tile overlapping blocks of different splits, or no
+    block at all, is dropped. Hence no pixel of a test (or validation) tile lies in
+    any training tile. Tiles of the same place on different dates share blocks and
+    therefore splits.
+
+    Parameters
+    ----------
+    index
+        Tile index from :func:`make_tiles` (several scenes concatenated is fine, in
+        one CRS).
+    block_px, block_m, blocks
+        Exactly one: block side in pixels, block side in CRS units, or a
+        GeoDataFrame of block polygons.
+    fractions
+        Target shares of tiles for ``("train", "val", "test")``; must sum to 1.
+    seed
+        Random seed of the block shuffle.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        A copy of ``index`` with columns ``block`` and ``split``, straddling tiles
+        removed; ``attrs["n_dropped_straddling"]`` counts them and
+        ``attrs["block_split"]`` maps block ids to splits.
+
+    Raises
+    ------
+    ParamsError
+        Not exactly one block definition, bad fractions, or fewer blocks than
+        non-empty splits.
+    CRSMismatchError
+        Tiles in several CRSs.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> idx = pd.DataFrame({"minx": [0.0, 10, 20, 30, 40], "maxx": [10.0, 20, 30, 40, 50],
+    ...     "miny": 0.0, "maxy": 10.0, "crs": "EPSG:32630"})
+    >>> sorted(split_tiles(idx, block_m=10, seed=0)["split"].value_counts().items())
+    [('test', 1), ('train', 3), ('val', 1)]
+    """
+    given = [v is not None for v in (block_px, block_m, blocks)]
+    if sum(given) != 1:
+        raise ParamsError("pass exactly one of block_px, block_m or blocks")
+    fr = np.asarray(fractions, dtype="float64")
+    if fr.shape != (3,) or np.any(fr < 0) or not np.isclose(fr.sum(), 1.0):
+        raise ParamsError(
+            f"'fractions' must be 3 non-negative numbers (train, val, test) summing to 1; "
+            f"got {tuple(fractions)}"
+        )
+    if len(index) == 0:
+        raise NoValidDataError("tile index is empty; nothing to split (relax max_nodata_frac?)")
+    crs_values = sorted(set(index["crs"])) if "crs" in index.columns else []
+    if len(crs_values) > 1:
+        raise CRSMismatchError(
+            f"tiles are in several CRSs {crs_values}; split each CRS separately or "
+            "reproject the scenes to one CRS"
+        )
+    if blocks is not None:
+        crs = getattr(index, "crs", None) or (crs_values[0] if crs_values else None)
+        if crs is None:
+            raise MissingCRSError("tile index has no CRS (no 'crs' column, no .crs)")
+        sets = _block_sets_cells(index, blocks, crs)
+    else:
+        if block_px is not None:
+            res = float(((index["maxx"] - index["minx"]) / index["width"]).iloc[0])
+            size = block_px * res
+        else:
+            size = float(block_m)  # type: ignore[arg-type]
+        if size <= 0:
+            raise ParamsError(f"block size must be positive; got {size}")
+        sets = _block_sets_grid(index, size)
+
+    # Count each tile once, for the block of its centre-most member (first sorted id).
+    all_blocks = sorted({b for s in sets for b in s})
+    primary = [min(s) if s else None for s in sets]
+    counts = pd.Series(primary).value_counts()
+    n_active = int(np.count_nonzero(fr))
+    if len(all_blocks) < n_active:
+        raise ParamsError(
+            f"only {len(all_blocks)} spatial block(s) for {n_active} non-empty splits; "
+            "use smaller blocks (block_px/block_m) or more grid cells"
+        )
+    rng = np.random.default_rng(seed)
+    order = [all_blocks[i] for i in rng.permutation(len(all_blocks))]
+    total = float(sum(counts.get(b, 0) for b in all_blocks)) or 1.0
+    assigned = np.zeros(3)
+    block_split: dict[Any, str] = {}
+    # Seed each non-empty split with one block (test first, then val, then train) so
+    # small areas still yield all three splits; then fill by largest deficit.
+    seeds = [i for i in (2, 1, 0) if fr[i] > 0]
+    for k, b in enumerate(order):
+        if k < len(seeds):
+            s = seeds[k]
+        else:
+            deficit = fr * total - assigned
+            deficit[fr == 0] = -np.inf
+            s = int(np.argmax(deficit))
+        block_split[b] = SPLITS[s]
+        assigned[s] += counts.get(b, 0)
+
+    splits: list[str | None] = []
+    block_col: list[str | None] = []
+    for tile_blocks in sets:
+        names = {block_split[b] for b in tile_blocks}
+        splits.append(names.pop() if len(names) == 1 else None)
+        block_col.append(min(tile_blocks) if tile_blocks else None)
+    out = index.copy()
+    out["block"] = block_col
+    out["split"] = splits
+    keep = out["split"].notna().to_numpy()
+    out = out[keep].reset_index(drop=True)
+    out.attrs["n_dropped_straddling"] = int((~keep).sum())
+    out.attrs["block_split"] = block_split
+    return out
+
+
+def write_tiles(
+    scene: xr.DataArray,
+    labels: xr.DataArray,
+    index: Any,
+    path: str | os.PathLike[str],
+) -> Path:
+    """Write the chips of one scene and merge their rows into ``<path>/index.csv``.
+
+    Call once per scene to build one chip folder from many scenes. Each GeoTIFF is
+    written atomically; the index is rewritten atomically last, so an interrupted run
+    never lists a chip that is missing or incomplete. Rows of ``index`` whose
+    ``tile_id`` already exists in ``index.csv`` replace the old rows.
+
+    Parameters
+    ----------
+    scene
+        ``(band, y, x)`` reflectance (computed here, once) with a CRS and ``band``
+        coordinate holding band names.
+    labels
+        ``(y, x)`` uint8 labels on the scene's grid.
+    index
+        Rows of :func:`make_tiles` / :func:`split_tiles` for this scene.
+    path
+        Chip folder (created).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Notes
+    -----
+    Masks are ``IGNORE_INDEX`` wherever any band of the image is NaN (clouds, edges).
+    """
+    import rasterio
+    from rasterio.windows import Window
+    from rasterio.windows import transform as window_transform
+
+    scene = _as_scene(scene)
+    _check_same_grid(scene, labels)
+    root = Path(path)
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    (root / "masks").mkdir(parents=True, exist_ok=True)
+    img = np.asarray(scene.values, dtype="float32")
+    lab = np.asarray(labels.values, dtype="uint8")
+    bands = [str(b) for b in scene["band"].values]
+    transform = scene.rio.transform(recalc=True)
+    crs = scene.rio.crs
+    for row in index.itertuples(index=False):
+        r, c, h, w = int(row.row_off), int(row.col_off), int(row.height), int(row.width)
+        chip = img[:, r : r + h, c : c + w]
+        mask = lab[r : r + h, c : c + w].copy()
+        mask[np.isnan(chip).any(axis=0)] = IGNORE_INDEX
+        tr = window_transform(Window(c, r, w, h), transform)  # type: ignore[no-untyped-call]
+        profile = {
+            "driver": "GTiff", "height": h, "width": w, "crs": crs, "transform": tr,
+            "compress": "deflate", "tiled": False,
+        }  # fmt: skip
+        with atomic_path(root / "images" / f"{row.tile_id}.tif") as tmp:
+            with rasterio.open(
+                tmp, "w", count=len(bands), dtype="float32", nodata=float("nan"), **profile
+            ) as dst:
+                dst.write(chip)
+                dst.descriptions = tuple(bands)
+        with atomic_path(root / "masks" / f"{row.tile_id}.tif") as tmp:
+            with rasterio.open(
+                tmp, "w", count=1, dtype="uint8", nodata=IGNORE_INDEX, **profile
+            ) as dst:
+                dst.write(mask[None])
+    table = pd.DataFrame(index.drop(columns="geometry", errors="ignore"))
+    csv = root / "index.csv"
+    if csv.exists():
+        old = pd.read_csv(csv)
+        old = old[~old["tile_id"].isin(table["tile_id"])]
+        table = pd.concat([old, table], ignore_index=True)
+    atomic_write_text(csv, table.to_csv(index=False))
+    return root
