@@ -1,0 +1,566 @@
+"""Dask-backed ``(time, band, y, x)`` Sentinel-2 reflectance cubes with stackstac.
+
+:func:`build_cube` turns STAC items (Earth Search v1 or v0, :mod:`vitseg.synthetic`,
+or a hand-made L1C item from :func:`l1c_item`) into one lazy float32 cube on an
+explicit metric grid:
+
+* band coordinate: Sentinel-2 names ``"B02"`` ... ``"B12"`` (and ``"SCL"``), whatever
+  the asset keys (``"blue"``, ``"nir08"``, ``"B04"``; see
+  :func:`vitseg.stac.asset_band_map`);
+* 20 m (and 60 m) bands resampled to the 10 m grid bicubically (Gallwey et al. §2.2);
+  ``SCL`` is categorical and always resampled with nearest neighbour;
+* reflectance = DN x scale + offset **per item**, harmonised across the processing
+  baseline 04.00 change (25 Jan 2022, BOA_ADD_OFFSET = -1000 DN), see
+  :func:`reflectance_scaling`; no-data (DN 0) becomes NaN;
+* items in other UTM zones are reprojected to ``crs`` (Ghana spans 30N and 31N).
+
+Nothing is read until the cube is computed. A file that cannot be opened or decoded
+raises :class:`~vitseg.errors.CorruptRasterError` at compute time, naming the file.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pystac
+import rioxarray  # noqa: F401  (registers the .rio accessor)
+import xarray as xr
+
+from vitseg.constants import S2_BANDS_10, S2_BANDS_ALL
+from vitseg.errors import (
+    BandError,
+    CorruptRasterError,
+    EmptySearchError,
+    MissingAssetError,
+    MissingCRSError,
+    VitsegError,
+)
+from vitseg.stac import asset_band_map
+
+__all__ = [
+    "BASELINE_04_DATE",
+    "build_cube",
+    "l1c_item",
+    "read_l1c_scene",
+    "reflectance_scaling",
+]
+
+#: First day of processing baseline 04.00 (BOA/RADIO_ADD_OFFSET = -1000 DN).
+BASELINE_04_DATE = _dt.datetime(2022, 1, 25, tzinfo=_dt.UTC)
+_KNOWN_BANDS = (*S2_BANDS_ALL, "SCL")
+_CATEGORICAL = frozenset({"SCL"})
+_GDAL_RESAMPLING = {
+    "bicubic": "cubic", "bilinear": "bilinear", "nearest": "nearest", "average": "average",
+    "cubic_spline": "cubic_spline", "lanczos": "lanczos",
+}  # fmt: skip
+_RESAMPLING = Literal["bicubic", "bilinear", "nearest", "average", "cubic_spline", "lanczos"]
+
+try:  # stackstac's reader, wrapped so that read failures become CorruptRasterError
+    from stackstac.rio_reader import AutoParallelRioReader as _BaseReader
+except ImportError:  # pragma: no cover - stackstac is a hard dependency
+    _BaseReader = object
+
+
+class _CheckedReader(_BaseReader):  # type: ignore[misc,valid-type]
+    """stackstac reader that re-raises open/read failures as CorruptRasterError."""
+
+    def read(self, window: Any, **kwargs: Any) -> Any:
+        try:
+            return super().read(window, **kwargs)
+        except VitsegError:
+            raise
+        except Exception as err:
+            raise CorruptRasterError(
+                f"cannot read raster {self.url!r}: {err}. The file is truncated, corrupt or "
+                "not a GeoTIFF/JPEG2000; re-download it (or regenerate the synthetic "
+                "catalog) and rebuild the cube."
+            ) from err
+
+
+def _baseline(item: dict[str, Any]) -> tuple[int, int] | None:
+    props = item.get("properties", {})
+    value = props.get("s2:processing_baseline") or props.get("sentinel:processing_baseline")
+    if value is None:
+        return None
+    m = re.match(r"^\s*(\d+)\.(\d+)", str(value))
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def reflectance_scaling(
+    item: pystac.Item | dict[str, Any], band: str
+) -> tuple[float, float, float | None]:
+    """Return ``(scale, offset, nodata)`` turning the item's DN of ``band`` into reflectance.
+
+    The rule, in order:
+
+    1. ``SCL`` (classes): scale 1, offset 0, nodata 0.
+    2. ``earthsearch:boa_offset_applied`` (or ``sentinel:boa_offset_applied``) is true:
+       Earth Search already subtracted the 04.00 offset from the DN, so the offset is
+       0, whatever ``raster:bands`` says (its ``offset: -0.1`` is a known metadata
+       error for these items, Element84/earth-search issues 66 and 71).
+    3. ``raster:bands`` of the asset gives ``scale``/``offset``: use them.
+    4. Otherwise scale 1e-4 and offset -0.1 if ``s2:processing_baseline`` >= 04.00
+       (or, without a baseline, if sensed on/after 2022-01-25), else offset 0.
+
+    Either way the result is the same surface reflectance on both sides of 04.00.
+
+    Parameters
+    ----------
+    item
+        A STAC item (pystac or dict).
+    band
+        Band name, e.g. ``"B04"``.
+
+    Returns
+    -------
+    tuple
+        ``(scale, offset, nodata)``; nodata is the DN that marks no data (or None).
+
+    Examples
+    --------
+    >>> item = {"properties": {"s2:processing_baseline": "04.00"},
+    ...         "assets": {"B04": {"href": "B04.tif"}}}
+    >>> reflectance_scaling(item, "B04")
+    (0.0001, -0.1, 0.0)
+    >>> item["properties"]["s2:processing_baseline"] = "03.01"
+    >>> reflectance_scaling(item, "B04")
+    (0.0001, 0.0, 0.0)
+    """
+    d = item.to_dict(transform_hrefs=False) if isinstance(item, pystac.Item) else item
+    keys = asset_band_map(d)
+    asset = d["assets"].get(keys.get(band, band), {})
+    rb = (asset.get("raster:bands") or [{}])[0]
+    nodata = rb.get("nodata", 0)
+    nodata_f = None if nodata is None else float(nodata)
+    if band in _CATEGORICAL:
+        return 1.0, 0.0, nodata_f
+    props = d.get("properties", {})
+    applied = props.get("earthsearch:boa_offset_applied", props.get("sentinel:boa_offset_applied"))
+    scale = float(rb.get("scale", 1e-4))
+    if applied is True:
+        return scale, 0.0, nodata_f
+    if "offset" in rb:
+        return scale, float(rb["offset"]), nodata_f
+    baseline = _baseline(d)
+    if baseline is not None:
+        new = baseline >= (4, 0)
+    else:
+        text = str(props.get("datetime") or props.get("start_datetime") or "")
+        try:
+            when = _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            when = None
+        if when is not None and when.tzinfo is None:
+            when = when.replace(tzinfo=_dt.UTC)
+        new = when is not None and when >= BASELINE_04_DATE
+    return scale, (-0.1 if new else 0.0), nodata_f
+
+
+def _utm_crs_for(bbox_lonlat: Sequence[float]) -> str:
+    """UTM zone of a lon/lat bbox's centre (falls back here until vitseg.grid has one)."""
+    try:
+        from vitseg.grid import utm_crs_for  # type: ignore[attr-defined,import-not-found,unused-ignore]
+
+        return str(utm_crs_for(bbox_lonlat))
+    except (ImportError, AttributeError):
+        lon = (bbox_lonlat[0] + bbox_lonlat[2]) / 2
+        lat = (bbox_lonlat[1] + bbox_lonlat[3]) / 2
+        zone = int((lon + 180) // 6) + 1
+        return f"EPSG:{(32600 if lat >= 0 else 32700) + zone}"
+
+
+def _check_crs(crs: Any) -> Any:
+    from pyproj import CRS
+    from pyproj.exceptions import CRSError
+
+    if crs is None:
+        raise MissingCRSError(
+            "build_cube needs an explicit output crs; got None. Pass e.g. crs='EPSG:32630' "
+            "(UTM 30N, western Ghana) or crs='EPSG:32631' (31N, eastern Ghana)."
+        )
+    try:
+        out = CRS.from_user_input(crs)
+    except CRSError as err:
+        raise MissingCRSError(f"cannot parse crs {crs!r} ({err}); pass 'EPSG:32630'") from err
+    if not out.is_projected or out.to_epsg() is None:
+        raise MissingCRSError(
+            f"crs must be a projected CRS in metres with an EPSG code (resolution_m is in "
+            f"metres); got {crs!r}. Use the AOI's UTM zone, e.g. 'EPSG:32630'."
+        )
+    return out
+
+
+def _plain_item(item: pystac.Item | dict[str, Any]) -> dict[str, Any]:
+    d = item.to_dict(transform_hrefs=False) if isinstance(item, pystac.Item) else item
+    d = copy.deepcopy(d)
+    props = d.setdefault("properties", {})
+    if props.get("proj:epsg") is None and isinstance(props.get("proj:code"), str):
+        m = re.match(r"EPSG:(\d+)$", props["proj:code"])
+        if m:
+            props["proj:epsg"] = int(m.group(1))
+    for asset in d.get("assets", {}).values():
+        if asset.get("proj:epsg") is None and isinstance(asset.get("proj:code"), str):
+            m = re.match(r"EPSG:(\d+)$", asset["proj:code"])
+            if m:
+                asset["proj:epsg"] = int(m.group(1))
+    return d
+
+
+def _bounds_in(
+    bbox: Sequence[float], bbox_crs: Any, crs: Any, resolution_m: float
+) -> tuple[float, float, float, float]:
+    from rasterio.warp import transform_bounds
+
+    if len(bbox) != 4 or not (bbox[0] < bbox[2] and bbox[1] < bbox[3]):
+        raise VitsegError(f"bbox must be (minx, miny, maxx, maxy) with min < max; got {bbox!r}")
+    b = transform_bounds(bbox_crs, crs, *bbox, densify_pts=21)
+    r = float(resolution_m)
+    return (
+        float(np.floor(b[0] / r) * r),
+        float(np.floor(b[1] / r) * r),
+        float(np.ceil(b[2] / r) * r),
+        float(np.ceil(b[3] / r) * r),
+    )
+
+
+def _footprint_hits(item: dict[str, Any], bbox_lonlat: Sequence[float]) -> bool:
+    import shapely.geometry
+
+    box = shapely.geometry.box(*bbox_lonlat)
+    if item.get("geometry"):
+        return bool(shapely.geometry.shape(item["geometry"]).intersects(box))
+    b = item.get("bbox")
+    if b:
+        x0, y0, x1, y1 = (b[0], b[1], b[3], b[4]) if len(b) == 6 else tuple(b[:4])
+        return bool(shapely.geometry.box(x0, y0, x1, y1).intersects(box))
+    return True
+
+
+def build_cube(
+    items: Sequence[pystac.Item | dict[str, Any]] | pystac.ItemCollection,
+    *,
+    bbox: Sequence[float],
+    crs: Any,
+    resolution_m: float = 10,
+    bands: Sequence[str] = S2_BANDS_10,
+    chunks: int | tuple[int, ...] = 512,
+    bbox_crs: Any = "EPSG:4326",
+    resampling: _RESAMPLING = "bicubic",
+) -> xr.DataArray:
+    """Build a lazy ``(time, band, y, x)`` float32 surface-reflectance cube.
+
+    Parameters
+    ----------
+    items
+        STAC items (e.g. from :func:`vitseg.stac.search_items`), in any UTM zone.
+    bbox
+        Area of interest ``(minx, miny, maxx, maxy)`` in ``bbox_crs``: lon/lat degrees by
+        default (as for :func:`vitseg.stac.search_items`); pass ``bbox_crs=crs`` for a
+        bbox in the output CRS. The bbox is reprojected and snapped outwards to
+        multiples of ``resolution_m`` (so the grid aligns with Sentinel-2 tiles).
+    crs
+        Output CRS, projected in metres (e.g. ``"EPSG:32630"``); required.
+    resolution_m
+        Pixel size in metres.
+    bands
+        Band names in cube order (default: Gallwey et al.'s ten bands); add ``"SCL"``
+        for the scene classification layer (nearest resampling, classes as floats).
+    chunks
+        Spatial dask chunk size in pixels (or a stackstac chunks tuple).
+    bbox_crs
+        CRS of ``bbox``.
+    resampling
+        Resampling of reflectance bands onto the grid (SCL is always nearest).
+
+    Returns
+    -------
+    xarray.DataArray
+        Dims ``(time, band, y, x)``, float32 reflectance (unitless), NaN for no data;
+        coords ``time`` (UTC, sorted), ``band``, ``y``/``x`` (pixel centres, metres),
+        and per-time ``id``, ``processing_baseline``, ``cloud_cover_pct``,
+        ``source_epsg``; CRS written with ``rio.write_crs``.
+
+    Raises
+    ------
+    MissingCRSError
+        ``crs`` is missing or not a metric projected CRS.
+    BandError
+        A band name is unknown.
+    MissingAssetError
+        An item has no asset for a requested band.
+    EmptySearchError
+        No item is given, or none overlaps ``bbox``.
+    CorruptRasterError
+        At compute time, when a file cannot be read.
+
+    Examples
+    --------
+    >>> build_cube([], bbox=(0, 0, 1, 1), crs="EPSG:32630")
+    Traceback (most recent call last):
+    ...
+    vitseg.errors.EmptySearchError: build_cube got no items; ...
+    """
+    import stackstac
+    from rasterio.enums import Resampling
+
+    if resampling not in _GDAL_RESAMPLING:
+        raise VitsegError(
+            f"'resampling' must be one of {sorted(_GDAL_RESAMPLING)}; got {resampling!r}"
+        )
+    out_crs = _check_crs(crs)
+    epsg = int(out_crs.to_epsg())
+    bands = tuple(bands)
+    unknown = [b for b in bands if b not in _KNOWN_BANDS]
+    if unknown or not bands:
+        raise BandError(
+            f"unknown band(s) {unknown or list(bands)}; expected Sentinel-2 names from "
+            f"{list(_KNOWN_BANDS)} (e.g. 'B04', not 'red')"
+        )
+    if len(set(bands)) != len(bands):
+        raise BandError(f"bands must be unique; got {list(bands)}")
+    plain = [_plain_item(i) for i in items]
+    if not plain:
+        raise EmptySearchError(
+            "build_cube got no items; search some first with vitseg.stac.search_items(...)"
+        )
+    bounds = _bounds_in(bbox, bbox_crs, out_crs, resolution_m)
+    from rasterio.warp import transform_bounds
+
+    bbox_ll = transform_bounds(out_crs, "EPSG:4326", *bounds, densify_pts=21)
+    prepared: list[dict[str, Any]] = []
+    for d in plain:
+        keys = asset_band_map(d)
+        missing = [b for b in bands if b not in keys]
+        if missing:
+            raise MissingAssetError(
+                f"item {d.get('id')!r} has no asset for band(s) {missing} (its bands: "
+                f"{sorted(keys)}); drop the item (search_items(..., bands=...) does that) "
+                "or request fewer bands"
+            )
+        if not _footprint_hits(d, bbox_ll):
+            continue
+        new = {k: v for k, v in d.items() if k != "assets"}
+        new["assets"] = {b: copy.deepcopy(d["assets"][keys[b]]) for b in bands}
+        for a in new["assets"].values():
+            if not str(a.get("href", "")).startswith(("http://", "https://", "s3://", "/vsi")):
+                a["href"] = str(Path(a["href"]).resolve())
+        prepared.append(new)
+    if not prepared:
+        raise EmptySearchError(
+            f"none of the {len(plain)} items overlaps bbox {tuple(bbox)} (in {bbox_crs}); "
+            f"the AOI lies outside their footprints (lon/lat {tuple(round(v, 4) for v in bbox_ll)})"
+        )
+    ids = [str(d["id"]) for d in prepared]
+    if len(set(ids)) != len(ids):
+        raise VitsegError(f"duplicate item ids in {ids}; deduplicate the items first")
+    scaling = {(str(d["id"]), b): reflectance_scaling(d, b) for d in prepared for b in bands}
+
+    def _stack(sub: Sequence[str], method: Resampling) -> xr.DataArray:
+        return stackstac.stack(
+            prepared,
+            assets=list(sub),
+            epsg=epsg,
+            resolution=float(resolution_m),
+            bounds=bounds,
+            snap_bounds=True,
+            resampling=method,
+            chunksize=chunks,
+            dtype=np.dtype("float32"),
+            fill_value=np.float32(np.nan),
+            rescale=False,
+            sortby_date="asc",
+            xy_coords="center",
+            properties=False,
+            band_coords=False,
+            reader=_CheckedReader,
+        )
+
+    parts = []
+    refl = [b for b in bands if b not in _CATEGORICAL]
+    cat = [b for b in bands if b in _CATEGORICAL]
+    if refl:
+        parts.append(_stack(refl, Resampling[_GDAL_RESAMPLING[resampling]]))
+    if cat:
+        parts.append(_stack(cat, Resampling.nearest))
+    raw = xr.concat(parts, dim="band") if len(parts) > 1 else parts[0]
+    raw = raw.sel(band=list(bands))
+    ids_t = [str(v) for v in raw["id"].values]
+    shape = (len(ids_t), len(bands), 1, 1)
+    scale = np.array([scaling[(i, b)][0] for i in ids_t for b in bands], "float32").reshape(shape)
+    offset = np.array([scaling[(i, b)][1] for i in ids_t for b in bands], "float32").reshape(shape)
+    nod = np.array(
+        [
+            np.nan if scaling[(i, b)][2] is None else scaling[(i, b)][2]
+            for i in ids_t
+            for b in bands
+        ],
+        "float32",
+    ).reshape(shape)
+    data = raw.data
+    data = (data * scale + offset).astype("float32")
+    masked = raw.data == nod
+    import dask.array as da
+
+    data = da.where(masked, np.float32(np.nan), data)
+    by_id = {str(d["id"]): d for d in prepared}
+    props = [by_id[i]["properties"] for i in ids_t]
+    baselines = [
+        str(p.get("s2:processing_baseline") or p.get("sentinel:processing_baseline") or "")
+        for p in props
+    ]
+    cube = xr.DataArray(
+        data,
+        dims=("time", "band", "y", "x"),
+        coords={
+            "time": raw["time"].values,
+            "band": list(bands),
+            "y": raw["y"].values,
+            "x": raw["x"].values,
+            "id": ("time", ids_t),
+            "processing_baseline": ("time", baselines),
+            "cloud_cover_pct": (
+                "time",
+                np.array([float(p.get("eo:cloud_cover", np.nan)) for p in props], "float64"),
+            ),
+            "source_epsg": ("time", np.array([int(p.get("proj:epsg") or -1) for p in props])),
+        },
+        name="reflectance",
+        attrs={
+            "long_name": "Sentinel-2 surface reflectance (SCL: scene classes)",
+            "units": "1",
+            "resolution_m": float(resolution_m),
+            "resampling": resampling,
+        },
+    )
+    return cube.rio.write_crs(out_crs.to_string())
+
+
+def l1c_item(folder: str | os.PathLike[str], *, bands: Sequence[str] = S2_BANDS_ALL) -> pystac.Item:
+    """Describe a folder of Sentinel-2 L1C JPEG2000 band files as a STAC item.
+
+    Files are matched by ``*_<BAND>.jp2`` (e.g. ``T33UUU_20170216T102101_B04.jp2``); the
+    tile and sensing time come from the file name, grids from the files themselves.
+
+    Parameters
+    ----------
+    folder
+        Folder holding the band files (e.g. a SAFE granule's ``IMG_DATA``).
+    bands
+        Bands that must be present.
+
+    Returns
+    -------
+    pystac.Item
+        One asset per band (keyed by band name) with ``proj:epsg``, ``proj:shape``,
+        ``proj:transform`` and ``raster:bands`` (scale 1e-4, nodata 0).
+
+    Raises
+    ------
+    MissingAssetError
+        A band file is missing.
+    CorruptRasterError
+        A band file cannot be opened.
+    """
+    import rasterio
+    import shapely.geometry
+    from rasterio.warp import transform_bounds
+
+    root = Path(folder)
+    files = {}
+    for b in bands:
+        hits = sorted(root.glob(f"*_{b}.jp2"))
+        if not hits:
+            raise MissingAssetError(
+                f"no *_{b}.jp2 in {str(root)!r} (found {sorted(p.name for p in root.glob('*.jp2'))})"
+            )
+        files[b] = hits[0]
+    m = re.match(r"^(T\d{2}[A-Z]{3})_(\d{8}T\d{6})_", next(iter(files.values())).name)
+    tile, stamp = (m.group(1), m.group(2)) if m else ("unknown", "19700101T000000")
+    when = _dt.datetime.strptime(stamp, "%Y%m%dT%H%M%S").replace(tzinfo=_dt.UTC)
+    assets: dict[str, pystac.Asset] = {}
+    epsg = None
+    bounds = None
+    for b, path in files.items():
+        try:
+            with rasterio.open(path) as ds:
+                epsg = int(ds.crs.to_epsg())
+                shape = [ds.height, ds.width]
+                transform = list(ds.transform)[:6]
+                bounds = bounds or tuple(ds.bounds)
+        except rasterio.errors.RasterioError as err:
+            raise CorruptRasterError(f"cannot open {str(path)!r}: {err}") from err
+        assets[b] = pystac.Asset(
+            href=str(path.resolve()),
+            media_type="image/jp2",
+            roles=["data"],
+            extra_fields={
+                "proj:epsg": epsg,
+                "proj:shape": shape,
+                "proj:transform": transform,
+                "eo:bands": [{"name": b}],
+                "raster:bands": [{"nodata": 0, "data_type": "uint16", "scale": 1e-4}],
+            },
+        )
+    assert bounds is not None and epsg is not None  # at least one band by construction
+    ll = transform_bounds(f"EPSG:{epsg}", "EPSG:4326", *bounds, densify_pts=21)
+    item = pystac.Item(
+        id=f"S2_L1C_{tile}_{stamp}",
+        geometry=shapely.geometry.mapping(shapely.geometry.box(*ll)),
+        bbox=list(ll),
+        datetime=when,
+        properties={"proj:epsg": epsg, "s2:product_type": "S2MSI1C", "s2:mgrs_tile": tile[1:]},
+    )
+    for b, a in assets.items():
+        item.add_asset(b, a)
+    return item
+
+
+def read_l1c_scene(
+    folder: str | os.PathLike[str],
+    *,
+    bands: Sequence[str] = S2_BANDS_ALL,
+    resolution_m: float = 10,
+    chunks: int | tuple[int, ...] = 512,
+    resampling: _RESAMPLING = "bicubic",
+) -> xr.DataArray:
+    """Read a Sentinel-2 L1C scene (13 JPEG2000 bands) onto one grid, lazily.
+
+    The grid is the scene's own extent and UTM CRS at ``resolution_m``; 20 m and 60 m
+    bands are resampled (bicubic by default). Values are top-of-atmosphere reflectance
+    (DN x 1e-4; the 04.00 offset is applied for scenes sensed from 2022-01-25 on).
+
+    Parameters
+    ----------
+    folder
+        Folder with ``*_B01.jp2`` ... ``*_B12.jp2``.
+    bands, resolution_m, chunks, resampling
+        As for :func:`build_cube`.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``(time=1, band, y, x)`` float32, CRS of the scene.
+    """
+    item = l1c_item(folder, bands=bands)
+    epsg = item.properties["proj:epsg"]
+    ref = item.assets[bands[0]].extra_fields
+    t = ref["proj:transform"]
+    h, w = ref["proj:shape"]
+    bbox = (t[2], t[5] + t[4] * h, t[2] + t[0] * w, t[5])
+    return build_cube(
+        [item],
+        bbox=bbox,
+        bbox_crs=f"EPSG:{epsg}",
+        crs=f"EPSG:{epsg}",
+        resolution_m=resolution_m,
+        bands=bands,
+        chunks=chunks,
+        resampling=resampling,
+    )

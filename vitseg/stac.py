@@ -1,0 +1,516 @@
+"""Find Sentinel-2 L2A items and freeze the item set a run used.
+
+One entry point, :func:`search_items`, serves three kinds of ``source``:
+
+* a STAC API URL (``https://earth-search.aws.element84.com/v1`` by default in the
+  ``ghana_*`` experiments), searched with pystac-client;
+* a local static catalog (a ``catalog.json``, e.g. the one :mod:`vitseg.synthetic`
+  writes for the offline demo), walked with pystac;
+* an ItemCollection JSON file (e.g. the ``items.json`` a previous run froze with
+  :func:`freeze_items`).
+
+The same filters (collection, bbox, datetime, maximum cloud cover) are applied in all
+three cases, also after an API search, so a server that ignores part of a query cannot
+leak items that do not match it. Results are sorted by datetime, then id.
+
+Network failures (timeouts, refused connections, HTTP 403/408/429/5xx -- Earth Search
+answers throttled clients with ``403 Forbidden``) are retried a bounded number of times
+with exponential backoff; then :class:`~vitseg.errors.NetworkError` is raised.
+
+Missing assets: with ``bands=`` given, items lacking an asset for one of the bands are
+dropped with a ``UserWarning`` (the remaining set is still valid); if no item is left,
+:class:`~vitseg.errors.MissingAssetError` is raised. Without ``bands=``, no asset check
+is done here and :func:`vitseg.cube.build_cube` raises ``MissingAssetError`` instead.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import re
+import time
+import warnings
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pystac
+
+from vitseg.errors import EmptySearchError, MissingAssetError, NetworkError, VitsegError
+from vitseg.io import atomic_path
+
+__all__ = [
+    "EARTH_SEARCH",
+    "RETRY_STATUS",
+    "asset_band_map",
+    "freeze_items",
+    "item_ids",
+    "load_items",
+    "search_items",
+]
+
+#: Element 84's Earth Search STAC API (v1).
+EARTH_SEARCH = "https://earth-search.aws.element84.com/v1"
+#: HTTP status codes that are retried (403: Earth Search's answer to throttling).
+RETRY_STATUS = frozenset({403, 408, 429, 500, 502, 503, 504})
+
+Bbox = tuple[float, float, float, float]
+
+#: Earth Search v1 asset keys (common names) -> Sentinel-2 band names.
+_COMMON_TO_BAND = {
+    "coastal": "B01", "blue": "B02", "green": "B03", "red": "B04", "rededge1": "B05",
+    "rededge2": "B06", "rededge3": "B07", "nir": "B08", "nir08": "B8A", "nir09": "B09",
+    "cirrus": "B10", "swir16": "B11", "swir22": "B12", "scl": "SCL",
+}  # fmt: skip
+_BAND_RE = re.compile(r"^(B(0[1-9]|1[0-2]|8A)|SCL)$")
+
+
+def asset_band_map(item: pystac.Item | dict[str, Any]) -> dict[str, str]:
+    """Map Sentinel-2 band names (``"B04"``, ``"SCL"``) to the item's asset keys.
+
+    Works for Earth Search v1 keys (``"red"``, ``"nir08"``, ``"scl"``; band names read
+    from ``eo:bands`` where they are given as ``"B04"``), old Earth Search v0 keys
+    (``"B04"``, ``"SCL"``) and :mod:`vitseg.synthetic` items. Cloud-optimised GeoTIFF
+    assets win over their ``-jp2`` twins.
+
+    Parameters
+    ----------
+    item
+        A pystac Item or its dict.
+
+    Returns
+    -------
+    dict
+        ``{band_name: asset_key}``.
+
+    Examples
+    --------
+    >>> asset_band_map({"assets": {"red": {"href": "B04.tif"}, "B8A": {"href": "x.tif"}}})
+    {'B04': 'red', 'B8A': 'B8A'}
+    """
+    assets = item.to_dict()["assets"] if isinstance(item, pystac.Item) else item["assets"]
+    out: dict[str, str] = {}
+    for key in sorted(assets, key=lambda k: (k.endswith("-jp2"), k)):
+        asset = assets[key]
+        base = key[: -len("-jp2")] if key.endswith("-jp2") else key
+        band: str | None = None
+        eo_bands = asset.get("eo:bands") or []
+        if len(eo_bands) == 1 and _BAND_RE.match(str(eo_bands[0].get("name", ""))):
+            band = str(eo_bands[0]["name"])
+        elif _BAND_RE.match(base):
+            band = base
+        elif base in _COMMON_TO_BAND:
+            band = _COMMON_TO_BAND[base]
+        if band is not None and band not in out:
+            out[band] = key
+    return out
+
+
+def _is_url(source: str) -> bool:
+    return source.startswith(("http://", "https://"))
+
+
+def _parse_time(value: str | _dt.datetime | None, *, end: bool) -> _dt.datetime | None:
+    """Parse one end of a STAC datetime interval (date-only ends cover the whole day)."""
+    if value is None or value in ("", ".."):
+        return None
+    if isinstance(value, _dt.datetime):
+        t = value
+    else:
+        text = str(value).strip().replace("Z", "+00:00")
+        if re.fullmatch(r"\d{4}", text):
+            text = f"{text}-12-31" if end else f"{text}-01-01"
+        elif re.fullmatch(r"\d{4}-\d{2}", text):
+            y, m = int(text[:4]), int(text[5:])
+            if end:
+                nxt = _dt.date(y + (m == 12), m % 12 + 1, 1)
+                text = (nxt - _dt.timedelta(days=1)).isoformat()
+            else:
+                text = f"{text}-01"
+        try:
+            if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+                d = _dt.date.fromisoformat(text)
+                t = _dt.datetime.combine(d, _dt.time.max if end else _dt.time.min)
+            else:
+                t = _dt.datetime.fromisoformat(text)
+        except ValueError as err:
+            raise VitsegError(
+                f"cannot parse datetime {value!r}; use ISO 8601 like '2020-11-01', "
+                "'2020-11-01T10:00:00Z' or an interval '2020-11-01/2021-03-31'"
+            ) from err
+    return t if t.tzinfo else t.replace(tzinfo=_dt.UTC)
+
+
+def _interval(
+    datetime: str | Sequence[str | None] | None,
+) -> tuple[_dt.datetime | None, _dt.datetime | None]:
+    if datetime is None:
+        return None, None
+    if isinstance(datetime, str):
+        parts = datetime.split("/")
+        if len(parts) == 1:
+            return _parse_time(parts[0], end=False), _parse_time(parts[0], end=True)
+        if len(parts) != 2:
+            raise VitsegError(f"datetime interval {datetime!r} must be 'start/end'")
+        return _parse_time(parts[0], end=False), _parse_time(parts[1], end=True)
+    seq = list(datetime)
+    if len(seq) != 2:
+        raise VitsegError(f"datetime must be a string or a (start, end) pair; got {datetime!r}")
+    return _parse_time(seq[0], end=False), _parse_time(seq[1], end=True)
+
+
+def _check_bbox(bbox: Sequence[float]) -> Bbox:
+    vals = tuple(float(v) for v in bbox)
+    if len(vals) != 4 or not (vals[0] < vals[2] and vals[1] < vals[3]):
+        raise VitsegError(
+            f"bbox must be (min_lon, min_lat, max_lon, max_lat) with min < max; got {bbox!r}"
+        )
+    if not (-180 <= vals[0] <= 180 and -180 <= vals[2] <= 180 and -90 <= vals[1] <= 90):
+        raise VitsegError(
+            f"search bbox is in lon/lat degrees (EPSG:4326, STAC convention); got {bbox!r}. "
+            "Reproject a metric AOI first, e.g. gdf.to_crs(4326).total_bounds."
+        )
+    return (vals[0], vals[1], vals[2], vals[3])
+
+
+def _item_bbox(item: pystac.Item) -> Bbox | None:
+    if item.bbox is not None and len(item.bbox) >= 4:
+        b = item.bbox
+        if len(b) == 6:
+            return (b[0], b[1], b[3], b[4])
+        return (b[0], b[1], b[2], b[3])
+    if item.geometry is not None:
+        import shapely.geometry
+
+        minx, miny, maxx, maxy = shapely.geometry.shape(item.geometry).bounds
+        return (minx, miny, maxx, maxy)
+    return None
+
+
+def _intersects(item: pystac.Item, bbox: Bbox) -> bool:
+    import shapely.geometry
+
+    box = shapely.geometry.box(*bbox)
+    if item.geometry is not None:
+        return bool(shapely.geometry.shape(item.geometry).intersects(box))
+    ib = _item_bbox(item)
+    return ib is not None and bool(shapely.geometry.box(*ib).intersects(box))
+
+
+def _item_time(item: pystac.Item) -> _dt.datetime:
+    t: _dt.datetime | None = item.datetime or item.common_metadata.start_datetime
+    if t is None:
+        raise VitsegError(f"item {item.id!r} has neither datetime nor start_datetime")
+    return t if t.tzinfo else t.replace(tzinfo=_dt.UTC)
+
+
+def _filter(
+    items: Iterable[pystac.Item],
+    *,
+    bbox: Bbox,
+    start: _dt.datetime | None,
+    end: _dt.datetime | None,
+    max_cloud_pct: float | None,
+    collection: str | None,
+) -> tuple[list[pystac.Item], dict[str, int]]:
+    """Apply the query locally; also count why items were dropped (for error messages)."""
+    kept: list[pystac.Item] = []
+    dropped = {"collection": 0, "bbox": 0, "datetime": 0, "cloud": 0}
+    for item in items:
+        if collection is not None and item.collection_id not in (None, collection):
+            dropped["collection"] += 1
+            continue
+        if not _intersects(item, bbox):
+            dropped["bbox"] += 1
+            continue
+        t = _item_time(item)
+        if (start is not None and t < start) or (end is not None and t > end):
+            dropped["datetime"] += 1
+            continue
+        cc = item.properties.get("eo:cloud_cover")
+        if max_cloud_pct is not None and cc is not None and float(cc) > max_cloud_pct:
+            dropped["cloud"] += 1
+            continue
+        kept.append(item)
+    return kept, dropped
+
+
+def _absolute_hrefs(item: pystac.Item) -> pystac.Item:
+    """Return a copy of ``item`` whose asset hrefs are absolute (stackstac needs that)."""
+    new = item.clone()
+    for key, asset in item.assets.items():
+        href = asset.get_absolute_href()
+        if href is not None:
+            new.assets[key].href = href
+    return new
+
+
+def _local_items(path: Path) -> list[pystac.Item]:
+    """Read items from a static catalog/collection or an ItemCollection file."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise VitsegError(
+            f"cannot read STAC source {str(path)!r} as JSON ({err}); pass a STAC API URL, "
+            "a catalog.json or an ItemCollection file (e.g. one written by freeze_items)"
+        ) from err
+    kind = data.get("type") if isinstance(data, dict) else None
+    if kind == "FeatureCollection":
+        coll = pystac.ItemCollection.from_dict(data, preserve_dict=False)
+        for item in coll:
+            for asset in item.assets.values():
+                if not _is_url(asset.href) and not os.path.isabs(asset.href):
+                    asset.href = str((path.parent / asset.href).resolve())
+        return list(coll)
+    if kind == "Feature":
+        item = pystac.Item.from_file(str(path))
+        return [_absolute_hrefs(item)]
+    if kind in ("Catalog", "Collection"):
+        cat = pystac.read_file(str(path))
+        if not isinstance(cat, pystac.Catalog):
+            raise VitsegError(f"{str(path)!r} is a STAC {kind} pystac cannot walk")
+        return [_absolute_hrefs(i) for i in cat.get_items(recursive=True)]
+    raise VitsegError(
+        f"{str(path)!r} is not a STAC Catalog, Collection, Item or ItemCollection "
+        f"(its 'type' is {kind!r}); pass a catalog.json, an items.json or a STAC API URL"
+    )
+
+
+def _api_items(
+    url: str,
+    *,
+    bbox: Bbox,
+    datetime: str | Sequence[str | None] | None,
+    max_cloud_pct: float | None,
+    collection: str,
+    max_items: int | None,
+    timeout_s: float,
+    retries: int,
+    backoff_s: float,
+) -> list[pystac.Item]:
+    """Search a STAC API with bounded retries and exponential backoff."""
+    import pystac_client
+    from pystac_client.exceptions import APIError
+    from pystac_client.stac_api_io import StacApiIO
+
+    query = {"eo:cloud_cover": {"lte": max_cloud_pct}} if max_cloud_pct is not None else None
+    dt: Any = datetime if isinstance(datetime, str) or datetime is None else list(datetime)
+    last: str = ""
+    for attempt in range(retries + 1):
+        try:
+            client = pystac_client.Client.open(
+                url, stac_io=StacApiIO(timeout=timeout_s, max_retries=None)
+            )
+            search = client.search(
+                collections=[collection],
+                bbox=list(bbox),
+                datetime=dt,
+                query=query,
+                max_items=max_items,
+            )
+            return list(search.items())
+        except APIError as err:
+            status = getattr(err, "status_code", None)
+            last = f"HTTP {status}: {str(err)[:200]}" if status else str(err)[:300]
+            if status is not None and status not in RETRY_STATUS:
+                raise NetworkError(
+                    f"STAC API {url} rejected the search (HTTP {status}): {str(err)[:300]}. "
+                    "Check the collection name and query; this error is not retried."
+                ) from err
+        except OSError as err:  # requests' ConnectionError/Timeout are OSErrors
+            last = f"{type(err).__name__}: {err}"
+        if attempt < retries:
+            time.sleep(backoff_s * 2**attempt)
+    raise NetworkError(
+        f"STAC API {url} failed {retries + 1} times (last error: {last}). "
+        "Check the network (or wait for throttling to end) and retry, or search a local "
+        "catalog / ItemCollection file instead."
+    )
+
+
+def search_items(
+    source: str | os.PathLike[str],
+    *,
+    bbox: Sequence[float],
+    datetime: str | Sequence[str | None] | None,
+    max_cloud_pct: float | None = None,
+    collection: str = "sentinel-2-l2a",
+    bands: Sequence[str] | None = None,
+    max_items: int | None = None,
+    timeout_s: float = 30.0,
+    retries: int = 4,
+    backoff_s: float = 1.0,
+) -> pystac.ItemCollection:
+    """Search Sentinel-2 items in a STAC API, a static catalog or an ItemCollection file.
+
+    Parameters
+    ----------
+    source
+        A STAC API URL (``http(s)://...``; e.g. :data:`EARTH_SEARCH`), the path of a
+        static ``catalog.json``, or of an ItemCollection JSON file.
+    bbox
+        Area of interest ``(min_lon, min_lat, max_lon, max_lat)`` in degrees
+        (EPSG:4326, the STAC convention).
+    datetime
+        ISO 8601 instant or interval (``"2020-11-01/2021-03-31"``; open ends ``..``),
+        a ``(start, end)`` pair, or None for all dates. Date-only ends cover the day.
+    max_cloud_pct
+        Keep items whose ``eo:cloud_cover`` is at most this (0-100); None keeps all.
+    collection
+        STAC collection id (``"sentinel-2-l2a"`` on Earth Search). Local items without a
+        collection id are kept.
+    bands
+        Optional band names (``"B04"``, ``"SCL"``); items lacking one of them are dropped
+        with a warning.
+    max_items
+        Stop an API search after this many items (None: all pages).
+    timeout_s, retries, backoff_s
+        Per-request timeout, number of retries after the first try, and the first
+        backoff delay (doubled each retry) for API searches.
+
+    Returns
+    -------
+    pystac.ItemCollection
+        Matching items sorted by datetime then id, asset hrefs absolute.
+
+    Raises
+    ------
+    EmptySearchError
+        Nothing matches; the message names the query and why items were dropped
+        (e.g. the AOI lies outside the catalog).
+    MissingAssetError
+        ``bands`` given and no item has all of them.
+    NetworkError
+        The API still fails after ``retries`` retries, or rejects the query.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, pystac, datetime as dt
+    >>> geom = {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]]]}
+    >>> item = pystac.Item("a", geom, [0, 0, 1, 1], dt.datetime(2021, 1, 5), {})
+    >>> path = freeze_items([item], pathlib.Path(tempfile.mkdtemp()) / "items.json")
+    >>> [i.id for i in search_items(path, bbox=(0.2, 0.2, 0.4, 0.4), datetime="2021-01")]
+    ['a']
+    """
+    box = _check_bbox(bbox)
+    start, end = _interval(datetime)
+    src = os.fspath(source)
+    if _is_url(src):
+        found = _api_items(
+            src.rstrip("/"),
+            bbox=box,
+            datetime=datetime,
+            max_cloud_pct=max_cloud_pct,
+            collection=collection,
+            max_items=max_items,
+            timeout_s=timeout_s,
+            retries=retries,
+            backoff_s=backoff_s,
+        )
+    else:
+        path = Path(src)
+        if path.is_dir():
+            path = path / "catalog.json"
+        if not path.exists():
+            raise VitsegError(
+                f"STAC source {src!r} does not exist; pass a STAC API URL, a catalog.json "
+                "(vitseg.synthetic.write_catalog writes one) or an ItemCollection file"
+            )
+        found = _local_items(path)
+    kept, dropped = _filter(
+        found,
+        bbox=box,
+        start=start,
+        end=end,
+        max_cloud_pct=max_cloud_pct,
+        collection=collection,
+    )
+    if max_items is not None:
+        kept = kept[:max_items]
+    query = (
+        f"collection={collection!r}, bbox={box}, datetime={datetime!r}, "
+        f"max_cloud_pct={max_cloud_pct!r}"
+    )
+    if not kept:
+        extent = ""
+        if found:
+            boxes = [b for b in (_item_bbox(i) for i in found) if b is not None]
+            times = sorted(_item_time(i) for i in found)
+            if boxes:
+                extent = (
+                    f" The {len(found)} items seen cover lon {min(b[0] for b in boxes):.3f}.."
+                    f"{max(b[2] for b in boxes):.3f}, lat {min(b[1] for b in boxes):.3f}.."
+                    f"{max(b[3] for b in boxes):.3f}, dates {times[0].date()}..{times[-1].date()}"
+                    f"; dropped by collection/bbox/datetime/cloud: {dropped}."
+                )
+            if dropped["bbox"] == len(found):
+                extent += " The AOI lies outside the catalog."
+        raise EmptySearchError(
+            f"no items in {src} match {query}.{extent} Widen the dates, raise "
+            "max_cloud_pct, or check the bbox (lon/lat order) and the collection."
+        )
+    if bands:
+        complete = [i for i in kept if set(bands) <= set(asset_band_map(i))]
+        if not complete:
+            raise MissingAssetError(
+                f"none of the {len(kept)} items matching {query} has assets for all bands "
+                f"{list(bands)}; first item has {sorted(asset_band_map(kept[0]))}. "
+                "Request fewer bands or another collection."
+            )
+        if len(complete) < len(kept):
+            missing = [i.id for i in kept if i not in complete]
+            warnings.warn(
+                f"dropped {len(missing)} items lacking assets for bands {list(bands)}: "
+                f"{missing[:5]}",
+                UserWarning,
+                stacklevel=2,
+            )
+        kept = complete
+    kept.sort(key=lambda i: (_item_time(i), i.id))
+    return pystac.ItemCollection([_absolute_hrefs(i) for i in kept])
+
+
+def item_ids(items: Iterable[pystac.Item]) -> list[str]:
+    """Return the ids of ``items`` (for the run manifest)."""
+    return [i.id for i in items]
+
+
+def freeze_items(items: Iterable[pystac.Item], path: str | os.PathLike[str]) -> Path:
+    """Write ``items`` as an ItemCollection JSON file, atomically.
+
+    Asset hrefs are written as absolute paths/URLs, so the frozen file can be searched
+    (:func:`search_items`) or loaded (:func:`load_items`) from anywhere.
+
+    Parameters
+    ----------
+    items
+        pystac Items (e.g. the result of :func:`search_items`).
+    path
+        Destination ``.json``.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    coll = pystac.ItemCollection([_absolute_hrefs(i) for i in items])
+    text = json.dumps(coll.to_dict(transform_hrefs=False), indent=1) + "\n"
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def load_items(path: str | os.PathLike[str]) -> pystac.ItemCollection:
+    """Read an ItemCollection JSON file written by :func:`freeze_items`.
+
+    Raises
+    ------
+    VitsegError
+        The file is missing or not an ItemCollection.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise VitsegError(f"no ItemCollection at {str(p)!r}; run notebook 02_build_cube first")
+    items = _local_items(p)
+    return pystac.ItemCollection(items)
