@@ -273,7 +273,7 @@ def class_distribution(labels: Any, *, classes: Sequence[str] | None = None) -> 
     data = _label_array(labels).ravel().astype("int64")
     counts = _bincount(data, 256)
     n = len(classes)
-    bad = [v for v in np.flatnonzero(counts) if v >= n and v != IGNORE_INDEX]
+    bad = [int(v) for v in np.flatnonzero(counts) if v >= n and v != IGNORE_INDEX]
     if bad:
         raise LabelError(
             f"labels hold codes {bad} outside 0..{n - 1} and {IGNORE_INDEX}; "

@@ -1,0 +1,218 @@
+import dask.array as dsa
+import geopandas as gpd
+import numpy as np
+import pytest
+import rioxarray  # noqa: F401
+import shapely
+import xarray as xr
+
+from vitseg.constants import IGNORE_INDEX
+from vitseg.errors import DimensionError, LabelError, MissingCRSError, VectorError
+from vitseg.labels import class_distribution, cooccurrence, rasterize_labels
+
+# Template grids: 32 x 32 pixels. UTM: 10 m pixels from (600000, 700320) at the top left.
+# Geographic: 0.001 degree pixels from (-1.8, 6.232).
+GRIDS = {
+    "EPSG:32630": (600000.0, 700320.0, 10.0),
+    "EPSG:4326": (-1.8, 6.232, 0.001),
+}
+
+
+def make_like(crs, *, dask=False, n=32):
+    x0, y0, res = GRIDS[crs]
+    data = np.zeros((2, n, n), "float32")
+    if dask:
+        data = dsa.from_array(data, chunks=(1, 16, 16))
+    return xr.DataArray(
+        data,
+        dims=("band", "y", "x"),
+        coords={
+            "band": ["B04", "B08"],
+            "y": y0 - res * (np.arange(n) + 0.5),
+            "x": x0 + res * (np.arange(n) + 0.5),
+        },
+    ).rio.write_crs(crs)
+
+
+def pixel_box(crs, col0, row0, col1, row1):
+    """Polygon covering pixel columns col0..col1-1 and rows row0..row1-1 exactly."""
+    x0, y0, res = GRIDS[crs]
+    return shapely.box(x0 + col0 * res, y0 - row1 * res, x0 + col1 * res, y0 - row0 * res)
+
+
+@pytest.mark.parametrize("crs", ["EPSG:32630", "EPSG:4326"])
+@pytest.mark.parametrize("dask", [False, True])
+def test_box_rasterises_to_known_pixel_count(crs, dask):
+    like = make_like(crs, dask=dask)
+    gdf = gpd.GeoDataFrame(
+        {"class": ["mines", "built"]},
+        geometry=[pixel_box(crs, 2, 3, 12, 13), pixel_box(crs, 20, 20, 24, 25)],
+        crs=crs,
+    )
+    lab = rasterize_labels(gdf, like=like)
+    assert lab.dtype == np.uint8 and lab.dims == ("y", "x")
+    assert lab.rio.crs == like.rio.crs
+    assert int((lab == 0).sum()) == 100  # 10 x 10 mines
+    assert int((lab == 1).sum()) == 20  # 4 x 5 built
+    assert int((lab == 2).sum()) == 32 * 32 - 120  # vegetation background
+    assert bool((lab.isel(y=slice(3, 13), x=slice(2, 12)) == 0).all())
+    assert lab.attrs["classes"] == ["mines", "built", "vegetation"]
+    assert lab.rio.nodata == IGNORE_INDEX
+
+
+def test_geographic_gdf_reprojected_onto_utm_grid():
+    like = make_like("EPSG:32630")
+    box = gpd.GeoSeries([pixel_box("EPSG:32630", 2, 3, 12, 13)], crs="EPSG:32630")
+    gdf = gpd.GeoDataFrame({"class": ["mines"]}, geometry=box.to_crs("EPSG:4326"))
+    assert gdf.crs.is_geographic
+    lab = rasterize_labels(gdf, like=like)
+    assert int((lab == 0).sum()) == 100
+
+
+def test_binary_mode_and_no_background():
+    crs = "EPSG:32630"
+    like = make_like(crs)
+    gdf = gpd.GeoDataFrame(
+        {"class": ["mines", "built"]},
+        geometry=[pixel_box(crs, 0, 0, 4, 4), pixel_box(crs, 10, 10, 12, 12)],
+        crs=crs,
+    )
+    binary = rasterize_labels(gdf, like=like, mode="binary")
+    assert binary.attrs["classes"] == ["background", "mines"]
+    assert int((binary == 1).sum()) == 16
+    assert int((binary == 0).sum()) == 32 * 32 - 16
+    unlabelled = rasterize_labels(gdf, like=like, background=None)
+    assert int((unlabelled == IGNORE_INDEX).sum()) == 32 * 32 - 16 - 4
+
+
+def test_integer_codes_overlap_priority_and_all_touched():
+    crs = "EPSG:32630"
+    like = make_like(crs)
+    # built box 0..8 overlapped by a mines box 4..8: mines win in the overlap.
+    gdf = gpd.GeoDataFrame(
+        {"code": [1, 0]},
+        geometry=[pixel_box(crs, 0, 0, 8, 8), pixel_box(crs, 4, 4, 8, 8)],
+        crs=crs,
+    )
+    lab = rasterize_labels(gdf, like=like, attribute="code")
+    assert int((lab == 0).sum()) == 16 and int((lab == 1).sum()) == 48
+    # A small box inside one pixel: centre rule burns nothing, all_touched burns 1 pixel.
+    x0, y0, _ = GRIDS[crs]
+    tiny = gpd.GeoDataFrame(
+        {"class": ["mines"]}, geometry=[shapely.box(x0 + 1, y0 - 9, x0 + 3, y0 - 7)], crs=crs
+    )
+    assert int((rasterize_labels(tiny, like=like) == 0).sum()) == 0
+    assert int((rasterize_labels(tiny, like=like, all_touched=True) == 0).sum()) == 1
+
+
+@pytest.mark.parametrize("dask", [False, True])
+def test_nodata_mask_becomes_ignore(dask):
+    crs = "EPSG:32630"
+    like = make_like(crs)
+    gdf = gpd.GeoDataFrame({"class": ["mines"]}, geometry=[pixel_box(crs, 0, 0, 4, 4)], crs=crs)
+    mask = np.zeros((32, 32), bool)
+    mask[:2, :] = True  # 2 rows of clouds: 64 pixels, 8 of them mines
+    if dask:
+        mask = dsa.from_array(mask, chunks=16)
+    lab = rasterize_labels(gdf, like=like, nodata_mask=mask)
+    assert int((lab == IGNORE_INDEX).sum()) == 64
+    assert int((lab == 0).sum()) == 8
+    assert lab.dtype == np.uint8
+
+
+def test_invalid_geometry_repaired_with_warning():
+    crs = "EPSG:32630"
+    x0, y0, _ = GRIDS[crs]
+    bowtie = shapely.Polygon(
+        [(x0, y0), (x0 + 100, y0 - 100), (x0 + 100, y0), (x0, y0 - 100), (x0, y0)]
+    )
+    gdf = gpd.GeoDataFrame({"class": ["mines"]}, geometry=[bowtie], crs=crs)
+    with pytest.warns(UserWarning, match="invalid"):
+        lab = rasterize_labels(gdf, like=make_like(crs))
+    assert int((lab == 0).sum()) > 0
+
+
+@pytest.mark.parametrize(
+    ("gdf_kwargs", "like_crs", "kw", "error", "match"),
+    [
+        ({"crs": None}, "EPSG:32630", {}, MissingCRSError, "no CRS"),
+        ({}, None, {}, MissingCRSError, "no CRS"),
+        ({"classes": ["mines", "gold pit"]}, "EPSG:32630", {}, LabelError, "gold pit"),
+        ({"classes": [0, 7]}, "EPSG:32630", {}, LabelError, r"\[7\]"),
+        ({"empty": True}, "EPSG:32630", {}, VectorError, "empty"),
+        ({}, "EPSG:32630", {"attribute": "landuse"}, VectorError, "landuse"),
+        ({}, "EPSG:32630", {"mode": "ternary"}, LabelError, "mode"),
+        ({}, "EPSG:32630", {"background": "water"}, LabelError, "background"),
+    ],
+)
+def test_rasterize_errors(gdf_kwargs, like_crs, kw, error, match):
+    crs = "EPSG:32630"
+    classes = gdf_kwargs.get("classes", ["mines"])
+    geoms = [pixel_box(crs, i, i, i + 2, i + 2) for i in range(len(classes))]
+    gdf = gpd.GeoDataFrame({"class": classes}, geometry=geoms, crs=gdf_kwargs.get("crs", crs))
+    if gdf_kwargs.get("empty"):
+        gdf = gdf.iloc[:0]
+    like = make_like(crs)
+    if like_crs is None:
+        like = like.drop_vars("spatial_ref")
+    with pytest.raises(error, match=match):
+        rasterize_labels(gdf, like=like, **kw)
+
+
+def test_like_without_xy_dims():
+    gdf = gpd.GeoDataFrame({"class": ["mines"]}, geometry=[shapely.box(0, 0, 1, 1)], crs=4326)
+    with pytest.raises(DimensionError, match="'y' and 'x'"):
+        rasterize_labels(gdf, like=xr.DataArray(np.zeros((2, 2)), dims=("lat", "lon")))
+
+
+HAND = np.array(
+    [
+        [0, 0, 1, 2],
+        [0, 255, 1, 2],
+        [2, 2, 2, 2],
+    ],
+    dtype="uint8",
+)
+
+
+@pytest.mark.parametrize("dask", [False, True])
+def test_class_distribution_hand_made(dask):
+    arr = dsa.from_array(HAND, chunks=2) if dask else HAND
+    df = class_distribution(xr.DataArray(arr, dims=("y", "x")))
+    assert df["class"].tolist() == ["mines", "built", "vegetation"]
+    assert df["pixels"].tolist() == [3, 2, 6]
+    np.testing.assert_allclose(df["fraction"], [3 / 11, 2 / 11, 6 / 11])
+    assert df.attrs["ignored_pixels"] == 1
+
+
+def test_class_distribution_rejects_unknown_codes():
+    with pytest.raises(LabelError, match=r"\[7\]"):
+        class_distribution(np.array([[0, 7]], dtype="uint8"))
+
+
+@pytest.mark.parametrize("dask", [False, True])
+def test_cooccurrence_hand_made(dask):
+    arr = dsa.from_array(HAND, chunks=2) if dask else HAND
+    # Right-hand neighbours, by hand (pairs with 255 skipped):
+    # row 0: (0,0) (0,1) (1,2); row 1: (1,2) [0-255 and 255-1 skipped]; row 2: (2,2) x3
+    right = cooccurrence(arr, offset=(0, 1))
+    expected = np.array([[1, 1, 0], [0, 0, 2], [0, 0, 3]])
+    np.testing.assert_array_equal(right.to_numpy(), expected)
+    assert right.index.tolist() == ["mines", "built", "vegetation"]
+    # Neighbours below: col0 (0,0) (0,2); col1 skipped x2; col2 (1,1) (1,2); col3 (2,2) x2
+    below = cooccurrence(arr, offset=(1, 0))
+    np.testing.assert_array_equal(below.to_numpy(), [[1, 0, 1], [0, 1, 1], [0, 0, 2]])
+    # A negative offset gives the transpose of the positive one.
+    left = cooccurrence(arr, offset=(0, -1))
+    np.testing.assert_array_equal(left.to_numpy(), expected.T)
+    norm = cooccurrence(arr, offset=(0, 1), normalize=True)
+    assert np.isclose(norm.to_numpy().sum(), 1.0)
+
+
+def test_cooccurrence_stacked_tiles_and_errors():
+    stack = np.stack([HAND, HAND])
+    np.testing.assert_array_equal(cooccurrence(stack).to_numpy(), 2 * cooccurrence(HAND).to_numpy())
+    with pytest.raises(DimensionError, match="smaller than the image"):
+        cooccurrence(HAND, offset=(0, 4))
+    with pytest.raises(LabelError, match="outside"):
+        cooccurrence(np.array([[0, 5]]))
