@@ -538,11 +538,17 @@ class PatchDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
             self._pairs.append((img, msk))
         areas = np.array([m.size for _, m in self._pairs], dtype="float64")
         self._weights = areas / areas.sum()
+        self._labelled_cache: dict[int, np.ndarray[Any, Any]] = {}
 
     @property
     def in_channels(self) -> int:
         """Number of bands."""
         return int(self._pairs[0][0].shape[0])
+
+    def _labelled(self, src: int) -> np.ndarray[Any, Any]:
+        if src not in self._labelled_cache:
+            self._labelled_cache[src] = np.flatnonzero(self._pairs[src][1] != IGNORE_INDEX)
+        return self._labelled_cache[src]
 
     def set_epoch(self, epoch: int) -> None:
         """Select the random draws of ``epoch``."""
@@ -558,10 +564,20 @@ class PatchDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         for _ in range(10):
             src = int(rng.choice(len(self._pairs), p=self._weights))
             _, msk = self._pairs[src]
-            row = int(rng.integers(0, msk.shape[0] - p + 1))
-            col = int(rng.integers(0, msk.shape[1] - p + 1))
+            ny, nx = msk.shape
             if self.min_labelled_frac <= 0:
+                row = int(rng.integers(0, ny - p + 1))
+                col = int(rng.integers(0, nx - p + 1))
                 break
+            # Anchor the patch on a random labelled pixel, so sparse labels are found.
+            labelled = self._labelled(src)
+            if labelled.size == 0:
+                row = int(rng.integers(0, ny - p + 1))
+                col = int(rng.integers(0, nx - p + 1))
+                continue
+            py, px = divmod(int(labelled[rng.integers(0, labelled.size)]), nx)
+            row = int(np.clip(py - rng.integers(0, p), 0, ny - p))
+            col = int(np.clip(px - rng.integers(0, p), 0, nx - p))
             win = msk[row : row + p, col : col + p]
             if np.mean(win != IGNORE_INDEX) >= self.min_labelled_frac:
                 break
@@ -817,9 +833,9 @@ def fetch_smallminesds(
     return base
 
 
-def _find_dir(top: Path, name: str) -> Path | None:
-    for p in sorted(top.rglob(name)):
-        if p.is_dir():
+def _find_image_dir(top: Path, year: int) -> Path | None:
+    for p in sorted(top.rglob("IMAGE")):
+        if p.is_dir() and any(p.glob(f"IMG_*_{year}.tif")):
             return p
     return None
 
@@ -838,7 +854,7 @@ def load_smallminesds(root: str | os.PathLike[str], *, year: int = 2016) -> Chip
     """
     base = Path(root)
     for top in (base / "extracted" / str(year), base / str(year), base):
-        if top.exists() and (img_dir := _find_dir(top, "IMAGE")) is not None:
+        if top.exists() and (img_dir := _find_image_dir(top, year)) is not None:
             break
     else:
         raise LabelError(

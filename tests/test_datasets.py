@@ -1,0 +1,392 @@
+import hashlib
+import http.server
+import threading
+import zipfile
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
+import shapely
+import torch
+from rasterio.transform import from_origin
+
+from vitseg.constants import IGNORE_INDEX
+from vitseg.datasets import (
+    SMALLMINESDS_BANDS,
+    BandStats,
+    PatchDataset,
+    TileDataset,
+    band_stats,
+    download_file,
+    fetch_mining_polygons,
+    fetch_smallminesds,
+    load_chip_folder,
+    load_smallminesds,
+)
+from vitseg.errors import BandError, DownloadError, GridMismatchError, LabelError, VectorError
+
+# ------------------------------------------------------------------------------ helpers
+
+
+def write_tif(path, arr, *, transform=None, crs="EPSG:32630", nodata=None, descriptions=None):
+    arr = np.asarray(arr)
+    if arr.ndim == 2:
+        arr = arr[None]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with rasterio.open(
+        path, "w", driver="GTiff", height=arr.shape[1], width=arr.shape[2], count=arr.shape[0],
+        dtype=arr.dtype, crs=crs, transform=transform or from_origin(600000, 700000, 10, 10),
+        nodata=nodata,
+    ) as dst:  # fmt: skip
+        dst.write(arr)
+        if descriptions:
+            dst.descriptions = tuple(descriptions)
+    return path
+
+
+def coord_pair(n=48):
+    """Image whose band 0 = row, band 1 = col; mask = (row + col) % 3."""
+    rows, cols = np.mgrid[0:n, 0:n].astype("float32")
+    return np.stack([rows, cols]), ((rows + cols) % 3).astype("uint8")
+
+
+def make_folder(root, splits=("train", "train", "val"), value_by_split=None, size=16):
+    """Chip folder with an index.csv; images are constant per split (train=1, val=100)."""
+    value_by_split = value_by_split or {"train": 1.0, "val": 100.0, "test": 50.0}
+    rows = []
+    for i, split in enumerate(splits):
+        img = np.full((2, size, size), value_by_split[split], "float32")
+        img[1] *= 2
+        if i == 0:
+            img[:, 0, 0] = np.nan
+        write_tif(
+            root / "images" / f"t{i}.tif", img, nodata=float("nan"), descriptions=("B04", "B08")
+        )
+        write_tif(root / "masks" / f"t{i}.tif", np.full((size, size), i % 3, "uint8"), nodata=255)
+        rows.append(f"t{i},{split}")
+    (root / "index.csv").write_text("tile_id,split\n" + "\n".join(rows) + "\n")
+    return root
+
+
+# ------------------------------------------------------------------------- band stats
+
+
+def test_band_stats_uses_training_tiles_only_and_ignores_nan(tmp_path):
+    folder = load_chip_folder(make_folder(tmp_path))
+    stats = band_stats(folder)  # split="train": the val chip (value 100) is left out
+    assert stats.bands == ("B04", "B08")
+    np.testing.assert_allclose(stats.mean, [1.0, 2.0])
+    np.testing.assert_allclose(stats.std, [1.0, 1.0])  # zero spread -> 1
+    everything = band_stats(tmp_path, split=None)
+    assert everything.mean[0] > 1.0
+    assert BandStats.from_dict(stats.to_dict()).bands == stats.bands
+
+
+def test_band_stats_on_arrays_by_hand():
+    a = np.array([[[1.0, 2.0], [3.0, np.nan]]])
+    b = np.array([[[4.0, 5.0], [np.nan, np.nan]]])
+    s = band_stats([a, b], bands=["B02"])
+    vals = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    np.testing.assert_allclose(s.mean, [vals.mean()])
+    np.testing.assert_allclose(s.std, [vals.std()])
+    with pytest.raises(BandError, match="bands"):
+        band_stats([a, np.zeros((2, 2, 2))])
+
+
+# ----------------------------------------------------------------------- PatchDataset
+
+
+def test_patch_dataset_shapes_and_joint_augmentation():
+    img, msk = coord_pair()
+    ds = PatchDataset([(img, msk)], patch_px=16, samples_per_epoch=40, seed=1)
+    assert len(ds) == 40 and ds.in_channels == 2
+    seen_rot, seen_flip = set(), set()
+    for i in range(len(ds)):
+        x, y = ds[i]
+        assert x.shape == (2, 16, 16) and x.dtype == torch.float32
+        assert y.shape == (16, 16) and y.dtype == torch.int64
+        # Image and mask were flipped/rotated together: the mask still equals
+        # (row + col) % 3 of the image values at every pixel.
+        torch.testing.assert_close(y, ((x[0] + x[1]) % 3).long())
+        p = ds.sample_params(i)
+        seen_rot.add(p["rot90"])
+        seen_flip.add((p["flip_y"], p["flip_x"]))
+        # The patch holds exactly the rows/cols of its crop.
+        assert set(x[0].unique().tolist()) == set(range(p["row"], p["row"] + 16))
+    assert seen_rot == {0, 1, 2, 3} and len(seen_flip) == 4
+
+
+def test_patch_dataset_is_deterministic_per_seed_epoch_index():
+    img, msk = coord_pair()
+    a = PatchDataset([(img, msk)], patch_px=16, samples_per_epoch=8, seed=5)
+    b = PatchDataset([(img, msk)], patch_px=16, samples_per_epoch=8, seed=5)
+    for i in (7, 0, 3):  # any access order
+        torch.testing.assert_close(a[i][0], b[i][0])
+    first = [a[i][0] for i in range(8)]
+    a.set_epoch(1)
+    assert any(not torch.equal(f, a[i][0]) for i, f in enumerate(first))
+    a.set_epoch(0)
+    torch.testing.assert_close(a[2][0], first[2])
+    resumed = PatchDataset([(img, msk)], patch_px=16, samples_per_epoch=8, seed=5, epoch=1)
+    b.set_epoch(1)
+    torch.testing.assert_close(resumed[4][1], b[4][1])
+    other_seed = PatchDataset([(img, msk)], patch_px=16, samples_per_epoch=8, seed=6)
+    assert any(not torch.equal(other_seed[i][0], first[i]) for i in range(8))
+
+
+def test_patch_dataset_normalisation_nan_and_padding():
+    img = np.stack([np.full((20, 20), 3.0, "float32"), np.full((20, 20), 10.0, "float32")])
+    img[:, 0, :] = np.nan
+    msk = np.ones((20, 20), "uint8")
+    stats = BandStats(("B04", "B08"), np.array([1.0, 10.0]), np.array([2.0, 5.0]))
+    ds = PatchDataset([(img, msk)], patch_px=32, samples_per_epoch=3, stats=stats, augment=False)
+    x, y = ds[0]  # 20 x 20 chip padded to 32 x 32 with no-data
+    assert x.shape == (2, 32, 32)
+    assert torch.all(x[0, 1:20, :20] == 1.0) and torch.all(x[1, 1:20, :20] == 0.0)
+    assert torch.all(x[:, 0, :] == 0.0)  # NaN -> 0 ...
+    assert torch.all(y[0, :] == IGNORE_INDEX)  # ... and ignored in the loss
+    assert torch.all(y[20:, :] == IGNORE_INDEX) and torch.all(y[:, 20:] == IGNORE_INDEX)
+    assert int((y == 1).sum()) == 19 * 20
+    with pytest.raises(BandError, match="band statistics"):
+        PatchDataset([(np.zeros((3, 8, 8), "float32"), msk[:8, :8])], patch_px=8, stats=stats)
+
+
+def test_patch_dataset_min_labelled_frac_and_dataloader():
+    img, _ = coord_pair(64)
+    msk = np.full((64, 64), IGNORE_INDEX, "uint8")
+    msk[:32, :32] = 1
+    ds = PatchDataset([(img, msk)], patch_px=16, samples_per_epoch=16, min_labelled_frac=0.5)
+    fracs = [float((ds[i][1] != IGNORE_INDEX).float().mean()) for i in range(16)]
+    assert np.mean(np.array(fracs) >= 0.5) >= 15 / 16
+    batch = next(iter(torch.utils.data.DataLoader(ds, batch_size=4)))
+    assert batch[0].shape == (4, 2, 16, 16) and batch[1].shape == (4, 16, 16)
+
+
+def test_tile_dataset_whole_tiles_by_split(tmp_path):
+    make_folder(tmp_path, splits=("train", "val", "val", "test"))
+    stats = band_stats(tmp_path)
+    val = TileDataset(tmp_path, stats=stats, split="val")
+    assert len(val) == 2 and val.ids == ("t1", "t2")
+    x, y = val[0]
+    assert x.shape == (2, 16, 16)
+    torch.testing.assert_close(x[0], torch.full((16, 16), 99.0))  # (100 - 1) / 1
+    assert y.unique().tolist() == [1]
+
+
+# ------------------------------------------------------------------------ chip folders
+
+
+def test_chip_folder_any_band_count_and_mask_recoding(tmp_path):
+    img = np.random.default_rng(0).random((7, 12, 12), dtype="float32")
+    write_tif(tmp_path / "images" / "field_a.tif", img)
+    write_tif(tmp_path / "labels" / "field_a_mask.tif", np.array([[10, 20] * 6] * 12, "uint8"))
+    folder = load_chip_folder(
+        tmp_path, masks="labels", mask_name=lambda s: s + "_mask", mask_values={10: 0, 20: 1}
+    )
+    assert folder.bands == tuple(f"band_{i}" for i in range(1, 8))
+    x, y = folder.read(0)
+    assert x.shape == (7, 12, 12) and set(np.unique(y)) == {0, 1}
+    ds = PatchDataset(folder, patch_px=8, samples_per_epoch=2)
+    assert ds[0][0].shape == (7, 8, 8) and ds.bands == folder.bands
+
+
+@pytest.mark.parametrize(
+    ("case", "error", "match"),
+    [
+        ("shape", GridMismatchError, r"a\.tif.*a\.tif.*shape"),
+        ("transform", GridMismatchError, "transform"),
+        ("crs", GridMismatchError, "CRS"),
+        ("bands", BandError, r"b\.tif has 4 bands but .*a\.tif has 3"),
+        ("mask_bands", BandError, "exactly 1"),
+        ("missing_mask", LabelError, r"no matching mask.*b\.tif"),
+        ("empty", LabelError, "no image files"),
+    ],
+)
+def test_chip_folder_errors_name_the_files(tmp_path, case, error, match):
+    tr = from_origin(600000, 700000, 10, 10)
+    if case != "empty":
+        write_tif(tmp_path / "images" / "a.tif", np.zeros((3, 8, 8), "float32"))
+        mask_kw = {
+            "shape": {"arr": np.zeros((9, 8), "uint8")},
+            "transform": {"transform": from_origin(600010, 700000, 10, 10)},
+            "crs": {"crs": "EPSG:32631"},
+            "mask_bands": {"arr": np.zeros((2, 8, 8), "uint8")},
+        }.get(case, {})
+        arr = mask_kw.pop("arr", np.zeros((8, 8), "uint8"))
+        write_tif(tmp_path / "masks" / "a.tif", arr, **{"transform": tr, **mask_kw})
+    if case in ("bands", "missing_mask"):
+        write_tif(
+            tmp_path / "images" / "b.tif", np.zeros((4 if case == "bands" else 3, 8, 8), "float32")
+        )
+        if case == "bands":
+            write_tif(tmp_path / "masks" / "b.tif", np.zeros((8, 8), "uint8"))
+    (tmp_path / "images").mkdir(exist_ok=True)
+    with pytest.raises(error, match=match):
+        load_chip_folder(tmp_path)
+
+
+# ---------------------------------------------------------------- downloads (offline)
+
+
+class _Server:
+    """A local HTTP server with fixed routes, counting the requests it gets."""
+
+    def __init__(self):
+        self.routes = {}
+        self.hits = {}
+        self.fail_first = {}
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                path = self.path.split("?")[0]
+                server.hits[path] = server.hits.get(path, 0) + 1
+                if server.fail_first.get(path, 0) >= server.hits[path]:
+                    self.send_error(503)
+                    return
+                if path not in server.routes:
+                    self.send_error(404)
+                    return
+                body, declared = server.routes[path]
+                self.send_response(200)
+                self.send_header("Content-Length", str(declared))
+                self.end_headers()
+                self.wfile.write(body)
+                self.close_connection = True
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def add(self, path, body, *, declared=None):
+        self.routes[path] = (body, len(body) if declared is None else declared)
+        return self.url + path
+
+
+@pytest.fixture
+def server():
+    srv = _Server()
+    yield srv
+    srv.httpd.shutdown()
+    srv.httpd.server_close()
+
+
+def sha(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_download_checksum_cache_and_retry(server, tmp_path):
+    body = b"vitseg" * 1000
+    url = server.add("/f.bin", body)
+    dest = tmp_path / "cache" / "f.bin"
+    assert download_file(url, dest, sha256=sha(body), backoff_s=0) == dest
+    assert dest.read_bytes() == body
+    download_file(url, dest, sha256=sha(body), backoff_s=0)  # cached: no second request
+    assert server.hits["/f.bin"] == 1
+    # Without a checksum the digest is recorded beside the file, to pin it later.
+    download_file(server.add("/g.bin", body), tmp_path / "g.bin", backoff_s=0)
+    assert (tmp_path / "g.bin.sha256").read_text().strip() == sha(body)
+    # A transient 503 is retried.
+    server.fail_first["/flaky.bin"] = 2
+    download_file(server.add("/flaky.bin", body), tmp_path / "flaky.bin", retries=3, backoff_s=0)
+    assert server.hits["/flaky.bin"] == 3
+
+
+def test_download_checksum_mismatch_leaves_nothing(server, tmp_path):
+    url = server.add("/f.bin", b"not the expected file")
+    dest = tmp_path / "f.bin"
+    with pytest.raises(DownloadError, match=r"checksum mismatch.*expected sha256 0000"):
+        download_file(url, dest, sha256="0" * 64, backoff_s=0)
+    assert not dest.exists() and list(tmp_path.iterdir()) == []
+    assert server.hits["/f.bin"] == 1  # a wrong checksum is not retried
+
+
+def test_download_truncated_is_retried_then_fails(server, tmp_path):
+    body = b"x" * 5000
+    url = server.add("/cut.bin", body[:3000], declared=len(body))
+    dest = tmp_path / "cut.bin"
+    with pytest.raises(DownloadError, match="failed after 2 attempt"):
+        download_file(url, dest, sha256=sha(body), retries=2, backoff_s=0)
+    assert server.hits["/cut.bin"] == 2
+    assert not dest.exists() and list(tmp_path.iterdir()) == []
+    with pytest.raises(DownloadError, match="404"):
+        download_file(server.url + "/missing", dest, retries=1)
+
+
+def smallmines_zip(tmp_path, year=2016, n=2):
+    """A SmallMinesDS stand-in: <year>/IMAGE/IMG_XXXX_<year>.tif (13 bands, 128 px) + MASK."""
+    src = tmp_path / "standin"
+    rng = np.random.default_rng(0)
+    for k in range(1, n + 1):
+        img = rng.random((13, 128, 128), dtype="float32")
+        mask = (rng.random((128, 128)) > 0.8).astype("uint8")
+        write_tif(src / str(year) / "IMAGE" / f"IMG_{k:04d}_{year}.tif", img, crs="EPSG:32630")
+        write_tif(src / str(year) / "MASK" / f"MASK_{k:04d}_{year}.tif", mask, crs="EPSG:32630")
+    archive = tmp_path / f"{year}.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for p in sorted(src.rglob("*.tif")):
+            zf.write(p, p.relative_to(src))
+    return archive.read_bytes()
+
+
+def test_fetch_and_load_smallminesds_standin(server, tmp_path):
+    data = smallmines_zip(tmp_path)
+    server.add("/ds/2016.zip", data)
+    root = fetch_smallminesds(
+        tmp_path / "cache", years=[2016], base_url=server.url + "/ds",
+        files={2016: ("2016.zip", sha(data))}, backoff_s=0,
+    )  # fmt: skip
+    folder = load_smallminesds(root, year=2016)
+    assert len(folder) == 2 and folder.bands == SMALLMINESDS_BANDS
+    assert folder.mask_paths[0].name == "MASK_0001_2016.tif"
+    x, y = folder.read(1)
+    assert x.shape == (13, 128, 128) and set(np.unique(y)) <= {0, 1}
+    ds = PatchDataset(folder, patch_px=256, samples_per_epoch=2)  # padded 128 -> 256
+    assert ds[0][0].shape == (13, 256, 256)
+    fetch_smallminesds(
+        tmp_path / "cache", years=[2016], base_url=server.url + "/ds",
+        files={2016: ("2016.zip", sha(data))},
+    )  # fmt: skip
+    assert server.hits["/ds/2016.zip"] == 1  # cached
+    with pytest.raises(LabelError, match="no SmallMinesDS IMAGE folder for 2022"):
+        load_smallminesds(tmp_path / "cache", year=2022)
+
+
+def polygons_gpkg(path):
+    gdf = gpd.GeoDataFrame(
+        {"ISO3_CODE": ["GHA", "GHA", "PER"], "AREA": [0.1, 0.2, 0.3]},
+        geometry=[
+            shapely.box(-1.80, 6.15, -1.79, 6.16),
+            shapely.box(-0.60, 6.20, -0.59, 6.21),
+            shapely.box(-70.4, -12.6, -70.3, -12.5),
+        ],
+        crs="EPSG:4326",
+    )
+    gdf.to_file(path, driver="GPKG")
+    return path
+
+
+def test_fetch_mining_polygons_standins(server, tmp_path):
+    gpkg = polygons_gpkg(tmp_path / "global_mining_polygons_v2.gpkg").read_bytes()
+    url = server.add("/pangaea/global_mining_polygons_v2.gpkg", gpkg)
+    ghana = (-3.3, 4.7, 1.2, 11.2)
+    gdf = fetch_mining_polygons(
+        "maus2022", bbox=ghana, root=tmp_path / "cache", url=url, sha256=sha(gpkg)
+    )
+    assert len(gdf) == 2 and set(gdf["class"]) == {"mines"} and gdf.crs.to_epsg() == 4326
+    # Tang & Werner: a zip archive holding the vector layer.
+    archive = tmp_path / "tw.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.write(tmp_path / "global_mining_polygons_v2.gpkg", "data/tang_werner.gpkg")
+    zurl = server.add("/zenodo/tw.zip", archive.read_bytes())
+    tw = fetch_mining_polygons("tang2023", root=tmp_path / "cache", url=zurl)
+    assert len(tw) == 3 and set(tw["source"]) == {"tang2023"}
+    with pytest.raises(VectorError, match="no maus2022 polygons in bbox"):
+        fetch_mining_polygons("maus2022", bbox=(10, 50, 11, 51), root=tmp_path / "cache", url=url)
