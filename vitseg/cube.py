@@ -133,7 +133,7 @@ def reflectance_scaling(
     >>> reflectance_scaling(item, "B04")
     (0.0001, 0.0, 0.0)
     """
-    d = item.to_dict(transform_hrefs=False) if isinstance(item, pystac.Item) else item
+    d = _plain_item(item) if isinstance(item, pystac.Item) else item
     keys = asset_band_map(d)
     asset = d["assets"].get(keys.get(band, band), {})
     rb = (asset.get("raster:bands") or [{}])[0]

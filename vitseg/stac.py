@@ -89,7 +89,10 @@ def asset_band_map(item: pystac.Item | dict[str, Any]) -> dict[str, str]:
     >>> asset_band_map({"assets": {"red": {"href": "B04.tif"}, "B8A": {"href": "x.tif"}}})
     {'B04': 'red', 'B8A': 'B8A'}
     """
-    assets = item.to_dict()["assets"] if isinstance(item, pystac.Item) else item["assets"]
+    if isinstance(item, pystac.Item):  # never to_dict(): that may resolve remote links
+        assets = {k: a.to_dict() for k, a in item.assets.items()}
+    else:
+        assets = item["assets"]
     out: dict[str, str] = {}
     for key in sorted(assets, key=lambda k: (k.endswith("-jp2"), k)):
         asset = assets[key]
@@ -236,13 +239,28 @@ def _filter(
     return kept, dropped
 
 
+def _epsg_from_code(fields: dict[str, Any]) -> None:
+    code = fields.get("proj:code")
+    if fields.get("proj:epsg") is None and isinstance(code, str):
+        m = re.match(r"^EPSG:(\d+)$", code)
+        if m:
+            fields["proj:epsg"] = int(m.group(1))
+
+
 def _absolute_hrefs(item: pystac.Item) -> pystac.Item:
-    """Return a copy of ``item`` whose asset hrefs are absolute (stackstac needs that)."""
+    """Copy ``item`` with absolute asset hrefs and ``proj:epsg`` beside ``proj:code``.
+
+    stackstac needs absolute hrefs and reads ``proj:epsg``, which pystac >= 1.12 migrates
+    to ``proj:code`` when it reads older items.
+    """
     new = item.clone()
+    _epsg_from_code(new.properties)
     for key, asset in item.assets.items():
-        href = asset.get_absolute_href()
-        if href is not None:
-            new.assets[key].href = href
+        if not (_is_url(asset.href) or os.path.isabs(asset.href) or "://" in asset.href):
+            href = asset.get_absolute_href()
+            if href is not None:
+                new.assets[key].href = href
+        _epsg_from_code(new.assets[key].extra_fields)
     return new
 
 
@@ -300,7 +318,7 @@ def _api_items(
     for attempt in range(retries + 1):
         try:
             client = pystac_client.Client.open(
-                url, stac_io=StacApiIO(timeout=timeout_s, max_retries=None)
+                url, stac_io=StacApiIO(timeout=timeout_s, max_retries=None), timeout=timeout_s
             )
             search = client.search(
                 collections=[collection],
@@ -444,7 +462,7 @@ def search_items(
                     f"{max(b[3] for b in boxes):.3f}, dates {times[0].date()}..{times[-1].date()}"
                     f"; dropped by collection/bbox/datetime/cloud: {dropped}."
                 )
-            if dropped["bbox"] == len(found):
+            if not any(_intersects(i, box) for i in found):
                 extent += " The AOI lies outside the catalog."
         raise EmptySearchError(
             f"no items in {src} match {query}.{extent} Widen the dates, raise "
