@@ -1,0 +1,317 @@
+"""Tests for vitseg.predict: tiled == whole-array, grid alignment, no-data, COGs, resume."""
+
+from __future__ import annotations
+
+import dask
+import dask.array as da
+import numpy as np
+import pytest
+import rasterio
+import rioxarray  # noqa: F401
+import torch
+import xarray as xr
+from rio_cogeo.cogeo import cog_validate
+
+from vitseg.errors import BandError, DimensionError, MissingCRSError, VitsegError
+from vitseg.predict import (
+    blend_window,
+    classify,
+    open_map,
+    predict_cube,
+    tile_starts,
+    write_cog,
+    write_scene_maps,
+)
+
+BANDS = ["B02", "B03", "B04", "B08"]
+CRSS = {"EPSG:32630": (600_000.0, 700_000.0, 10.0), "EPSG:4326": (-1.8, 6.25, 0.0001)}
+
+
+def tiny_net(n_bands: int = 4, n_classes: int = 3, seed: int = 0) -> torch.nn.Module:
+    """Three 3x3 convolutions: receptive radius 3 px, translation-invariant, deterministic."""
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(n_bands, 8, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.Conv2d(8, 8, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.Conv2d(8, n_classes, 3, padding=1),
+    ).eval()
+
+
+def make_cube(
+    values: np.ndarray, crs: str = "EPSG:32630", *, dask_chunks: int | None = None
+) -> xr.DataArray:
+    x0, y0, res = CRSS[crs]
+    _, nb, h, w = values.shape
+    data = (
+        da.from_array(values, chunks=(1, -1, dask_chunks, dask_chunks)) if dask_chunks else values
+    )
+    cube = xr.DataArray(
+        data,
+        dims=("time", "band", "y", "x"),
+        coords={
+            "time": np.array(["2021-01-05", "2021-02-10"][: values.shape[0]], "datetime64[ns]"),
+            "band": BANDS[:nb],
+            "y": y0 - res * (np.arange(h) + 0.5),
+            "x": x0 + res * (np.arange(w) + 0.5),
+        },
+    )
+    return cube.rio.write_crs(crs)
+
+
+def whole(net: torch.nn.Module, values: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        out = torch.softmax(net(torch.from_numpy(values)), dim=1)
+    return out.numpy()
+
+
+@pytest.fixture
+def values() -> np.ndarray:
+    return np.random.default_rng(0).normal(size=(2, 4, 96, 80)).astype("float32")
+
+
+def test_tile_starts_cover_everything() -> None:
+    assert tile_starts(32, 32, 8) == [0]
+    assert tile_starts(20, 32, 8) == [0]
+    starts = tile_starts(100, 32, 8)
+    assert starts[0] == 0 and starts[-1] == 68 and np.all(np.diff(starts) <= 24)
+
+
+def test_blend_window_shape() -> None:
+    w = blend_window(32, 16)
+    assert w[:4].tolist() == [0, 0, 0, 0] and w[12:20].tolist() == [1.0] * 8
+    assert np.all(np.diff(w[:16]) >= 0)
+    assert blend_window(8, 4, taper_start=False)[0] == 1.0
+    assert blend_window(8, 0).tolist() == [1.0] * 8
+
+
+@pytest.mark.parametrize(
+    ("tile", "overlap", "chunk"),
+    [(32, 16, 40), (32, 16, None), (48, 12, 64), (32, 16, 1000), (64, 32, 30)],
+)
+@pytest.mark.parametrize("backing", ["numpy", "dask"])
+def test_tiled_equals_whole_away_from_border(
+    values: np.ndarray, tile: int, overlap: int, chunk: int | None, backing: str
+) -> None:
+    net = tiny_net()
+    cube = make_cube(values, dask_chunks=48 if backing == "dask" else None)
+    probs = predict_cube(
+        net, cube, tile=tile, overlap=overlap, batch_size=3, chunk_size=chunk,
+        device="cpu", bf16=False,
+    )  # fmt: skip
+    assert isinstance(probs.data, da.Array)
+    assert probs.dims == ("time", "class", "y", "x") and probs.shape == (2, 3, 96, 80)
+    got = probs.values
+    want = whole(net, values)
+    b = 4  # the net's receptive radius is 3 px
+    np.testing.assert_allclose(got[..., b:-b, b:-b], want[..., b:-b, b:-b], atol=2e-5)
+    np.testing.assert_allclose(got.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_no_overlap_tiles_still_cover_every_pixel(values: np.ndarray) -> None:
+    probs = predict_cube(
+        tiny_net(), make_cube(values), tile=32, overlap=0, device="cpu", bf16=False
+    )
+    assert np.isfinite(probs.values).all()
+
+
+@pytest.mark.parametrize("crs", list(CRSS))
+def test_output_on_exact_input_grid_and_bright_square(crs: str) -> None:
+    vals = np.zeros((1, 4, 90, 70), "float32")
+    vals[0, 2, 37:45, 29:51] = 1.0  # bright square in B04, crossing chunk and tile edges
+    net = torch.nn.Conv2d(4, 3, 1)
+    with torch.no_grad():
+        net.weight.zero_()
+        net.bias.zero_()
+        net.weight[0, 2] = 10.0  # class 0 ("mines") logit = 10 * B04
+        net.bias[1] = 5.0  # class 1 ("built") elsewhere
+    cube = make_cube(vals, crs, dask_chunks=32)
+    probs = predict_cube(net, cube, tile=32, overlap=16, device="cpu", bf16=False)
+    cls, conf = classify(probs.isel(time=0))
+    square = np.zeros((90, 70), bool)
+    square[37:45, 29:51] = True
+    np.testing.assert_array_equal(cls.values == 0, square)
+    xr.testing.assert_equal(probs["x"], cube["x"])
+    xr.testing.assert_equal(probs["y"], cube["y"])
+    assert probs.rio.crs == cube.rio.crs
+    assert probs.rio.transform() == cube.rio.transform()
+    assert cls.rio.crs == cube.rio.crs
+    assert float(conf.min()) > 0.33
+
+
+def test_nan_stays_nan(values: np.ndarray) -> None:
+    vals = values.copy()
+    vals[0, 1, 10:20, 30:60] = np.nan  # one band missing = no-data
+    vals[1, :, :, :40] = np.nan  # half a scene (e.g. swath edge), whole chunks empty
+    cube = make_cube(vals, dask_chunks=32)
+    probs = predict_cube(tiny_net(), cube, tile=32, overlap=16, device="cpu", bf16=False).values
+    nodata = ~np.isfinite(vals).all(axis=1)
+    assert np.isnan(probs).all(axis=1)[nodata].all()
+    assert np.isfinite(probs).all(axis=1)[~nodata].all()
+    cls, conf = classify(xr.DataArray(probs, dims=("time", "class", "y", "x")))
+    assert (cls.values[nodata] == 255).all() and np.isnan(conf.values[nodata]).all()
+
+
+def test_three_dim_cube_and_norm_with_band_order(values: np.ndarray) -> None:
+    net = tiny_net()
+    cube3 = make_cube(values).isel(time=0)
+    mean, std = [0.1, 0.2, 0.3, 0.4], [1.0, 2.0, 0.5, 4.0]
+    norm = {"bands": ["B08", "B04", "B03", "B02"], "mean": mean, "std": std}
+    probs = predict_cube(net, cube3, tile=32, overlap=16, norm=norm, device="cpu", bf16=False)
+    assert probs.dims == ("class", "y", "x")
+    assert list(probs["class"].values) == ["mines", "built", "vegetation"]
+    x = (values[:1, ::-1] - np.array(mean)[None, :, None, None]) / np.array(std)[
+        None, :, None, None
+    ]
+    want = whole(net, x.astype("float32"))[0]
+    np.testing.assert_allclose(probs.values[:, 4:-4, 4:-4], want[:, 4:-4, 4:-4], atol=2e-5)
+
+
+def test_bf16_autocast_close_to_fp32(values: np.ndarray) -> None:
+    cube = make_cube(values)
+    p32 = predict_cube(tiny_net(), cube, tile=32, overlap=16, device="cpu", bf16=False).values
+    p16 = predict_cube(tiny_net(), cube, tile=32, overlap=16, device="cpu", bf16=True).values
+    np.testing.assert_allclose(p16, p32, atol=0.05)
+
+
+def test_model_weights_are_one_graph_key(values: np.ndarray) -> None:
+    probs = predict_cube(tiny_net(), make_cube(values, dask_chunks=32), tile=32, overlap=16)
+    keys = [k for k in dict(probs.data.__dask_graph__()) if "vitseg-model" in str(k)]
+    assert len(keys) == 1
+    assert probs.data.npartitions == 2 * 3 * 3
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"tile": 32, "overlap": 20}, VitsegError, "overlap must be in"),
+        ({"batch_size": 0}, VitsegError, "batch_size"),
+        ({"norm": {"mean": [0.0]}}, BandError, "'mean' and 'std'"),
+        ({"norm": {"mean": [0.0], "std": [1.0]}}, BandError, "1 means"),
+        ({"norm": {"bands": ["B11"] * 4, "mean": [0] * 4, "std": [1] * 4}}, BandError, "lacks"),
+    ],
+)
+def test_predict_errors(values: np.ndarray, kwargs: dict, error: type, match: str) -> None:
+    with pytest.raises(error, match=match):
+        predict_cube(tiny_net(), make_cube(values), **{"tile": 32, "overlap": 16, **kwargs})
+
+
+def test_predict_dim_and_crs_errors(values: np.ndarray) -> None:
+    cube = make_cube(values)
+    with pytest.raises(DimensionError, match="cube dims"):
+        predict_cube(tiny_net(), cube.transpose("band", "time", "y", "x"))
+    with pytest.raises(MissingCRSError, match="no CRS"):
+        predict_cube(tiny_net(), cube.drop_vars("spatial_ref"))
+    with pytest.raises(VitsegError, match=r"nn\.Module or a checkpoint"):
+        predict_cube(object(), cube)
+
+
+def test_classify_errors() -> None:
+    with pytest.raises(DimensionError, match="'class' dim"):
+        classify(xr.DataArray(np.zeros((2, 2)), dims=("y", "x")))
+
+
+def _grid_da(arr: np.ndarray, crs: str = "EPSG:32630") -> xr.DataArray:
+    x0, y0, res = CRSS[crs]
+    h, w = arr.shape[-2:]
+    dims = ("y", "x") if arr.ndim == 2 else ("class", "y", "x")
+    coords = {"y": y0 - res * (np.arange(h) + 0.5), "x": x0 + res * (np.arange(w) + 0.5)}
+    if arr.ndim == 3:
+        coords["class"] = ["mines", "built", "vegetation"][: arr.shape[0]]
+    return xr.DataArray(arr, dims=dims, coords=coords).rio.write_crs(crs)
+
+
+@pytest.mark.parametrize("crs", list(CRSS))
+def test_write_cog_is_valid_cog(tmp_path, crs: str) -> None:
+    rng = np.random.default_rng(1)
+    cls = _grid_da(rng.integers(0, 3, (600, 520)).astype("uint8"), crs)
+    cls[:50, :50] = 255
+    path = write_cog(cls.chunk(200), tmp_path / "c" / "class.tif", nodata=255, blocksize=256)
+    valid, errors, _ = cog_validate(str(path))
+    assert valid, errors
+    with rasterio.open(path) as src:
+        assert src.nodata == 255 and src.crs.to_string() == crs
+        assert src.overviews(1) and src.profile["blockxsize"] == 256
+        assert src.compression.name.lower() == "deflate"
+        np.testing.assert_array_equal(src.read(1), cls.values)
+        assert src.transform.almost_equals(cls.rio.transform())
+    assert sorted(p.name for p in path.parent.iterdir()) == ["class.tif"]  # no leftovers
+
+
+def test_write_cog_probabilities_roundtrip(tmp_path) -> None:
+    probs = _grid_da(np.random.default_rng(2).random((3, 300, 280)).astype("float32"))
+    probs[:, :10] = np.nan
+    path = write_cog(probs, tmp_path / "p.tif", nodata=float("nan"), resampling="average")
+    assert cog_validate(str(path))[0]
+    back = open_map(path, chunks=128)
+    assert list(back["class"].values) == ["mines", "built", "vegetation"]
+    xr.testing.assert_allclose(back.drop_vars("spatial_ref"), probs.drop_vars("spatial_ref"))
+
+
+def test_write_cog_errors(tmp_path) -> None:
+    a = _grid_da(np.zeros((4, 4), "uint8"))
+    with pytest.raises(DimensionError, match="write_cog needs dims"):
+        write_cog(a.expand_dims(t=2, b=1), tmp_path / "a.tif")
+    with pytest.raises(MissingCRSError):
+        write_cog(a.drop_vars("spatial_ref"), tmp_path / "a.tif")
+    assert not list(tmp_path.iterdir())
+
+
+def _poisoned(shape: tuple[int, ...]) -> da.Array:
+    def boom(block: np.ndarray) -> np.ndarray:
+        raise RuntimeError("recomputed a finished scene")
+
+    return da.zeros(shape, chunks=shape, dtype="float32").map_blocks(boom, dtype="float32")
+
+
+def test_write_scene_maps_and_resume(tmp_path, values: np.ndarray) -> None:
+    probs = predict_cube(
+        tiny_net(), make_cube(values), tile=32, overlap=16, device="cpu", bf16=False
+    )
+    scene = probs.isel(time=0)
+    exclude = xr.zeros_like(scene.isel({"class": 0}), dtype=bool).compute()
+    exclude[:5, :] = True
+    out = write_scene_maps(scene, tmp_path, prefix="S2A_1", exclude=exclude)
+    assert {k: p.name for k, p in out.items()} == {
+        "probs": "S2A_1_probs.tif", "class": "S2A_1_class.tif",
+        "confidence": "S2A_1_confidence.tif",
+    }  # fmt: skip
+    for p in out.values():
+        assert cog_validate(str(p))[0]
+    cls = open_map(out["class"], chunks=None)
+    assert (cls.values[:5] == 255).all() and (cls.values[5:] < 3).all()
+    want_cls, _ = classify(scene)
+    np.testing.assert_array_equal(cls.values[5:], want_cls.values[5:])
+    mtimes = {k: p.stat().st_mtime_ns for k, p in out.items()}
+    # Resume: finished scene is not recomputed (the poisoned array would raise).
+    poisoned = scene.copy(data=_poisoned(scene.shape))
+    again = write_scene_maps(poisoned, tmp_path, prefix="S2A_1")
+    assert {k: p.stat().st_mtime_ns for k, p in again.items()} == mtimes
+    # A killed run that wrote only the probabilities: class/confidence come from that file.
+    out["class"].unlink()
+    write_scene_maps(poisoned, tmp_path, prefix="S2A_1")
+    assert out["class"].exists() and out["probs"].stat().st_mtime_ns == mtimes["probs"]
+    with pytest.raises(RuntimeError, match="recomputed"):
+        write_scene_maps(poisoned, tmp_path, prefix="S2A_1", overwrite=True)
+    assert out["probs"].stat().st_mtime_ns == mtimes["probs"]  # failed write left it intact
+
+
+def test_write_scene_maps_dims_error(tmp_path) -> None:
+    with pytest.raises(DimensionError, match="one scene"):
+        write_scene_maps(_grid_da(np.zeros((4, 4))), tmp_path, prefix="x")
+
+
+def test_checkpoint_path_model(tmp_path, values: np.ndarray) -> None:
+    with pytest.raises(VitsegError, match="does not exist"):
+        predict_cube(tmp_path / "missing.pt", make_cube(values))
+
+
+def test_predict_with_threads_scheduler_is_deterministic(values: np.ndarray) -> None:
+    cube = make_cube(values, dask_chunks=40)
+    p = predict_cube(tiny_net(), cube, tile=32, overlap=16, device="cpu", bf16=False)
+    with dask.config.set(scheduler="threads", num_workers=2):
+        a = p.values
+    with dask.config.set(scheduler="sync"):
+        b = p.values
+    np.testing.assert_array_equal(a, b)

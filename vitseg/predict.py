@@ -1,0 +1,810 @@
+"""Large-area prediction: tiled, blended, streamed inference and Cloud-Optimised GeoTIFFs.
+
+:func:`predict_cube` turns a lazy ``(time, band, y, x)`` reflectance cube of any size
+into per-class probabilities on exactly the cube's grid. It works chunk by chunk
+(``dask.array`` blocks with a halo of ``overlap`` pixels), and inside each block cuts
+``tile`` x ``tile`` windows that overlap by ``overlap`` pixels. Overlapping windows are
+blended with a smooth weight (zero in the outer quarter of the overlap, a raised-cosine
+ramp over the middle half, one inside), so a model whose receptive field is no wider
+than a quarter of the overlap gives exactly the whole-image answer, and any model gives
+seam-free maps. Peak memory depends on the chunk and tile sizes, not on the area.
+
+The model reaches dask workers once: it is serialised into a single graph key that all
+block tasks depend on, and each process rebuilds it once (cached by content hash).
+
+No-data and cloud-masked pixels (NaN in any band) are NaN in the probabilities, 255 in
+class maps (:func:`classify`). :func:`write_cog` writes valid COGs atomically (internal
+tiles, overviews, DEFLATE, nodata, CRS), and :func:`write_scene_maps` writes one scene's
+class, confidence and probability COGs, skipping work already on disk (resume).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import io
+import os
+import threading
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import dask
+import dask.array as da
+import numpy as np
+import rioxarray
+import xarray as xr
+
+from vitseg.constants import BINARY_CLASSES, CLASSES, IGNORE_INDEX
+from vitseg.errors import BandError, DimensionError, MissingCRSError, VitsegError
+from vitseg.io import atomic_path
+
+__all__ = [
+    "blend_window",
+    "classify",
+    "open_map",
+    "predict_cube",
+    "tile_starts",
+    "write_cog",
+    "write_scene_maps",
+]
+
+#: Names of the three per-scene outputs written by :func:`write_scene_maps`.
+SCENE_LAYERS = ("probs", "class", "confidence")
+
+# ----------------------------------------------------------------------------- tiling
+
+
+def tile_starts(size: int, tile: int, overlap: int) -> list[int]:
+    """Return the start offsets of windows of ``tile`` px covering ``size`` px.
+
+    Windows advance by ``tile - overlap``; the last one is moved back so that it ends
+    at ``size`` (its overlap with the previous one is then larger). One window at 0
+    when ``size <= tile``.
+
+    Examples
+    --------
+    >>> tile_starts(10, 4, 2)
+    [0, 2, 4, 6]
+    >>> tile_starts(11, 4, 2)
+    [0, 2, 4, 6, 7]
+    """
+    if size <= tile:
+        return [0]
+    stride = tile - overlap
+    starts = list(range(0, size - tile + 1, stride))
+    if starts[-1] != size - tile:
+        starts.append(size - tile)
+    return starts
+
+
+def blend_window(
+    tile: int, overlap: int, *, taper_start: bool = True, taper_end: bool = True
+) -> np.ndarray[Any, Any]:
+    """Return the 1-D blending weight of a window (float32, length ``tile``).
+
+    The weight is 0 over the first quarter of ``overlap`` (where a model sees the
+    window's artificial edge), rises as a raised cosine over the next half, and is 1
+    from ``3/4 * overlap`` on; the end mirrors the start. A side that lies on the block
+    edge is not tapered (``taper_start`` / ``taper_end`` False). Two neighbouring
+    windows overlapping by at least ``overlap`` always leave every pixel with a positive
+    total weight.
+
+    Examples
+    --------
+    >>> blend_window(8, 4).astype(float).round(2).tolist()
+    [0.0, 0.15, 0.85, 1.0, 1.0, 0.85, 0.15, 0.0]
+    """
+    w = np.ones(tile, dtype="float32")
+    margin = overlap // 4
+    ramp_len = overlap - 2 * margin
+    ramp = np.sin(0.5 * np.pi * (np.arange(ramp_len) + 0.5) / max(ramp_len, 1)) ** 2
+    prof = np.concatenate([np.zeros(margin), ramp]).astype("float32")
+    if taper_start and prof.size:
+        w[: prof.size] = prof
+    if taper_end and prof.size:
+        w[tile - prof.size :] = np.minimum(w[tile - prof.size :], prof[::-1])
+    return w
+
+
+# ----------------------------------------------------------------------------- model
+
+
+@dataclasses.dataclass(frozen=True)
+class _ModelPayload:
+    """A model serialised once, identified by the hash of its bytes (or checkpoint)."""
+
+    token: str
+    blob: bytes = b""
+    path: str | None = None
+
+    def __repr__(self) -> str:  # keep dask dashboards / errors readable
+        return f"_ModelPayload(token={self.token[:12]}, bytes={len(self.blob)}, path={self.path})"
+
+
+_CACHE: dict[tuple[str, str, str], tuple[Any, Any, bool]] = {}
+_CACHE_LOCK = threading.Lock()
+#: Serialises forward passes inside one process: torch already uses every core per op.
+_INFER_LOCK = threading.Lock()
+#: How many times this process rebuilt a model from its payload (tests read it).
+_LOADS = 0
+
+
+def _payload(model: Any) -> _ModelPayload:
+    """Serialise ``model`` (an ``nn.Module`` or a checkpoint path) into a payload."""
+    import torch
+
+    if isinstance(model, (str, os.PathLike)):
+        from vitseg.io import sha256_file
+
+        path = Path(model)
+        if not path.exists():
+            raise VitsegError(
+                f"model checkpoint {str(path)!r} does not exist; pass an nn.Module or the "
+                "path of a checkpoint written by vitseg.train (models/<arch>/best.pt)"
+            )
+        return _ModelPayload(token=sha256_file(path), path=str(path.resolve()))
+    if not isinstance(model, torch.nn.Module):
+        raise VitsegError(
+            f"model must be a torch.nn.Module or a checkpoint path; got {type(model).__name__}"
+        )
+    buf = io.BytesIO()
+    torch.save(model, buf)
+    blob = buf.getvalue()
+    return _ModelPayload(token=hashlib.sha256(blob).hexdigest(), blob=blob)
+
+
+def _get_model(payload: _ModelPayload, device: str, bf16: str) -> tuple[Any, Any, bool]:
+    """Return ``(model, torch_device, use_bf16)`` for ``payload``, built once per process."""
+    global _LOADS
+    key = (payload.token, device, bf16)
+    with _CACHE_LOCK:
+        if key in _CACHE:
+            return _CACHE[key]
+        import torch
+
+        import vitseg.compat  # noqa: F401  (before any smp class is unpickled)
+        from vitseg.models import prepare_model, select_device, use_bf16
+
+        if payload.path is not None:
+            from vitseg.train import load_model
+
+            model = load_model(payload.path)[0]
+        else:
+            model = torch.load(io.BytesIO(payload.blob), map_location="cpu", weights_only=False)
+        dev = select_device(device)
+        flag: bool | Literal["auto"] = "auto" if bf16 == "auto" else bf16 == "true"
+        use16 = use_bf16(dev, flag)
+        model.eval()
+        prepare_model(model, dev, bf16=use16)
+        while len(_CACHE) >= 2:  # bounded: at most two models per process
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = (model, dev, use16)
+        _LOADS += 1
+        return _CACHE[key]
+
+
+def _forward(
+    model: Any, dev: Any, use16: bool, batch: np.ndarray[Any, Any]
+) -> np.ndarray[Any, Any]:
+    """Softmax probabilities ``(N, K, H, W)`` float32 for a normalised batch."""
+    import torch
+
+    from vitseg.models import autocast_context, to_input
+
+    with _INFER_LOCK, torch.inference_mode():
+        x = to_input(torch.from_numpy(batch), dev, bf16=use16)
+        with autocast_context(dev, bf16=use16):
+            logits = model(x)
+        logits = logits.float()
+        if logits.shape[1] == 1:
+            p1 = torch.sigmoid(logits)
+            probs = torch.cat([1 - p1, p1], dim=1)
+        else:
+            probs = torch.softmax(logits, dim=1)
+        out: np.ndarray[Any, Any] = probs.cpu().numpy()
+    return out
+
+
+def _predict_block(
+    block: np.ndarray[Any, Any],
+    payload: _ModelPayload,
+    *,
+    tile: int,
+    overlap: int,
+    batch_size: int,
+    mean: np.ndarray[Any, Any],
+    std: np.ndarray[Any, Any],
+    n_classes: int,
+    device: str,
+    bf16: str,
+) -> np.ndarray[Any, Any]:
+    """Blended tiled prediction of one ``(time, band, y, x)`` block (with its halo)."""
+    n_t, _, h, w = block.shape
+    out = np.full((n_t, n_classes, h, w), np.nan, dtype="float32")
+    if h == 0 or w == 0:
+        return out
+    x = np.asarray(block, dtype="float32")
+    valid = np.isfinite(x).all(axis=1)  # (t, y, x)
+    if not valid.any():
+        return out
+    x = (x - mean[None, :, None, None]) / std[None, :, None, None]
+    x = np.where(np.isfinite(x), x, np.float32(0.0)).astype("float32", copy=False)
+    hp, wp = max(h, tile), max(w, tile)
+    if hp > h or wp > w:
+        pad = ((0, 0), (0, 0), (0, hp - h), (0, wp - w))
+        x = np.pad(x, pad, mode="reflect" if (hp - h < h and wp - w < w) else "edge")
+        valid = np.pad(valid, pad[:1] + pad[2:], constant_values=False)
+    ys, xs = tile_starts(hp, tile, overlap), tile_starts(wp, tile, overlap)
+    wy = {
+        y0: blend_window(tile, overlap, taper_start=y0 > 0, taper_end=y0 + tile < hp) for y0 in ys
+    }
+    wx = {
+        x0: blend_window(tile, overlap, taper_start=x0 > 0, taper_end=x0 + tile < wp) for x0 in xs
+    }
+    acc = np.zeros((n_t, n_classes, hp, wp), dtype="float32")
+    wsum = np.zeros((hp, wp), dtype="float32")
+    for y0 in ys:
+        for x0 in xs:
+            wsum[y0 : y0 + tile, x0 : x0 + tile] += np.outer(wy[y0], wx[x0])
+    jobs = [
+        (t, y0, x0)
+        for t in range(n_t)
+        for y0 in ys
+        for x0 in xs
+        if valid[t, y0 : y0 + tile, x0 : x0 + tile].any()
+    ]
+    model, dev, use16 = _get_model(payload, device, bf16)
+    for start in range(0, len(jobs), batch_size):
+        chunk = jobs[start : start + batch_size]
+        batch = np.stack([x[t, :, y0 : y0 + tile, x0 : x0 + tile] for t, y0, x0 in chunk])
+        probs = _forward(model, dev, use16, batch)
+        if probs.shape[1] != n_classes:
+            raise VitsegError(
+                f"the model returned {probs.shape[1]} channels but {n_classes} classes were "
+                "given; pass classes= with one name per output channel"
+            )
+        for (t, y0, x0), p in zip(chunk, probs, strict=True):
+            acc[t, :, y0 : y0 + tile, x0 : x0 + tile] += p * np.outer(wy[y0], wx[x0])[None]
+    res = acc[:, :, :h, :w] / np.maximum(wsum[:h, :w], np.float32(1e-12))
+    res[np.broadcast_to(~valid[:, None, :h, :w], res.shape)] = np.nan
+    return res.astype("float32", copy=False)
+
+
+# ----------------------------------------------------------------------------- checks
+
+
+def _check_crs(obj: xr.DataArray, name: str) -> None:
+    if obj.rio.crs is None:
+        raise MissingCRSError(
+            f"{name} has no CRS; set it with {name}.rio.write_crs('EPSG:32630') (the cube "
+            "builder does this for you)"
+        )
+
+
+def _norm_arrays(
+    norm: Mapping[str, Any] | None, bands: Sequence[str]
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], list[str] | None]:
+    nb = len(bands)
+    if hasattr(norm, "to_dict"):  # vitseg.datasets.BandStats
+        norm = norm.to_dict()  # type: ignore[union-attr]
+    if norm is None:
+        return np.zeros(nb, "float32"), np.ones(nb, "float32"), None
+    if "mean" not in norm or "std" not in norm:
+        raise BandError(
+            f"norm must be a mapping with 'mean' and 'std' (one value per band, optional "
+            f"'bands'); got keys {sorted(norm)}"
+        )
+    want = [str(b) for b in norm["bands"]] if norm.get("bands") is not None else None
+    mean = np.asarray(norm["mean"], dtype="float32").ravel()
+    std = np.asarray(norm["std"], dtype="float32").ravel()
+    n_expected = len(want) if want is not None else nb
+    if mean.size != n_expected or std.size != n_expected:
+        raise BandError(
+            f"norm has {mean.size} means and {std.size} stds but the cube has {n_expected} "
+            f"bands {list(want or bands)}; use the stats saved with the model"
+        )
+    if np.any(std <= 0):
+        raise BandError(f"norm std must be positive; got {std.tolist()}")
+    return mean, std, want
+
+
+def _infer_classes(model: Any, payload: _ModelPayload, n_bands: int, tile: int) -> list[str]:
+    meta = getattr(model, "meta", None)
+    n: int | None = None
+    if isinstance(meta, Mapping) and isinstance(meta.get("classes"), int):
+        n = int(meta["classes"])
+    if n is None:
+        m, dev, use16 = _get_model(payload, "cpu", "false")
+        side = min(tile, 64)
+        n = _forward(m, dev, use16, np.zeros((1, n_bands, side, side), "float32")).shape[1]
+    if n == len(CLASSES):
+        return list(CLASSES)
+    if n == len(BINARY_CLASSES):
+        return list(BINARY_CLASSES)
+    return [f"class_{i}" for i in range(n)]
+
+
+# ----------------------------------------------------------------------------- public
+
+
+def predict_cube(
+    model: Any,
+    cube: xr.DataArray,
+    *,
+    tile: int = 256,
+    overlap: int = 32,
+    batch_size: int = 8,
+    norm: Mapping[str, Any] | None = None,
+    device: str = "auto",
+    bf16: bool | Literal["auto"] = "auto",
+    chunk_size: int | None = None,
+    classes: Sequence[str] | None = None,
+) -> xr.DataArray:
+    """Predict per-class probabilities over a cube of any size, lazily and tile by tile.
+
+    Parameters
+    ----------
+    model
+        A ``torch.nn.Module`` returning logits ``(N, K, H, W)`` (softmax is applied; a
+        single channel gets a sigmoid and becomes two classes), or the path of a
+        checkpoint that :func:`vitseg.train.load_model` reads (workers must see the path).
+    cube
+        Reflectance, dims ``(time, band, y, x)`` or ``(band, y, x)``, numpy- or
+        dask-backed, with a CRS. NaN in any band (no-data, cloud mask) means no-data.
+    tile
+        Window size in pixels fed to the model (a multiple of 32 for vitseg models).
+    overlap
+        Pixels shared by neighbouring windows and halo added around each dask chunk;
+        ``0 <= overlap <= tile // 2``. Windows are blended (see :func:`blend_window`).
+    batch_size
+        Windows per forward pass (memory grows linearly with it).
+    norm
+        Band normalisation ``{"mean": [...], "std": [...], "bands": [...]}`` as saved
+        with the model (or a :class:`vitseg.datasets.BandStats`); ``(x - mean) / std``.
+        With ``"bands"``, the cube's bands are
+        selected in that order. None feeds the cube unchanged.
+    device
+        ``"auto"`` (CUDA when present, else CPU), ``"cpu"`` or ``"cuda"``; resolved in
+        each worker.
+    bf16
+        bfloat16 autocast: ``"auto"`` on AMX CPUs (with channels-last) and bf16 GPUs,
+        fp32 otherwise.
+    chunk_size
+        Side in pixels of the dask chunks processed at once (default: the cube's own
+        ``y``/``x`` chunks, or 1024 for numpy cubes). Peak memory grows with it.
+    classes
+        Class names, one per output channel (default: vitseg's 3 classes for 3
+        channels, the binary scheme for 2).
+
+    Returns
+    -------
+    xarray.DataArray
+        float32 probabilities, dims ``(time, class, y, x)`` (``(class, y, x)`` for a
+        cube without ``time``), dask-backed, on the cube's grid: same ``y``/``x``
+        coordinates, CRS and transform. NaN where the input is no-data.
+
+    Raises
+    ------
+    DimensionError
+        If the cube's dims are not ``(time, band, y, x)`` / ``(band, y, x)``.
+    MissingCRSError
+        If the cube has no CRS.
+    BandError
+        If ``norm`` does not match the cube's bands.
+    VitsegError
+        For a bad ``tile`` / ``overlap`` / ``batch_size``.
+
+    Examples
+    --------
+    >>> import torch, numpy as np, xarray as xr, rioxarray
+    >>> cube = xr.DataArray(np.ones((2, 40, 40), "float32"), dims=("band", "y", "x"),
+    ...     coords={"band": ["B04", "B08"], "y": np.arange(40.0)[::-1], "x": np.arange(40.0)}
+    ... ).rio.write_crs("EPSG:32630")
+    >>> net = torch.nn.Conv2d(2, 3, 3, padding=1)
+    >>> p = predict_cube(net, cube, tile=32, overlap=8, device="cpu", bf16=False)
+    >>> p.dims, p.shape
+    (('class', 'y', 'x'), (3, 40, 40))
+    """
+    if not isinstance(cube, xr.DataArray):
+        raise DimensionError(f"cube must be an xarray.DataArray; got {type(cube).__name__}")
+    dims = tuple(str(d) for d in cube.dims)
+    if dims not in {("time", "band", "y", "x"), ("band", "y", "x")}:
+        raise DimensionError(
+            f"cube dims must be ('time', 'band', 'y', 'x') or ('band', 'y', 'x'); got {dims}. "
+            "Use cube.transpose('time', 'band', 'y', 'x')."
+        )
+    _check_crs(cube, "cube")
+    if int(tile) < 1:
+        raise VitsegError(f"tile must be a positive number of pixels; got {tile}")
+    if not 0 <= int(overlap) <= int(tile) // 2:
+        raise VitsegError(
+            f"overlap must be in [0, tile // 2] = [0, {int(tile) // 2}]; got {overlap}"
+        )
+    if int(batch_size) < 1:
+        raise VitsegError(f"batch_size must be >= 1; got {batch_size}")
+    if getattr(model, "meta", None) is not None and int(tile) % 32:
+        raise VitsegError(f"tile must be a multiple of 32 for vitseg models; got {tile}")
+    has_time = "time" in cube.dims
+    c4 = cube if has_time else cube.expand_dims("time", axis=0)
+    bands = [str(b) for b in c4["band"].values] if "band" in c4.coords else []
+    mean, std, want = _norm_arrays(norm, bands or [str(i) for i in range(c4.sizes["band"])])
+    if want is not None:
+        missing = [b for b in want if b not in bands]
+        if missing:
+            raise BandError(
+                f"the model was trained on bands {want} but the cube lacks {missing} "
+                f"(it has {bands}); build the cube with bands={want}"
+            )
+        c4 = c4.sel(band=want)
+    payload = _payload(model)
+    names = (
+        [str(c) for c in classes]
+        if classes is not None
+        else _infer_classes(model, payload, c4.sizes["band"], int(tile))
+    )
+    data = c4.data
+    if chunk_size is not None:
+        cy = cx = int(chunk_size)
+    elif isinstance(data, da.Array):
+        cy, cx = int(max(data.chunks[2])), int(max(data.chunks[3]))
+    else:
+        cy = cx = 1024
+    cy, cx = max(cy, int(overlap), 1), max(cx, int(overlap), 1)
+    arr = da.asarray(data) if isinstance(data, da.Array) else da.from_array(data, chunks=-1)
+    arr = arr.astype("float32").rechunk((1, -1, cy, cx))
+    depth = {0: 0, 1: 0, 2: int(overlap), 3: int(overlap)}
+    haloed = da.overlap.overlap(arr, depth=depth, boundary="none") if overlap else arr
+    bf16_key = "auto" if bf16 == "auto" else ("true" if bf16 else "false")
+    model_key = dask.delayed(payload, pure=True, name=f"vitseg-model-{payload.token[:32]}")
+    out = haloed.map_blocks(
+        _predict_block,
+        model_key,
+        tile=int(tile),
+        overlap=int(overlap),
+        batch_size=int(batch_size),
+        mean=mean,
+        std=std,
+        n_classes=len(names),
+        device=str(device),
+        bf16=bf16_key,
+        dtype="float32",
+        chunks=(haloed.chunks[0], (len(names),), haloed.chunks[2], haloed.chunks[3]),
+        token="vitseg-predict",
+    )
+    if overlap:
+        out = da.overlap.trim_internal(out, depth, boundary="none")
+    coords: dict[str, Any] = {
+        "time": c4["time"].values if "time" in c4.coords else np.arange(c4.sizes["time"]),
+        "class": names,
+        "y": c4["y"],
+        "x": c4["x"],
+    }
+    for name, coord in c4.coords.items():  # per-scene coords (item id, date, cloud cover)
+        if coord.dims == ("time",) and name != "time":
+            coords[str(name)] = ("time", coord.values)
+    res = xr.DataArray(
+        out,
+        dims=("time", "class", "y", "x"),
+        coords=coords,
+        attrs={"long_name": tuple(names), "units": "probability", "tile": int(tile),
+               "overlap": int(overlap)},
+    )  # fmt: skip
+    if "spatial_ref" in cube.coords:
+        res = res.assign_coords(spatial_ref=cube["spatial_ref"])
+    res = res.rio.write_crs(cube.rio.crs).rio.write_transform(cube.rio.transform())
+    return res if has_time else res.isel(time=0, drop=True)
+
+
+def classify(
+    probs: xr.DataArray, *, nodata: int = IGNORE_INDEX
+) -> tuple[xr.DataArray, xr.DataArray]:
+    """Return the class map (argmax) and the confidence (highest probability).
+
+    Parameters
+    ----------
+    probs
+        Probabilities with a ``class`` dim (any other dims kept), numpy or dask.
+    nodata
+        Class value where the probabilities are NaN (default 255).
+
+    Returns
+    -------
+    (xarray.DataArray, xarray.DataArray)
+        uint8 class codes (index along ``class``; ``nodata`` where no data) and float32
+        confidence in [0, 1] (NaN where no data), lazily when ``probs`` is dask-backed.
+
+    Raises
+    ------
+    DimensionError
+        If ``probs`` has no ``class`` dim.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> p = xr.DataArray(np.array([[[0.2, np.nan]], [[0.8, np.nan]]]), dims=("class", "y", "x"))
+    >>> cls, conf = classify(p)
+    >>> cls.values.tolist(), conf.values.astype(float).round(1).tolist()
+    ([[1, 255]], [[0.8, nan]])
+    """
+    if "class" not in probs.dims:
+        raise DimensionError(f"probs must have a 'class' dim; got dims {tuple(probs.dims)}")
+    valid = probs.notnull().all("class")
+    cls = probs.fillna(-1.0).argmax("class").where(valid, nodata).astype("uint8")
+    conf = probs.max("class", skipna=False).where(valid).astype("float32")
+    for out in (cls, conf):
+        if "spatial_ref" in probs.coords:
+            out.coords["spatial_ref"] = probs["spatial_ref"]
+    cls.attrs = {"long_name": "class", "classes": ",".join(map(str, probs["class"].values))}
+    conf.attrs = {"long_name": "confidence", "units": "probability"}
+    if probs.rio.crs is not None:
+        cls = cls.rio.write_crs(probs.rio.crs)
+        conf = conf.rio.write_crs(probs.rio.crs)
+    return cls, conf
+
+
+# ----------------------------------------------------------------------------- COGs
+
+
+class _WindowWriter:
+    """``dask.array.store`` target writing windows into a GeoTIFF (picklable: a path)."""
+
+    def __init__(self, path: str, band_indexes: list[int] | None) -> None:
+        self.path = path
+        self.band_indexes = band_indexes
+
+    def __setitem__(self, key: tuple[slice, ...], item: np.ndarray[Any, Any]) -> None:
+        import rasterio
+        from rasterio.windows import Window
+
+        ys, xs = key[-2], key[-1]
+        win = Window(xs.start, ys.start, xs.stop - xs.start, ys.stop - ys.start)
+        with rasterio.open(self.path, "r+") as dst:
+            if len(key) == 3:
+                idx = list(range(key[0].start + 1, key[0].stop + 1))
+                dst.write(item, window=win, indexes=idx)
+            else:
+                dst.write(item, window=win, indexes=1)
+
+
+def _store_lock() -> Any:
+    """Return a lock for window writes: distributed when a client is active, else threading."""
+    try:
+        from distributed import Lock, get_client
+
+        client = get_client()
+    except (ImportError, ValueError):
+        return threading.Lock()
+    return Lock(f"vitseg-cog-{uuid.uuid4().hex}", client=client)
+
+
+@contextlib.contextmanager
+def _quiet_gdal() -> Iterator[None]:
+    import rasterio
+
+    with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS", GDAL_TIFF_INTERNAL_MASK=True):
+        yield
+
+
+def _stage(
+    arrays: Sequence[xr.DataArray], paths: Sequence[Path], nodatas: Sequence[float | None]
+) -> None:
+    """Write DataArrays to tiled GeoTIFFs chunk by chunk (one dask pass for all)."""
+    import rasterio
+
+    sources, targets = [], []
+    for arr, path, nodata in zip(arrays, paths, nodatas, strict=True):
+        a2 = arr if arr.ndim == 3 else arr.expand_dims("band_", axis=0)
+        count, height, width = a2.shape
+        profile = {
+            "driver": "GTiff", "height": height, "width": width, "count": count,
+            "dtype": str(a2.dtype), "crs": arr.rio.crs, "transform": arr.rio.transform(),
+            "nodata": nodata, "tiled": True, "blockxsize": 256, "blockysize": 256,
+            "compress": "deflate", "zlevel": 1, "BIGTIFF": "IF_SAFER",
+        }  # fmt: skip
+        names = arr.attrs.get("long_name")
+        with rasterio.open(path, "w", **profile) as dst:
+            if arr.ndim == 3:
+                labels = [str(v) for v in arr[arr.dims[0]].values]
+                for i, label in enumerate(labels, start=1):
+                    dst.set_band_description(i, label)
+            elif isinstance(names, str):
+                dst.set_band_description(1, names)
+        data = (
+            a2.data
+            if isinstance(a2.data, da.Array)
+            else da.from_array(a2.data, chunks=(-1, 1024, 1024))
+        )
+        sources.append(data if arr.ndim == 3 else data[0])
+        targets.append(_WindowWriter(str(path), None))
+    da.store(sources, targets, lock=_store_lock(), compute=True)
+
+
+def _to_cog(
+    stage: Path, dst: Path, *, overviews: bool, resampling: str, blocksize: int, predictor: int
+) -> None:
+    import rasterio.shutil
+
+    opts = {
+        "COMPRESS": "DEFLATE", "BLOCKSIZE": str(blocksize), "PREDICTOR": str(predictor),
+        "OVERVIEWS": "IGNORE_EXISTING" if overviews else "NONE",
+        "OVERVIEW_RESAMPLING": resampling.upper(), "RESAMPLING": resampling.upper(),
+        "BIGTIFF": "IF_SAFER", "NUM_THREADS": "ALL_CPUS",
+    }  # fmt: skip
+    with _quiet_gdal():
+        rasterio.shutil.copy(str(stage), str(dst), driver="COG", **opts)
+
+
+def write_cog(
+    da_: xr.DataArray,
+    path: str | os.PathLike[str],
+    *,
+    nodata: float | None = None,
+    overviews: bool = True,
+    resampling: Literal["nearest", "average", "mode"] = "nearest",
+    blocksize: int = 512,
+) -> Path:
+    """Write a 2-D or 3-D DataArray as a Cloud-Optimised GeoTIFF, atomically.
+
+    The array is computed chunk by chunk into a tiled staging GeoTIFF beside ``path``
+    (memory bounded by the chunk size, any dask scheduler; on a remote cluster the
+    folder must be shared), then GDAL's COG driver writes internal tiles, overviews and
+    DEFLATE compression. Nothing appears at ``path`` unless everything succeeded.
+
+    Parameters
+    ----------
+    da_
+        ``(y, x)`` or ``(band, y, x)`` (any name for the first dim; its labels become band
+        descriptions), with a CRS.
+    path
+        Destination ``.tif``.
+    nodata
+        No-data value stored in the file (e.g. ``255`` for classes, ``nan`` for floats).
+    overviews
+        Build internal overviews (halving down to one block).
+    resampling
+        Overview resampling: ``"nearest"`` / ``"mode"`` for classes, ``"average"`` for
+        probabilities.
+    blocksize
+        Internal tile size in pixels.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    DimensionError
+        If the array is not 2-D or 3-D with ``y``/``x`` last.
+    MissingCRSError
+        If the array has no CRS.
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np, xarray as xr, rioxarray
+    >>> a = xr.DataArray(np.zeros((64, 64), "uint8"), dims=("y", "x"),
+    ...     coords={"y": np.arange(64.0)[::-1] * 10, "x": np.arange(64.0) * 10}
+    ... ).rio.write_crs("EPSG:32630")
+    >>> write_cog(a, tempfile.mkdtemp() + "/a.tif", nodata=255).name
+    'a.tif'
+    """
+    if da_.ndim not in (2, 3) or tuple(da_.dims[-2:]) != ("y", "x"):
+        raise DimensionError(
+            f"write_cog needs dims (y, x) or (band, y, x); got {tuple(da_.dims)}. "
+            "Select one time step first (e.g. probs.isel(time=0))."
+        )
+    _check_crs(da_, "the array")
+    if resampling not in {"nearest", "average", "mode"}:
+        raise VitsegError(f"resampling must be one of nearest/average/mode; got {resampling!r}")
+    final = Path(path)
+    predictor = 3 if np.issubdtype(da_.dtype, np.floating) else 2
+    with atomic_path(final) as tmp:
+        stage = tmp.with_name(tmp.stem + ".stage.tif")
+        try:
+            _stage([da_], [stage], [nodata])
+            _to_cog(
+                stage, tmp, overviews=overviews, resampling=resampling,
+                blocksize=int(blocksize), predictor=predictor,
+            )  # fmt: skip
+        finally:
+            stage.unlink(missing_ok=True)
+    return final
+
+
+def open_map(path: str | os.PathLike[str], *, chunks: int | None = 1024) -> xr.DataArray:
+    """Open a map written by vitseg lazily; multi-band files get a ``class`` dim.
+
+    Float no-data becomes NaN; integer maps keep their no-data value (e.g. 255).
+
+    Parameters
+    ----------
+    path
+        A GeoTIFF / COG.
+    chunks
+        Dask chunk side (None loads into memory).
+
+    Returns
+    -------
+    xarray.DataArray
+        ``(y, x)`` for single-band files, ``(class, y, x)`` (labels from the band
+        descriptions) otherwise, with the file's CRS.
+    """
+    arr = rioxarray.open_rasterio(
+        path, chunks={"band": -1, "y": chunks, "x": chunks} if chunks else None,
+        mask_and_scale=False, lock=False,
+    )  # fmt: skip
+    if not isinstance(arr, xr.DataArray):  # a multi-subdataset file gives a list
+        raise DimensionError(f"{path} holds several subdatasets; open one of them")
+    nodata = arr.rio.nodata
+    if np.issubdtype(arr.dtype, np.floating) and nodata is not None and not np.isnan(nodata):
+        arr = arr.where(arr != nodata)
+    names = arr.attrs.get("long_name")
+    if arr.sizes["band"] == 1:
+        return arr.isel(band=0, drop=True)
+    labels = list(names) if isinstance(names, (tuple, list)) else list(range(arr.sizes["band"]))
+    return arr.rename(band="class").assign_coords({"class": [str(v) for v in labels]})
+
+
+def write_scene_maps(
+    probs: xr.DataArray,
+    folder: str | os.PathLike[str],
+    *,
+    prefix: str,
+    exclude: xr.DataArray | None = None,
+    overwrite: bool = False,
+) -> dict[str, Path]:
+    """Write one scene's probability, class and confidence COGs; skip what exists.
+
+    ``<folder>/<prefix>_probs.tif`` (float32, one band per class, NaN no-data, average
+    overviews), ``<prefix>_class.tif`` (uint8, 255 no-data) and
+    ``<prefix>_confidence.tif`` (float32). The probabilities are computed once; class
+    and confidence are derived from the written probability COG. A run killed half-way
+    resumes: files already present are kept unless ``overwrite``.
+
+    Parameters
+    ----------
+    probs
+        ``(class, y, x)`` probabilities of one scene (e.g. ``predict_cube(...)
+        .isel(time=i)``), with a CRS.
+    folder
+        Output folder (created).
+    prefix
+        File name prefix, e.g. the STAC item id.
+    exclude
+        Optional boolean ``(y, x)`` mask on the same grid: True pixels become no-data
+        (see :func:`vitseg.exclusions.exclusion_mask`).
+    overwrite
+        Recompute and replace existing files.
+
+    Returns
+    -------
+    dict
+        ``{"probs": Path, "class": Path, "confidence": Path}``.
+
+    Raises
+    ------
+    DimensionError
+        If ``probs`` is not ``(class, y, x)``.
+    """
+    if tuple(probs.dims) != ("class", "y", "x"):
+        raise DimensionError(
+            f"probs must be (class, y, x) for one scene; got {tuple(probs.dims)}. "
+            "Use probs.isel(time=i)."
+        )
+    out = {name: Path(folder) / f"{prefix}_{name}.tif" for name in SCENE_LAYERS}
+    if not overwrite and all(p.exists() for p in out.values()):
+        return out
+    if overwrite or not out["probs"].exists():
+        if exclude is not None:
+            probs = probs.where(~exclude.astype(bool))
+        write_cog(probs, out["probs"], nodata=float("nan"), resampling="average")
+    written = open_map(out["probs"])
+    cls, conf = classify(written)
+    if overwrite or not out["class"].exists():
+        write_cog(cls, out["class"], nodata=IGNORE_INDEX, resampling="nearest")
+    if overwrite or not out["confidence"].exists():
+        write_cog(conf, out["confidence"], nodata=float("nan"), resampling="average")
+    return out
