@@ -216,3 +216,16 @@ def test_cooccurrence_stacked_tiles_and_errors():
         cooccurrence(HAND, offset=(0, 4))
     with pytest.raises(LabelError, match="outside"):
         cooccurrence(np.array([[0, 5]]))
+
+
+def test_cooccurrence_and_distribution_figures(tmp_path):
+    from vitseg.plotting import plot_class_distribution, plot_cooccurrence, savefig
+
+    ax = plot_cooccurrence(cooccurrence(HAND))
+    assert ax.get_xlabel() == "class of the offset neighbour"
+    assert savefig(ax.figure, tmp_path / "cooc.png", simulated=True).stat().st_size > 0
+    ax = plot_class_distribution(
+        {"train": class_distribution(HAND), "test": class_distribution(HAND)}
+    )
+    assert len(ax.patches) == 6
+    savefig(ax.figure, tmp_path / "dist.png", simulated=False)

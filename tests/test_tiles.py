@@ -242,3 +242,14 @@ def test_write_tiles_chip_folder(tmp_path):
     assert len(folder) == len(table) and folder.bands == ("B02", "B03", "B04")
     assert len(folder.subset("train")) == int((table["split"] == "train").sum())
     assert not list(out.rglob("*.part")) and not list(out.rglob(".*.tif"))
+
+
+def test_split_map_figure(tmp_path):
+    from vitseg.plotting import plot_split_map, savefig
+
+    scene = make_scene(64)
+    lab = make_labels(scene)
+    out = split_tiles(make_tiles(scene, lab, tile_px=16), block_px=16, seed=0)
+    ax = plot_split_map(out, background=lab)
+    assert len(ax.patches) == len(out)
+    assert savefig(ax.figure, tmp_path / "split.png", simulated=True).exists()

@@ -25,9 +25,13 @@ from vitseg.io import atomic_path
 
 __all__ = [
     "SIMULATED_CAPTION",
+    "SPLIT_COLORS",
     "class_cmap",
+    "plot_class_distribution",
     "plot_classes",
+    "plot_cooccurrence",
     "plot_rgb",
+    "plot_split_map",
     "prob_rgb",
     "savefig",
     "stretch",
@@ -185,3 +189,134 @@ def _metre_axes(ax: Any) -> None:
     ax.tick_params(labelsize=7)
     ax.set_xlabel("easting (m)", fontsize=8)
     ax.set_ylabel("northing (m)", fontsize=8)
+
+
+# --- labels and tiles (vitseg.labels, vitseg.tiles) -----------------------------------
+
+#: Colours of the train / val / test splits on split maps.
+SPLIT_COLORS = {"train": "#1f77b4", "val": "#ff7f0e", "test": "#d62728"}
+
+
+def plot_class_distribution(
+    dist: Any, *, ax: Any = None, title: str = "Class distribution of labelled pixels"
+) -> Any:
+    """Bar chart of :func:`vitseg.labels.class_distribution` (fractions, counts on bars).
+
+    ``dist`` may also be a mapping ``{group: distribution}`` (e.g. one per split):
+    the bars are then grouped per class.
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.5))
+    groups = dict(dist) if isinstance(dist, dict) else {"": dist}
+    width = 0.8 / len(groups)
+    for g, (name, df) in enumerate(groups.items()):
+        x = np.arange(len(df)) + (g - (len(groups) - 1) / 2) * width
+        colors = [CLASS_COLORS.get(c, "#999999") for c in df["class"]]
+        bars = ax.bar(
+            x, df["fraction"], width=width * 0.95, label=name or None,
+            color=colors if len(groups) == 1 else None, edgecolor="black", linewidth=0.4,
+        )  # fmt: skip
+        for bar, n in zip(bars, df["pixels"], strict=True):
+            ax.annotate(
+                f"{int(n):,}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                ha="center", va="bottom", fontsize=7,
+            )  # fmt: skip
+    first = next(iter(groups.values()))
+    ax.set_xticks(np.arange(len(first)), list(first["class"]))
+    ax.set_ylabel("fraction of labelled pixels")
+    ax.set_ylim(0, 1.08)
+    ax.set_title(title)
+    if len(groups) > 1:
+        ax.legend(fontsize=8)
+    return ax
+
+
+def plot_cooccurrence(
+    matrix: Any,
+    *,
+    ax: Any = None,
+    title: str = "Class co-occurrence (VitSegh24 eq. 2)",
+    normalize_rows: bool = True,
+) -> Any:
+    """Heat map of :func:`vitseg.labels.cooccurrence`.
+
+    With ``normalize_rows`` each row shows the share of a class's neighbours in each
+    class (rows sum to 1); cells are annotated with share and raw pair count.
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.8, 4.2))
+    counts = np.asarray(matrix, dtype="float64")
+    shown = counts
+    if normalize_rows:
+        sums = counts.sum(axis=1, keepdims=True)
+        shown = np.divide(counts, sums, out=np.zeros_like(counts), where=sums > 0)
+    im = ax.imshow(shown, cmap="viridis", vmin=0, vmax=1 if normalize_rows else None)
+    labels_r = list(getattr(matrix, "index", range(counts.shape[0])))
+    labels_c = list(getattr(matrix, "columns", range(counts.shape[1])))
+    ax.set_xticks(range(len(labels_c)), labels_c)
+    ax.set_yticks(range(len(labels_r)), labels_r)
+    ax.set_xlabel("class of the offset neighbour")
+    ax.set_ylabel("class of the pixel")
+    for i in range(counts.shape[0]):
+        for j in range(counts.shape[1]):
+            dark = shown[i, j] < 0.6 * (np.nanmax(shown) or 1)
+            ax.text(
+                j, i, f"{shown[i, j]:.2f}\n({int(counts[i, j]):,})", ha="center", va="center",
+                fontsize=7, color="white" if dark else "black",
+            )  # fmt: skip
+    ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04,
+                       label="row share" if normalize_rows else "pairs")  # fmt: skip
+    ax.set_title(title, fontsize=10)
+    return ax
+
+
+def plot_split_map(
+    index: Any,
+    *,
+    ax: Any = None,
+    background: Any = None,
+    title: str = "Tiles by split (spatial blocks)",
+) -> Any:
+    """Map of tile footprints coloured by split (train/val/test).
+
+    ``index`` is the output of :func:`vitseg.tiles.split_tiles` (a GeoDataFrame or a
+    table with ``minx, miny, maxx, maxy, split``). ``background`` (optional class
+    raster DataArray on the same CRS) is drawn underneath, faded.
+    """
+    from matplotlib.patches import Rectangle
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 6))
+    if background is not None:
+        plot_classes(background, ax=ax, legend=False)
+        for im in ax.get_images():
+            im.set_alpha(0.45)
+    seen = set()
+    for row in index.itertuples(index=False):
+        color = SPLIT_COLORS.get(str(row.split), "#999999")
+        ax.add_patch(
+            Rectangle(
+                (row.minx, row.miny),
+                row.maxx - row.minx,
+                row.maxy - row.miny,
+                facecolor=color,
+                edgecolor=color,
+                alpha=0.25,
+                linewidth=0.6,
+            )
+        )
+        seen.add(str(row.split))
+    ax.set_xlim(float(np.min(index["minx"])), float(np.max(index["maxx"])))
+    ax.set_ylim(float(np.min(index["miny"])), float(np.max(index["maxy"])))
+    ax.set_aspect("equal")
+    handles = [
+        Patch(
+            facecolor=SPLIT_COLORS[s], alpha=0.5, label=f"{s} ({int((index['split'] == s).sum())})"
+        )
+        for s in SPLIT_COLORS
+        if s in seen
+    ]
+    ax.legend(handles=handles, loc="upper right", fontsize=8, title="split (tiles)")
+    ax.set_title(title)
+    _metre_axes(ax)
+    return ax
