@@ -1,0 +1,1062 @@
+"""Accuracy assessment and area estimation from a stratified random sample.
+
+Follows Olofsson et al. (2014, Remote Sensing of Environment 148:42-57, "good
+practices"): the map classes are the strata; a random sample of pixels is drawn in
+each; interpreters label each point; the error matrix of sample counts is turned
+into estimated area proportions ``p_ij = W_i n_ij / n_i.`` with the stratum weights
+``W_i`` (mapped area shares), from which overall, user's and producer's accuracy
+and the area of each class follow, each with a standard error and a 95% confidence
+interval. Gallwey et al. sized their sample with Cochran's formula (their eq. 7) and
+reported the plain count ratios of the sample; both are here (:func:`count_ratios`).
+
+Conventions: error matrices have map classes in rows and reference classes in
+columns (Olofsson et al.); ``mapped_area`` is in pixels unless said otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import rioxarray
+import xarray as xr
+
+from vitseg.constants import CLASSES, IGNORE_INDEX
+from vitseg.errors import (
+    DimensionError,
+    MissingCRSError,
+    ParamsError,
+    SampleError,
+)
+from vitseg.io import atomic_path
+
+__all__ = [
+    "Z95",
+    "accuracy_table",
+    "allocate",
+    "area_proportions",
+    "count_ratios",
+    "error_matrix",
+    "estimate_area",
+    "estimate_zone_areas",
+    "map_class_counts",
+    "overall_accuracy",
+    "overall_count_ratio",
+    "pixel_area_m2",
+    "producers_accuracy",
+    "read_sample",
+    "sample_size",
+    "stratified_sample",
+    "users_accuracy",
+    "write_sample",
+]
+
+Array = np.ndarray[Any, Any]
+#: Normal quantile of a two-sided 95% interval.
+Z95 = 1.96
+_M2_PER_HA = 10_000.0
+
+
+# --------------------------------------------------------------------------- design
+def sample_size(
+    weights: Sequence[float] | Mapping[str, float] | pd.Series,
+    users_accuracy: Sequence[float] | Mapping[str, float] | pd.Series,
+    *,
+    target_se: float = 0.01,
+    population: int | None = None,
+) -> int:
+    """Total sample size for a target standard error of overall accuracy (Cochran).
+
+    ``n = (sum W_i S_i)^2 / (S(O)^2 + (1/N) sum W_i S_i^2)`` with
+    ``S_i = sqrt(U_i (1 - U_i))`` (Cochran 1977; Olofsson et al. 2014; Gallwey et al.
+    eq. 7). Without ``population`` the large-population form
+    ``(sum W_i S_i / S(O))^2`` is used.
+
+    Parameters
+    ----------
+    weights
+        Mapped area proportions ``W_i`` of the strata (normalised to sum to 1).
+    users_accuracy
+        Expected user's accuracy ``U_i`` of each stratum, in ``[0, 1]``.
+    target_se
+        Target standard error ``S(O)`` of the overall accuracy.
+    population
+        Number of pixels ``N`` (the finite-population form).
+
+    Returns
+    -------
+    int
+        Sample size, rounded up.
+
+    Raises
+    ------
+    ParamsError
+        Unequal lengths, negative weights, accuracies outside [0, 1], or a
+        non-positive target.
+
+    Examples
+    --------
+    >>> sample_size([0.5, 0.5], [0.9, 0.9], target_se=0.03)  # 0.09 / 0.0009
+    100
+    >>> sample_size([0.5, 0.5], [0.9, 0.9], target_se=0.03, population=100)
+    50
+    """
+    w = _as_array(weights, "weights")
+    u = _as_array(users_accuracy, "users_accuracy")
+    if w.shape != u.shape:
+        raise ParamsError(
+            f"'weights' and 'users_accuracy' need one value per stratum; got {w.size} and {u.size}"
+        )
+    if np.any(w < 0) or w.sum() <= 0:
+        raise ParamsError(f"'weights' must be >= 0 and not all 0; got {w.tolist()}")
+    if np.any((u < 0) | (u > 1)):
+        raise ParamsError(f"'users_accuracy' must lie in [0, 1]; got {u.tolist()}")
+    if target_se <= 0:
+        raise ParamsError(f"'target_se' must be > 0; got {target_se!r}")
+    w = w / w.sum()
+    s = np.sqrt(u * (1 - u))
+    num = float(np.sum(w * s)) ** 2
+    den = target_se**2
+    if population is not None:
+        if population <= 0:
+            raise ParamsError(f"'population' must be a positive pixel count; got {population}")
+        den += float(np.sum(w * s**2)) / population
+    # round() first so that 100.00000000000001 does not become 101
+    return math.ceil(round(num / den, 9))
+
+
+def allocate(
+    n_total: int,
+    weights: Sequence[float] | Mapping[str, float] | pd.Series,
+    *,
+    method: Literal["proportional", "equal", "gallwey"] = "proportional",
+    largest_share: float = 0.5,
+    min_per_stratum: int = 0,
+    oversample: float = 1.0,
+    round_up_to: int = 1,
+) -> pd.Series:
+    """Share a total sample among strata.
+
+    ``"proportional"`` gives ``n W_i``; ``"equal"`` gives ``n / k``; ``"gallwey"``
+    gives ``largest_share`` of ``n`` to the stratum of largest weight and shares the
+    rest equally among the others (Gallwey et al.: 50/25/25). Shares are rounded down
+    (Gallwey: 509 -> 254/127/127), then raised to ``min_per_stratum``, then multiplied
+    by ``oversample`` (points expected to be lost to masks or unreadable imagery) and
+    rounded up to a multiple of ``round_up_to`` (Gallwey: 300/150/150).
+
+    Parameters
+    ----------
+    n_total
+        Total sample size, e.g. from :func:`sample_size`.
+    weights
+        Stratum weights (names kept from a mapping or Series).
+    method
+        Allocation rule.
+    largest_share
+        Fraction for the largest stratum (``"gallwey"`` only).
+    min_per_stratum
+        Least number of points per stratum.
+    oversample
+        Factor >= 1 applied after the minimum.
+    round_up_to
+        Round each stratum up to a multiple of this.
+
+    Returns
+    -------
+    pandas.Series
+        Points per stratum (int).
+
+    Examples
+    --------
+    >>> allocate(509, {"mines": 0.02, "built": 0.03, "vegetation": 0.95}, method="gallwey").tolist()
+    [127, 127, 254]
+    >>> allocate(509, [0.02, 0.03, 0.95], method="gallwey", oversample=1.18, round_up_to=50).tolist()
+    [150, 150, 300]
+    """
+    index = _index_of(weights)
+    w = _as_array(weights, "weights")
+    k = w.size
+    if n_total < 0 or k == 0:
+        raise ParamsError(f"need n_total >= 0 and at least one stratum; got {n_total}, {k}")
+    if oversample < 1 or round_up_to < 1 or min_per_stratum < 0:
+        raise ParamsError(
+            "'oversample' must be >= 1, 'round_up_to' >= 1 and 'min_per_stratum' >= 0; got "
+            f"{oversample}, {round_up_to}, {min_per_stratum}"
+        )
+    if method == "proportional":
+        base = np.floor(n_total * w / w.sum())
+    elif method == "equal":
+        base = np.full(k, np.floor(n_total / k))
+    elif method == "gallwey":
+        if not 0 < largest_share <= 1:
+            raise ParamsError(f"'largest_share' must be in (0, 1]; got {largest_share}")
+        rest = np.floor(n_total * (1 - largest_share) / (k - 1)) if k > 1 else 0.0
+        base = np.full(k, rest)
+        base[int(np.argmax(w))] = np.floor(n_total * largest_share)
+    else:
+        raise ParamsError(
+            f"'method' must be one of {{'proportional', 'equal', 'gallwey'}}; got {method!r}"
+        )
+    base = np.maximum(base, min_per_stratum)
+    out = np.ceil(np.round(base * oversample / round_up_to, 9)) * round_up_to
+    return pd.Series(out.astype(np.int64), index=index, name="n_points")
+
+
+# --------------------------------------------------------------------- class maps
+def _open_class_map(class_map: xr.DataArray | str | os.PathLike[str]) -> xr.DataArray:
+    if isinstance(class_map, (str, os.PathLike)):
+        da = rioxarray.open_rasterio(class_map)
+        if not isinstance(da, xr.DataArray):
+            raise DimensionError(f"{class_map} holds several variables; give one class raster")
+        class_map = da
+    if "band" in class_map.dims:
+        if class_map.sizes["band"] != 1:
+            raise DimensionError(
+                f"class map must have one band; got {class_map.sizes['band']}. "
+                "Select the class layer with .isel(band=0)."
+            )
+        class_map = class_map.isel(band=0, drop=True)
+    if class_map.dims != ("y", "x"):
+        raise DimensionError(f"class map must have dims ('y', 'x'); got {class_map.dims}")
+    if class_map.rio.crs is None:
+        raise MissingCRSError(
+            "class map has no CRS; set it with class_map.rio.write_crs('EPSG:32630')"
+        )
+    return class_map
+
+
+def _strips(da: xr.DataArray, strip_rows: int) -> Iterator[tuple[int, Array]]:
+    for r0 in range(0, da.sizes["y"], strip_rows):
+        yield r0, np.asarray(da.isel(y=slice(r0, r0 + strip_rows)).values)
+
+
+def map_class_counts(
+    class_map: xr.DataArray | str | os.PathLike[str],
+    *,
+    classes: Sequence[str] = CLASSES,
+    nodata: int = IGNORE_INDEX,
+    strip_rows: int = 1024,
+) -> pd.Series:
+    """Pixels of each class in a class raster, read strip by strip (bounded memory).
+
+    Parameters
+    ----------
+    class_map
+        ``(y, x)`` class codes (DataArray, numpy- or dask-backed, or a GeoTIFF/COG path).
+    classes
+        Class names whose index is the code.
+    nodata
+        Code not counted.
+    strip_rows
+        Rows read at a time.
+
+    Returns
+    -------
+    pandas.Series
+        Pixel counts indexed by class name (the ``mapped_area`` of the estimators).
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr, rioxarray
+    >>> m = xr.DataArray(np.array([[0, 2], [2, 255]], "uint8"), dims=("y", "x"))
+    >>> map_class_counts(m.rio.write_crs("EPSG:32630")).tolist()
+    [1, 0, 2]
+    """
+    da = _open_class_map(class_map)
+    counts = np.zeros(256 if nodata < 256 else nodata + 1, dtype=np.int64)
+    for _, block in _strips(da, strip_rows):
+        vals = block.ravel()
+        counts += np.bincount(vals[vals != nodata].astype(np.int64), minlength=counts.size)[
+            : counts.size
+        ]
+    return pd.Series(counts[: len(classes)], index=pd.Index(list(classes)), name="pixels")
+
+
+def pixel_area_m2(class_map: xr.DataArray | str | os.PathLike[str]) -> float:
+    """Area of one pixel in square metres (projected CRS only).
+
+    Raises
+    ------
+    ParamsError
+        The CRS is geographic (pixel areas vary with latitude); reproject the map to
+        UTM first.
+    """
+    da = _open_class_map(class_map)
+    if da.rio.crs.is_geographic:
+        raise ParamsError(
+            f"class map is in geographic CRS {da.rio.crs}; pixel areas vary with latitude. "
+            "Reproject it to a UTM zone (e.g. EPSG:32630) before estimating areas."
+        )
+    rx, ry = da.rio.resolution()
+    return float(abs(rx * ry))
+
+
+def _requested(
+    n_per_class: int | Mapping[str, int] | Sequence[int], classes: Sequence[str]
+) -> Array:
+    if isinstance(n_per_class, (int, np.integer)):
+        return np.full(len(classes), int(n_per_class), dtype=np.int64)
+    if isinstance(n_per_class, Mapping):
+        unknown = sorted(set(n_per_class) - set(classes))
+        if unknown:
+            raise ParamsError(
+                f"'n_per_class' names unknown classes {unknown}; known {list(classes)}"
+            )
+        return np.array([int(n_per_class.get(c, 0)) for c in classes], dtype=np.int64)
+    arr = np.asarray(list(n_per_class), dtype=np.int64)
+    if arr.size != len(classes):
+        raise ParamsError(
+            f"'n_per_class' needs {len(classes)} values (one per class); got {arr.size}"
+        )
+    return arr
+
+
+def stratified_sample(
+    class_map: xr.DataArray | str | os.PathLike[str],
+    *,
+    n_per_class: int | Mapping[str, int] | Sequence[int],
+    seed: int | None = None,
+    classes: Sequence[str] = CLASSES,
+    nodata: int = IGNORE_INDEX,
+    zones: gpd.GeoDataFrame | None = None,
+    zone_col: str = "zone",
+    strip_rows: int = 1024,
+) -> gpd.GeoDataFrame:
+    """Draw a stratified random sample of pixel centres, the map classes being strata.
+
+    Two passes over the raster, strip by strip: count each class's pixels, draw the
+    ranks of the chosen pixels in row-major order, then find them. Memory stays bounded
+    and the sample depends only on the raster and the seed (not on chunking).
+
+    Parameters
+    ----------
+    class_map
+        ``(y, x)`` class codes with a CRS (DataArray or GeoTIFF/COG path).
+    n_per_class
+        Points per class: one int for all, one per class, or ``{name: n}``.
+    seed
+        Seed of the draw; the same seed gives the same sample.
+    classes
+        Class names whose index is the code.
+    nodata
+        Code never sampled.
+    zones
+        Optional polygons (e.g. districts); each point gets the ``zone_col`` value of
+        the polygon it falls in (NaN outside all).
+    zone_col
+        Column of ``zones`` to carry.
+    strip_rows
+        Rows read at a time.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        One row per point, in the map's CRS: ``point_id`` (1..n), ``map_class`` (name),
+        ``map_code``, ``row``, ``col``, ``x``, ``y``, ``reference`` (blank, for the
+        interpreters), optionally ``zone_col``, and ``geometry`` (pixel centre).
+
+    Raises
+    ------
+    MissingCRSError
+        The map has no CRS.
+    SampleError
+        Points are requested from a class that has no pixel.
+
+    Warns
+    -----
+    UserWarning
+        A class has fewer pixels than requested: all are taken.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr, rioxarray
+    >>> m = xr.DataArray(np.array([[0, 0, 2], [1, 2, 255]], "uint8"), dims=("y", "x"),
+    ...                  coords={"y": [15.0, 5.0], "x": [5.0, 15.0, 25.0]})
+    >>> s = stratified_sample(m.rio.write_crs("EPSG:32630"), n_per_class=1, seed=0)
+    >>> s["map_class"].tolist()
+    ['mines', 'built', 'vegetation']
+    """
+    da = _open_class_map(class_map)
+    want = _requested(n_per_class, classes)
+    if np.any(want < 0):
+        raise ParamsError(f"'n_per_class' must be >= 0; got {want.tolist()}")
+    codes = np.arange(len(classes))
+    width = da.sizes["x"]
+    strip_counts = []
+    for _, block in _strips(da, strip_rows):
+        strip_counts.append([int(np.count_nonzero(block == c)) for c in codes])
+    counts = np.asarray(strip_counts, dtype=np.int64).reshape(-1, len(classes))
+    totals = counts.sum(axis=0)
+    rng = np.random.default_rng(seed)
+    chosen: list[Array] = []
+    for c, name in enumerate(classes):
+        n = int(want[c])
+        if n > 0 and totals[c] == 0:
+            raise SampleError(
+                f"class {name!r} (code {c}) has no pixel in the map but {n} points were "
+                "requested; set its count to 0 or check the class codes"
+            )
+        if n > totals[c]:
+            warnings.warn(
+                f"class {name!r} has only {totals[c]} pixels; all are taken instead of {n}",
+                UserWarning,
+                stacklevel=2,
+            )
+            n = int(totals[c])
+        chosen.append(np.sort(rng.choice(int(totals[c]), size=n, replace=False)))
+    starts = np.vstack([np.zeros(len(classes), np.int64), np.cumsum(counts, axis=0)])
+    rows: list[tuple[int, int, int]] = []  # (class, row, col)
+    for s, (r0, block) in enumerate(_strips(da, strip_rows)):
+        flat = block.ravel()
+        for c in range(len(classes)):
+            lo, hi = starts[s, c], starts[s + 1, c]
+            ranks = chosen[c][(chosen[c] >= lo) & (chosen[c] < hi)] - lo
+            if ranks.size == 0:
+                continue
+            pos = np.flatnonzero(flat == c)[ranks]
+            rows.extend((int(c), int(r0 + p // width), int(p % width)) for p in pos)
+    rows.sort()
+    cls = np.array([r[0] for r in rows], dtype=np.int64)
+    rr = np.array([r[1] for r in rows], dtype=np.int64)
+    cc = np.array([r[2] for r in rows], dtype=np.int64)
+    xs = np.asarray(da["x"].values)[cc] if rows else np.array([], float)
+    ys = np.asarray(da["y"].values)[rr] if rows else np.array([], float)
+    gdf = gpd.GeoDataFrame(
+        {
+            "point_id": np.arange(1, len(rows) + 1),
+            "map_class": [classes[c] for c in cls],
+            "map_code": cls.astype(np.uint8),
+            "row": rr,
+            "col": cc,
+            "x": xs.astype(float),
+            "y": ys.astype(float),
+            "reference": pd.Series([""] * len(rows), dtype=object),
+        },
+        geometry=gpd.points_from_xy(xs, ys),
+        crs=da.rio.crs,
+    )
+    if zones is not None:
+        if zone_col not in zones.columns:
+            raise ParamsError(f"'zones' lacks column {zone_col!r}; it has {list(zones.columns)}")
+        if zones.crs is None:
+            raise MissingCRSError("'zones' has no CRS; set it with zones.set_crs(...)")
+        joined = gpd.sjoin(
+            gdf[["geometry"]], zones[[zone_col, "geometry"]].to_crs(gdf.crs), how="left"
+        )
+        joined = joined[~joined.index.duplicated(keep="first")]
+        gdf.insert(gdf.columns.get_loc("reference") + 1, zone_col, joined[zone_col].values)
+    return gdf
+
+
+def write_sample(sample: gpd.GeoDataFrame, path: str | os.PathLike[str]) -> Path:
+    """Write the sample as a GeoPackage and, beside it, a CSV sheet for interpreters.
+
+    The CSV (same name, ``.csv``) has ``point_id``, ``map_class``, ``x``, ``y``,
+    ``lon``, ``lat`` (WGS84, for any viewer), any zone column, and the blank
+    ``reference`` column to fill in. Both files are written atomically.
+
+    Parameters
+    ----------
+    sample
+        Output of :func:`stratified_sample`.
+    path
+        GeoPackage path (``.gpkg``).
+
+    Returns
+    -------
+    pathlib.Path
+        The GeoPackage path.
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".gpkg":
+        raise ParamsError(f"sample path must end in .gpkg; got {path.name!r}")
+    if sample.crs is None:
+        raise MissingCRSError("sample has no CRS; set it with sample.set_crs(...)")
+    out = sample.copy()
+    out["reference"] = out["reference"].fillna("").astype(str)
+    with atomic_path(path) as tmp:
+        out.to_file(tmp, driver="GPKG", layer="sample")
+    lonlat = out.geometry.to_crs("EPSG:4326")
+    sheet = pd.DataFrame(out.drop(columns="geometry"))
+    sheet = sheet.drop(columns=[c for c in ("map_code", "row", "col") if c in sheet])
+    sheet.insert(sheet.columns.get_loc("y") + 1, "lon", lonlat.x.round(7).values)
+    sheet.insert(sheet.columns.get_loc("lon") + 1, "lat", lonlat.y.round(7).values)
+    sheet = sheet[[c for c in sheet.columns if c != "reference"] + ["reference"]]
+    with atomic_path(path.with_suffix(".csv")) as tmp:
+        sheet.to_csv(tmp, index=False)
+    return path
+
+
+def _normalise_labels(values: pd.Series, classes: Sequence[str], what: str) -> pd.Series:
+    lower = {c.lower(): c for c in classes}
+    raw = values.astype(object)
+    blank = raw.isna() | (raw.astype(str).str.strip() == "")
+    text = raw.astype(str).str.strip()
+
+    def _one(v: str) -> Any:
+        if v.lower() in lower:
+            return lower[v.lower()]
+        if v.lstrip("-").isdigit() and 0 <= int(v) < len(classes):
+            return classes[int(v)]
+        return None
+
+    mapped = text.map(_one).where(~blank)
+    unknown = sorted(set(text[(~blank) & mapped.isna()]))
+    if unknown:
+        raise SampleError(
+            f"{what} labels {unknown} are not classes; use one of {list(classes)} "
+            f"(or their codes 0-{len(classes) - 1})"
+        )
+    return mapped
+
+
+def read_sample(
+    path: str | os.PathLike[str] | pd.DataFrame,
+    *,
+    classes: Sequence[str] = CLASSES,
+    map_col: str = "map_class",
+    ref_col: str = "reference",
+) -> pd.DataFrame:
+    """Read an interpreted sample (CSV sheet or GeoPackage) and check its labels.
+
+    Labels may be class names (any case) or codes; they come back as names.
+
+    Parameters
+    ----------
+    path
+        CSV or GeoPackage written by :func:`write_sample` and filled in, or a
+        DataFrame.
+    classes
+        Allowed class names.
+    map_col, ref_col
+        Columns of the map and reference labels.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table (a GeoDataFrame for a GeoPackage), labels normalised.
+
+    Raises
+    ------
+    SampleError
+        A column is missing, a reference label is blank, or a label is not a class.
+    """
+    if isinstance(path, pd.DataFrame):
+        table = path.copy()
+        source = "sample"
+    else:
+        p = Path(path)
+        if p.suffix.lower() == ".csv":
+            table = pd.read_csv(p, dtype={ref_col: object, map_col: object})
+        else:
+            table = gpd.read_file(p)
+        source = p.name
+    missing_cols = [c for c in (map_col, ref_col) if c not in table.columns]
+    if missing_cols:
+        raise SampleError(
+            f"{source} lacks columns {missing_cols}; it has {list(table.columns)}. "
+            "Interpreters fill the 'reference' column of the sheet write_sample wrote."
+        )
+    ref = table[ref_col].astype(object)
+    blank = ref.isna() | (ref.astype(str).str.strip() == "")
+    if blank.any():
+        ids = table.loc[blank, "point_id"] if "point_id" in table else table.index[blank]
+        shown = list(ids[:10])
+        raise SampleError(
+            f"{int(blank.sum())} of {len(table)} points in {source} have no reference label "
+            f"(point_id {shown}{' ...' if blank.sum() > 10 else ''}); fill them in or drop "
+            "the rows of points that could not be interpreted"
+        )
+    table[map_col] = _normalise_labels(table[map_col], classes, "map")
+    table[ref_col] = _normalise_labels(table[ref_col], classes, "reference")
+    return table
+
+
+# ---------------------------------------------------------------------- estimators
+def error_matrix(
+    sample: pd.DataFrame,
+    *,
+    classes: Sequence[str] = CLASSES,
+    map_col: str = "map_class",
+    ref_col: str = "reference",
+) -> pd.DataFrame:
+    """Error matrix of sample counts: rows map classes, columns reference classes.
+
+    Parameters
+    ----------
+    sample
+        Table with the map and reference label of each point (names or codes).
+    classes
+        Class names, in the order of rows and columns.
+    map_col, ref_col
+        Label columns.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``int64`` counts, index named ``"map"``, columns named ``"reference"``.
+
+    Raises
+    ------
+    SampleError
+        Missing or unknown labels.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> s = pd.DataFrame({"map_class": ["mines", "mines", "built"],
+    ...                   "reference": ["mines", "built", "built"]})
+    >>> error_matrix(s).to_numpy().tolist()
+    [[1, 1, 0], [0, 1, 0], [0, 0, 0]]
+    """
+    checked = read_sample(sample, classes=classes, map_col=map_col, ref_col=ref_col)
+    m = pd.Categorical(checked[map_col], categories=list(classes))
+    r = pd.Categorical(checked[ref_col], categories=list(classes))
+    table = pd.crosstab(m, r, dropna=False).reindex(
+        index=list(classes), columns=list(classes), fill_value=0
+    )
+    table.index.name = "map"
+    table.columns.name = "reference"
+    return table.astype(np.int64)
+
+
+def _check_matrix(
+    matrix: pd.DataFrame | Array, mapped_area: Any
+) -> tuple[pd.DataFrame, Array, Array]:
+    """Return (counts DataFrame, n (k,k) float, N_i mapped pixels (k,))."""
+    if not isinstance(matrix, pd.DataFrame):
+        arr = np.asarray(matrix)
+        matrix = pd.DataFrame(
+            arr, index=list(range(arr.shape[0])), columns=list(range(arr.shape[-1]))
+        )
+    if matrix.shape[0] != matrix.shape[1] or list(matrix.index) != list(matrix.columns):
+        raise DimensionError(
+            f"error matrix must be square with the same classes in rows (map) and columns "
+            f"(reference); got index {list(matrix.index)} and columns {list(matrix.columns)}"
+        )
+    n = matrix.to_numpy(dtype=np.float64)
+    if np.any(n < 0):
+        raise SampleError("error matrix has negative counts")
+    if isinstance(mapped_area, (Mapping, pd.Series)):
+        missing = [c for c in matrix.index if c not in mapped_area]
+        if missing:
+            raise SampleError(
+                f"'mapped_area' lacks classes {missing}; give the mapped pixels of every class"
+            )
+        area = np.array([float(mapped_area[c]) for c in matrix.index])
+    else:
+        area = np.asarray(mapped_area, dtype=np.float64).reshape(-1)
+        if area.size != matrix.shape[0]:
+            raise SampleError(
+                f"'mapped_area' needs {matrix.shape[0]} values (one per map class); got {area.size}"
+            )
+    if np.any(area < 0) or area.sum() <= 0:
+        raise SampleError(f"'mapped_area' must be >= 0 and not all 0; got {area.tolist()}")
+    n_i = n.sum(axis=1)
+    empty = [str(c) for c, a, k in zip(matrix.index, area, n_i, strict=True) if a > 0 and k == 0]
+    if empty:
+        raise SampleError(
+            f"map classes {empty} have mapped area but no sample point; every stratum needs "
+            "points (at least 2 for standard errors)"
+        )
+    single = [str(c) for c, a, k in zip(matrix.index, area, n_i, strict=True) if a > 0 and k == 1]
+    if single:
+        warnings.warn(
+            f"strata {single} have a single sample point; their standard errors are NaN",
+            UserWarning,
+            stacklevel=3,
+        )
+    return matrix, n, area
+
+
+def _row_props(n: Array) -> tuple[Array, Array]:
+    n_i = n.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        props = np.where(n_i[:, None] > 0, n / np.where(n_i > 0, n_i, 1)[:, None], 0.0)
+        denom = np.where(n_i > 1, n_i - 1, np.nan)
+    return props, denom
+
+
+def _frame(index: Any, est: Array, se: Array, z: float) -> pd.DataFrame:
+    return pd.DataFrame(
+        {"estimate": est, "se": se, "ci95": z * se, "lower": est - z * se, "upper": est + z * se},
+        index=pd.Index(index, name="class"),
+    )
+
+
+def area_proportions(matrix: pd.DataFrame | Array, mapped_area: Any) -> pd.DataFrame:
+    """Estimated area proportions ``p_ij = W_i n_ij / n_i.`` (Olofsson et al. 2014, eq. 4).
+
+    Parameters
+    ----------
+    matrix
+        Error matrix of counts, rows map, columns reference.
+    mapped_area
+        Mapped pixels (or hectares) of each map class: mapping, Series or sequence.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Same layout as ``matrix``; sums to 1.
+
+    Examples
+    --------
+    >>> area_proportions([[8, 2], [0, 10]], [25, 75]).to_numpy().round(3).tolist()
+    [[0.2, 0.05], [0.0, 0.75]]
+    """
+    m, n, area = _check_matrix(matrix, mapped_area)
+    w = area / area.sum()
+    props, _ = _row_props(n)
+    return pd.DataFrame(w[:, None] * props, index=m.index, columns=m.columns)
+
+
+def overall_accuracy(
+    matrix: pd.DataFrame | Array, mapped_area: Any, *, z: float = Z95
+) -> pd.Series:
+    """Overall accuracy ``sum_i W_i n_ii / n_i.`` with its standard error and interval.
+
+    ``V(O) = sum_i W_i^2 U_i (1 - U_i) / (n_i. - 1)`` (Olofsson et al. 2014, eq. 5).
+
+    Returns
+    -------
+    pandas.Series
+        ``estimate``, ``se``, ``ci95`` (half-width ``z * se``), ``lower``, ``upper``.
+
+    Examples
+    --------
+    >>> oa = overall_accuracy([[8, 2], [0, 10]], [25, 75])
+    >>> round(float(oa["estimate"]), 3)
+    0.95
+    """
+    _, n, area = _check_matrix(matrix, mapped_area)
+    w = area / area.sum()
+    props, denom = _row_props(n)
+    u = np.diag(props)
+    est = float(np.sum(w * u))
+    var = float(np.nansum(np.where(w > 0, w**2 * u * (1 - u) / denom, 0.0)))
+    if np.any((w > 0) & np.isnan(denom)):
+        var = np.nan
+    return _frame(["overall"], np.array([est]), np.array([math.sqrt(var)]), z).iloc[0]
+
+
+def users_accuracy(
+    matrix: pd.DataFrame | Array, mapped_area: Any = None, *, z: float = Z95
+) -> pd.DataFrame:
+    """User's accuracy ``n_ii / n_i.`` of each map class with ``V = U(1 - U)/(n_i. - 1)``.
+
+    The stratum weights cancel (each map class is a stratum), so ``mapped_area`` is
+    only checked when given.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index classes; ``estimate``, ``se``, ``ci95``, ``lower``, ``upper``.
+    """
+    if mapped_area is None:
+        arr = matrix.to_numpy() if isinstance(matrix, pd.DataFrame) else np.asarray(matrix)
+        mapped_area = np.maximum(arr.sum(axis=1), 0) + 1.0
+    m, n, _ = _check_matrix(matrix, mapped_area)
+    props, denom = _row_props(n)
+    u = np.diag(props)
+    with np.errstate(invalid="ignore"):
+        se = np.sqrt(u * (1 - u) / denom)
+    u = np.where(n.sum(axis=1) > 0, u, np.nan)
+    return _frame(m.index, u, se, z)
+
+
+def producers_accuracy(
+    matrix: pd.DataFrame | Array, mapped_area: Any, *, z: float = Z95
+) -> pd.DataFrame:
+    """Estimate the producer's accuracy ``p_jj / p_.j`` of each reference class.
+
+    The variance follows Olofsson et al. (2014) eq. 7 (Card 1982), with
+    ``N_j.`` the mapped pixels of class j and ``N_.j`` the estimated reference total.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index classes; ``estimate``, ``se``, ``ci95``, ``lower``, ``upper`` (NaN for a
+        class absent from the reference).
+    """
+    m, n, area = _check_matrix(matrix, mapped_area)
+    props, denom = _row_props(n)
+    k = n.shape[0]
+    n_ref = np.sum(area[:, None] * props, axis=0)  # estimated N_.j
+    u = np.diag(props)
+    est = np.full(k, np.nan)
+    se = np.full(k, np.nan)
+    for j in range(k):
+        if n_ref[j] <= 0:
+            continue
+        p = area[j] * props[j, j] / n_ref[j]
+        est[j] = p
+        term1 = area[j] ** 2 * (1 - p) ** 2 * u[j] * (1 - u[j]) / denom[j] if area[j] > 0 else 0.0
+        others = [
+            area[i] ** 2 * props[i, j] * (1 - props[i, j]) / denom[i]
+            for i in range(k)
+            if i != j and area[i] > 0
+        ]
+        term2 = p**2 * float(np.sum(others))
+        se[j] = math.sqrt((term1 + term2) / n_ref[j] ** 2)
+    return _frame(m.index, est, se, z)
+
+
+def accuracy_table(
+    matrix: pd.DataFrame | Array, mapped_area: Any, *, z: float = Z95
+) -> pd.DataFrame:
+    """User's/producer's accuracy, commission/omission error, each with a 95% interval.
+
+    Commission error is ``1 - user's``, omission error ``1 - producer's``; their
+    interval half-widths are those of the accuracies.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index classes; columns ``n_points``, ``weight``, ``users_accuracy``,
+        ``users_ci95``, ``producers_accuracy``, ``producers_ci95``,
+        ``commission_error``, ``commission_ci95``, ``omission_error``,
+        ``omission_ci95``.
+    """
+    m, n, area = _check_matrix(matrix, mapped_area)
+    ua = users_accuracy(m, area, z=z)
+    pa = producers_accuracy(m, area, z=z)
+    out = pd.DataFrame(
+        {
+            "n_points": n.sum(axis=1).astype(np.int64),
+            "weight": area / area.sum(),
+            "users_accuracy": ua["estimate"].to_numpy(),
+            "users_ci95": ua["ci95"].to_numpy(),
+            "producers_accuracy": pa["estimate"].to_numpy(),
+            "producers_ci95": pa["ci95"].to_numpy(),
+            "commission_error": 1 - ua["estimate"].to_numpy(),
+            "commission_ci95": ua["ci95"].to_numpy(),
+            "omission_error": 1 - pa["estimate"].to_numpy(),
+            "omission_ci95": pa["ci95"].to_numpy(),
+        },
+        index=pd.Index(m.index, name="class"),
+    )
+    return out
+
+
+def estimate_area(
+    matrix: pd.DataFrame | Array,
+    mapped_area: Any,
+    *,
+    pixel_area_m2: float = 100.0,
+    z: float = Z95,
+) -> pd.DataFrame:
+    """Stratified (error-adjusted) area of each reference class with SE and 95% interval.
+
+    ``p_.k = sum_i W_i n_ik / n_i.``; ``S(p_.k) = sqrt(sum_i W_i^2 (n_ik/n_i.)(1 -
+    n_ik/n_i.) / (n_i. - 1))``; area = ``p_.k * N`` (Olofsson et al. 2014, eqs 9-11).
+
+    Parameters
+    ----------
+    matrix
+        Error matrix of counts, rows map, columns reference.
+    mapped_area
+        Mapped pixels of each map class.
+    pixel_area_m2
+        Area of a pixel (Sentinel-2 10 m: 100 m^2; see :func:`pixel_area_m2`).
+    z
+        Normal quantile of the interval.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index classes; ``mapped_px``, ``mapped_ha``, ``proportion``,
+        ``proportion_se``, ``area_px``, ``area_px_se``, ``area_ha``, ``area_ha_se``,
+        ``area_ha_ci95``, ``area_ha_lower``, ``area_ha_upper``.
+
+    Examples
+    --------
+    >>> a = estimate_area([[8, 2], [0, 10]], [25, 75], pixel_area_m2=10_000)
+    >>> a["area_ha"].tolist()
+    [20.0, 80.0]
+    """
+    m, n, area = _check_matrix(matrix, mapped_area)
+    total = area.sum()
+    w = area / total
+    props, denom = _row_props(n)
+    prop = np.sum(w[:, None] * props, axis=0)
+    terms = np.where(w[:, None] > 0, (w**2)[:, None] * props * (1 - props) / denom[:, None], 0.0)
+    se = np.sqrt(np.sum(terms, axis=0))
+    ha = pixel_area_m2 / _M2_PER_HA
+    out = pd.DataFrame(
+        {
+            "mapped_px": area,
+            "mapped_ha": area * ha,
+            "proportion": prop,
+            "proportion_se": se,
+            "area_px": prop * total,
+            "area_px_se": se * total,
+            "area_ha": prop * total * ha,
+            "area_ha_se": se * total * ha,
+        },
+        index=pd.Index(m.index, name="class"),
+    )
+    out["area_ha_ci95"] = z * out["area_ha_se"]
+    out["area_ha_lower"] = out["area_ha"] - out["area_ha_ci95"]
+    out["area_ha_upper"] = out["area_ha"] + out["area_ha_ci95"]
+    return out
+
+
+def estimate_zone_areas(
+    sample: pd.DataFrame,
+    mapped_area: Any,
+    *,
+    zone_col: str = "zone",
+    classes: Sequence[str] = CLASSES,
+    map_col: str = "map_class",
+    ref_col: str = "reference",
+    pixel_area_m2: float = 100.0,
+    z: float = Z95,
+) -> pd.DataFrame:
+    """Area of each reference class within each zone (e.g. district), with intervals.
+
+    A domain estimator under the same stratified design (Stehman 2014): for zone ``d``
+    and class ``k`` let ``y_u = 1`` when point ``u`` is of reference class ``k`` and
+    lies in ``d``; the total is ``sum_h N_h ybar_h`` and its variance
+    ``sum_h N_h^2 s_h^2 / n_h`` over strata ``h``. With a single zone covering the map
+    this equals :func:`estimate_area`, and the zones' areas add up to it.
+
+    Parameters
+    ----------
+    sample
+        Interpreted sample with ``map_col``, ``ref_col`` and ``zone_col``.
+    mapped_area
+        Mapped pixels of each map class over the whole map (the strata sizes).
+    zone_col
+        Column naming each point's zone (NaN: outside all zones).
+    classes, map_col, ref_col
+        As in :func:`error_matrix`.
+    pixel_area_m2, z
+        As in :func:`estimate_area`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``zone``, ``class``, ``n_points``, ``area_px``, ``area_px_se``,
+        ``area_ha``, ``area_ha_se``, ``area_ha_ci95``, ``area_ha_lower``,
+        ``area_ha_upper``.
+
+    Raises
+    ------
+    SampleError
+        No ``zone_col`` column, or label problems as in :func:`read_sample`.
+    """
+    if zone_col not in sample.columns:
+        raise SampleError(
+            f"sample has no zone column {zone_col!r}; columns are {list(sample.columns)}. "
+            "Pass zones= to stratified_sample or add the column."
+        )
+    checked = read_sample(sample, classes=classes, map_col=map_col, ref_col=ref_col)
+    matrix = error_matrix(checked, classes=classes, map_col=map_col, ref_col=ref_col)
+    _, n, area = _check_matrix(matrix, mapped_area)
+    n_h = n.sum(axis=1)
+    strata = checked[map_col].map({c: i for i, c in enumerate(classes)}).to_numpy()
+    ha = pixel_area_m2 / _M2_PER_HA
+    rows = []
+    for zone in pd.unique(checked[zone_col].dropna()):
+        in_zone = (checked[zone_col] == zone).to_numpy()
+        for name in classes:
+            y = (in_zone & (checked[ref_col] == name).to_numpy()).astype(np.float64)
+            total = 0.0
+            var = 0.0
+            for h in range(len(classes)):
+                if area[h] == 0 or n_h[h] == 0:
+                    continue
+                yh = y[strata == h]
+                total += area[h] * yh.mean()
+                var += area[h] ** 2 * (yh.var(ddof=1) if yh.size > 1 else np.nan) / yh.size
+            se = math.sqrt(var)
+            rows.append(
+                {
+                    "zone": zone,
+                    "class": name,
+                    "n_points": int(y.sum()),
+                    "area_px": total,
+                    "area_px_se": se,
+                    "area_ha": total * ha,
+                    "area_ha_se": se * ha,
+                }
+            )
+    out = pd.DataFrame(rows)
+    if out.empty:
+        return out
+    out["area_ha_ci95"] = z * out["area_ha_se"]
+    out["area_ha_lower"] = out["area_ha"] - out["area_ha_ci95"]
+    out["area_ha_upper"] = out["area_ha"] + out["area_ha_ci95"]
+    return out
+
+
+def count_ratios(matrix: pd.DataFrame | Array) -> pd.DataFrame:
+    """Plain sample-count ratios per class, as Gallwey et al. Table 3 reports them.
+
+    User's ``n_ii / n_i.``, producer's ``n_jj / n_.j``, commission ``1 - user's``,
+    omission ``1 - producer's``, ignoring the strata weights (so biased when strata
+    are not sampled in proportion to their area).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index classes; ``users_accuracy``, ``producers_accuracy``,
+        ``commission_error``, ``omission_error``.
+
+    Examples
+    --------
+    >>> count_ratios([[8, 2], [0, 10]])["producers_accuracy"].round(3).tolist()
+    [1.0, 0.833]
+    """
+    m = matrix if isinstance(matrix, pd.DataFrame) else pd.DataFrame(np.asarray(matrix))
+    n = m.to_numpy(dtype=np.float64)
+    d = np.diag(n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ua = d / n.sum(axis=1)
+        pa = d / n.sum(axis=0)
+    return pd.DataFrame(
+        {
+            "users_accuracy": ua,
+            "producers_accuracy": pa,
+            "commission_error": 1 - ua,
+            "omission_error": 1 - pa,
+        },
+        index=pd.Index(m.index, name="class"),
+    )
+
+
+def overall_count_ratio(matrix: pd.DataFrame | Array) -> float:
+    """Plain overall accuracy of the sample: ``sum_i n_ii / n``.
+
+    Examples
+    --------
+    >>> overall_count_ratio([[8, 2], [0, 10]])
+    0.9
+    """
+    n = np.asarray(matrix.to_numpy() if isinstance(matrix, pd.DataFrame) else matrix, float)
+    return float(np.trace(n) / n.sum())
+
+
+# ------------------------------------------------------------------------- helpers
+def _index_of(values: Any) -> pd.Index:
+    if isinstance(values, pd.Series):
+        return values.index
+    if isinstance(values, Mapping):
+        return pd.Index(list(values.keys()))
+    return pd.RangeIndex(len(list(values)))
+
+
+def _as_array(values: Any, name: str) -> Array:
+    if isinstance(values, Mapping):
+        values = list(values.values())
+    arr = np.asarray(values, dtype=np.float64).reshape(-1)
+    if not np.all(np.isfinite(arr)):
+        raise ParamsError(f"{name!r} must be finite numbers; got {arr.tolist()}")
+    return arr
