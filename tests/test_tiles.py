@@ -253,3 +253,26 @@ def test_split_map_figure(tmp_path):
     ax = plot_split_map(out, background=lab)
     assert len(ax.patches) == len(out)
     assert savefig(ax.figure, tmp_path / "split.png", simulated=True).exists()
+
+
+def test_split_groups_one_grid_per_box_drops_nothing():
+    a = make_scene(64)
+    b = make_scene(64, x0=X0 + 1234.0, y0=Y0 - 5670.0)  # grid not aligned with box a
+    index = pd.concat(
+        [
+            make_tiles(a, make_labels(a), tile_px=16, id_prefix="a_", columns={"box": "a"}),
+            make_tiles(b, make_labels(b), tile_px=16, id_prefix="b_", columns={"box": "b"}),
+        ],
+        ignore_index=True,
+    )
+    out = split_tiles(index, block_px=32, groups="box", seed=0)
+    assert len(out) == len(index) == 32 and out.attrs["n_dropped_straddling"] == 0
+    assert out.groupby("block").size().eq(4).all()  # 2 x 2 tiles per block
+    assert overlapping_pairs(out[out.split == "test"], out[out.split == "train"]) == []
+    # Without groups, box b's tiles straddle the blocks of a grid anchored on box a.
+    assert split_tiles(index, block_px=32, seed=0).attrs["n_dropped_straddling"] > 0
+    overlapping = index.copy()
+    overlapping.loc[overlapping["box"] == "b", ["minx", "maxx"]] -= 1234.0
+    overlapping.loc[overlapping["box"] == "b", ["miny", "maxy"]] += 5670.0 - 5.0
+    with pytest.raises(ParamsError, match="overlap in space"):
+        split_tiles(overlapping, block_px=32, groups="box")

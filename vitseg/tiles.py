@@ -240,15 +240,45 @@ def make_tiles(
     return out
 
 
-def _block_sets_grid(index: Any, size: float) -> list[frozenset[Any]]:
-    """Blocks (ix, iy of a ``size`` grid anchored at the CRS origin) each tile overlaps."""
+def _block_sets_grid(index: Any, size: float, groups: str | None) -> list[frozenset[Any]]:
+    """Blocks of a ``size`` grid each tile overlaps.
+
+    The grid is anchored at the top-left corner of the tiles of each group (the whole
+    index when ``groups`` is None), so blocks of a multiple of the tile size hold whole
+    tiles. Block ids are ``<group>:<col>_<row>``.
+    """
     eps = 1e-6 * size
+    keys = index[groups].astype(str).to_numpy() if groups else np.full(len(index), "")
+    anchors = {}
+    for key in np.unique(keys):
+        sel = index[keys == key]
+        anchors[key] = (float(sel["minx"].min()), float(sel["maxy"].max()))
     out = []
-    for minx, miny, maxx, maxy in index[["minx", "miny", "maxx", "maxy"]].to_numpy():
-        ix = range(int(np.floor(minx / size)), int(np.floor((maxx - eps) / size)) + 1)
-        iy = range(int(np.floor(miny / size)), int(np.floor((maxy - eps) / size)) + 1)
-        out.append(frozenset(f"{i}_{j}" for i in ix for j in iy))
+    bounds = index[["minx", "miny", "maxx", "maxy"]].to_numpy()
+    for key, (minx, miny, maxx, maxy) in zip(keys, bounds, strict=True):
+        ax, ay = anchors[key]
+        ix = range(int(np.floor((minx - ax) / size)), int(np.floor((maxx - ax - eps) / size)) + 1)
+        iy = range(int(np.floor((ay - maxy) / size)), int(np.floor((ay - miny - eps) / size)) + 1)
+        out.append(frozenset(f"{key}:{i}_{j}" for i in ix for j in iy))
     return out
+
+
+def _check_disjoint_groups(index: Any, groups: str) -> None:
+    import shapely
+
+    boxes = {
+        str(k): shapely.box(g["minx"].min(), g["miny"].min(), g["maxx"].max(), g["maxy"].max())
+        for k, g in index.groupby(groups)
+    }
+    names = sorted(boxes)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            if boxes[a].intersection(boxes[b]).area > 0:
+                raise ParamsError(
+                    f"groups {a!r} and {b!r} of column {groups!r} overlap in space; their "
+                    "block grids would differ and tiles could leak between splits. Use "
+                    "groups=None (one grid) or blocks=<grid cells>."
+                )
 
 
 def _block_sets_cells(index: Any, blocks: Any, crs: Any) -> list[frozenset[Any]]:
@@ -279,11 +309,13 @@ def split_tiles(
     blocks: Any = None,
     fractions: Sequence[float] = (0.6, 0.2, 0.2),
     seed: int = 0,
+    groups: str | None = None,
 ) -> Any:
     """Split tiles 60/20/20 into train/val/test by spatial block, reproducibly.
 
     Blocks are squares of ``block_m`` metres (or ``block_px`` pixels of the tiles'
-    resolution) of a grid anchored at the CRS origin, or the polygons of ``blocks``
+    resolution) of a grid anchored at the top-left corner of the tiles (of each group
+    of ``groups``, e.g. one grid per box), or the polygons of ``blocks``
     (e.g. the grid cells written by ``01_grid_aoi``). Blocks are shuffled with
     ``seed`` and each is given to the split furthest below its target share of tiles
     (every split gets at least one block when there are enough blocks). A tile takes
@@ -304,6 +336,10 @@ def split_tiles(
         Target shares of tiles for ``("train", "val", "test")``; must sum to 1.
     seed
         Random seed of the block shuffle.
+    groups
+        Optional column (e.g. ``"box"``) whose spatially disjoint groups each get their
+        own block grid anchored at the group's tiles, so that a ``block_px`` that is a
+        multiple of ``tile_px`` drops no tile. Blocks of all groups are split together.
 
     Returns
     -------
@@ -315,8 +351,8 @@ def split_tiles(
     Raises
     ------
     ParamsError
-        Not exactly one block definition, bad fractions, or fewer blocks than
-        non-empty splits.
+        Not exactly one block definition, bad fractions, fewer blocks than non-empty
+        splits, or overlapping ``groups``.
     CRSMismatchError
         Tiles in several CRSs.
 
@@ -358,7 +394,11 @@ def split_tiles(
             size = float(block_m)  # type: ignore[arg-type]
         if size <= 0:
             raise ParamsError(f"block size must be positive; got {size}")
-        sets = _block_sets_grid(index, size)
+        if groups is not None:
+            if groups not in index.columns:
+                raise ParamsError(f"no column {groups!r} in the tile index for 'groups'")
+            _check_disjoint_groups(index, groups)
+        sets = _block_sets_grid(index, size, groups)
 
     # Count each tile once, for the block of its centre-most member (first sorted id).
     all_blocks = sorted({b for s in sets for b in s})
