@@ -7,7 +7,7 @@ made from the offline demo, stamps a caption saying the scenes are simulated.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,8 @@ __all__ = [
     "SIMULATED_CAPTION",
     "SPLIT_COLORS",
     "class_cmap",
+    "plot_area_estimates",
+    "plot_benchmark_panel",
     "plot_class_distribution",
     "plot_classes",
     "plot_cooccurrence",
@@ -319,4 +321,95 @@ def plot_split_map(
     ax.legend(handles=handles, loc="upper right", fontsize=8, title="split (tiles)")
     ax.set_title(title)
     _metre_axes(ax)
+    return ax
+
+
+def plot_benchmark_panel(
+    rgbs: Sequence[Any],
+    references: Sequence[Any],
+    predictions: Mapping[str, Sequence[Any]],
+    *,
+    tile_names: Sequence[str] | None = None,
+    classes: Sequence[str] = CLASSES,
+    nodata: int = IGNORE_INDEX,
+) -> Any:
+    """Show reference and each classifier's map side by side, a row per tile (Gallwey Fig. 5).
+
+    Parameters
+    ----------
+    rgbs
+        ``(band, y, x)`` reflectance DataArrays with B04/B03/B02, one per tile.
+    references
+        ``(y, x)`` reference class rasters, one per tile.
+    predictions
+        ``{classifier: [class raster per tile]}``, in column order.
+    tile_names
+        Row labels.
+    classes, nodata
+        Class names (index = code) and the transparent no-data code.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    n_rows = len(references)
+    n_cols = 2 + len(predictions)
+    fig, axes = plt.subplots(
+        n_rows, n_cols, figsize=(2.4 * n_cols, 2.4 * n_rows + 0.6), squeeze=False
+    )
+    titles = ["Sentinel-2 RGB", "Reference", *predictions]
+    for r in range(n_rows):
+        plot_rgb(rgbs[r], ax=axes[r, 0], title=titles[0] if r == 0 else "")
+        layers = [references[r], *(maps[r] for maps in predictions.values())]
+        for c, layer in enumerate(layers, start=1):
+            plot_classes(
+                layer, ax=axes[r, c], classes=classes, legend=False, nodata=nodata,
+                title=titles[c] if r == 0 else None,
+            )  # fmt: skip
+        for ax in axes[r]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_xlabel("")
+            ax.set_ylabel("")
+        if tile_names is not None:
+            axes[r, 0].set_ylabel(str(tile_names[r]), fontsize=8)
+    handles = [Patch(color=CLASS_COLORS.get(c, "#999999"), label=c) for c in classes]
+    handles.append(Patch(color="#dddddd", label="no data / ignored"))
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    return fig
+
+
+def plot_area_estimates(table: Any, *, ax: Any = None, title: str | None = None) -> Any:
+    """Plot mapped area beside the stratified area estimate and its 95% interval, per class.
+
+    Parameters
+    ----------
+    table
+        Output of :func:`vitseg.accuracy.estimate_area` (``mapped_ha``, ``area_ha``,
+        ``area_ha_ci95``; index = class names).
+    ax
+        Axes to draw on.
+    title
+        Axes title.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 4))
+    names = [str(c) for c in table.index]
+    pos = np.arange(len(names))
+    colors = [CLASS_COLORS.get(c, "#999999") for c in names]
+    ax.bar(pos - 0.2, table["mapped_ha"], width=0.4, color=colors, alpha=0.45, label="mapped")
+    ax.bar(
+        pos + 0.2, table["area_ha"], width=0.4, color=colors, yerr=table["area_ha_ci95"],
+        capsize=4, label="estimated (95% CI)", edgecolor="black", linewidth=0.5,
+    )  # fmt: skip
+    ax.set_xticks(pos, names)
+    ax.set_ylabel("area (ha)")
+    ax.set_title(title or "Mapped versus estimated area")
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
     return ax
