@@ -322,3 +322,15 @@ def test_corrupt_cog_raises_at_compute(tmp_path: Path, damage: str) -> None:
     cube = build_cube([item], bbox=UTM_BBOX, bbox_crs=CRS, crs=CRS, bands=("B04",))
     with pytest.raises(CorruptRasterError, match="cannot read raster"):
         cube.compute()
+
+
+def test_trust_offset_metadata_switch(items: list[pystac.Item]) -> None:
+    """Catalogs that keep +1000 DN but set the applied flag: trust raster:bands instead."""
+    cube = build_cube(items, bbox=UTM_BBOX, bbox_crs=CRS, crs=CRS, bands=("B04",),
+                      trust_offset_metadata=True).compute()  # fmt: skip
+    ids = list(cube["id"].values)
+    expected = true_reflectance("B04", N10, 10.0)
+    got = cube.sel(band="B04").isel(time=ids.index("esapplied")).values
+    np.testing.assert_allclose(got, expected - 0.1, atol=1e-6)  # flag ignored
+    got = cube.sel(band="B04").isel(time=ids.index("c1")).values
+    np.testing.assert_allclose(got, expected, atol=1e-6)  # unaffected

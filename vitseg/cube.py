@@ -94,7 +94,7 @@ def _baseline(item: dict[str, Any]) -> tuple[int, int] | None:
 
 
 def reflectance_scaling(
-    item: pystac.Item | dict[str, Any], band: str
+    item: pystac.Item | dict[str, Any], band: str, *, trust_offset_metadata: bool = False
 ) -> tuple[float, float, float | None]:
     """Return ``(scale, offset, nodata)`` turning the item's DN of ``band`` into reflectance.
 
@@ -104,7 +104,9 @@ def reflectance_scaling(
     2. ``earthsearch:boa_offset_applied`` (or ``sentinel:boa_offset_applied``) is true:
        Earth Search already subtracted the 04.00 offset from the DN, so the offset is
        0, whatever ``raster:bands`` says (its ``offset: -0.1`` is a known metadata
-       error for these items, Element84/earth-search issues 66 and 71).
+       error for these items, Element84/earth-search issues 66 and 71). With
+       ``trust_offset_metadata=True`` this step is skipped (for catalogs whose DN keep
+       the offset although they set the flag).
     3. ``raster:bands`` of the asset gives ``scale``/``offset``: use them.
     4. Otherwise scale 1e-4 and offset -0.1 if ``s2:processing_baseline`` >= 04.00
        (or, without a baseline, if sensed on/after 2022-01-25), else offset 0.
@@ -117,6 +119,8 @@ def reflectance_scaling(
         A STAC item (pystac or dict).
     band
         Band name, e.g. ``"B04"``.
+    trust_offset_metadata
+        Use ``raster:bands`` offsets even where the item says the offset was applied.
 
     Returns
     -------
@@ -144,7 +148,7 @@ def reflectance_scaling(
     props = d.get("properties", {})
     applied = props.get("earthsearch:boa_offset_applied", props.get("sentinel:boa_offset_applied"))
     scale = float(rb.get("scale", 1e-4))
-    if applied is True:
+    if applied is True and not trust_offset_metadata:
         return scale, 0.0, nodata_f
     if "offset" in rb:
         return scale, float(rb["offset"]), nodata_f
@@ -253,6 +257,7 @@ def build_cube(
     chunks: int | tuple[int, ...] = 512,
     bbox_crs: Any = "EPSG:4326",
     resampling: _RESAMPLING = "bicubic",
+    trust_offset_metadata: bool = False,
 ) -> xr.DataArray:
     """Build a lazy ``(time, band, y, x)`` float32 surface-reflectance cube.
 
@@ -278,6 +283,9 @@ def build_cube(
         CRS of ``bbox``.
     resampling
         Resampling of reflectance bands onto the grid (SCL is always nearest).
+    trust_offset_metadata
+        See :func:`reflectance_scaling`; False (default) follows Earth Search's
+        ``earthsearch:boa_offset_applied`` flag.
 
     Returns
     -------
@@ -360,7 +368,11 @@ def build_cube(
     ids = [str(d["id"]) for d in prepared]
     if len(set(ids)) != len(ids):
         raise VitsegError(f"duplicate item ids in {ids}; deduplicate the items first")
-    scaling = {(str(d["id"]), b): reflectance_scaling(d, b) for d in prepared for b in bands}
+    scaling = {
+        (str(d["id"]), b): reflectance_scaling(d, b, trust_offset_metadata=trust_offset_metadata)
+        for d in prepared
+        for b in bands
+    }
 
     def _stack(sub: Sequence[str], method: Resampling) -> xr.DataArray:
         return stackstac.stack(

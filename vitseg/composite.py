@@ -1,0 +1,303 @@
+"""Per-season composites and blank-tile fractions.
+
+Ghana's dry season, when Gallwey et al. collected their scenes, runs from November to
+March; :func:`season_of` labels a date with its dry season (``"2020-21"`` for November
+2020 to March 2021) and returns None for April-October. :func:`composite` reduces a
+cloud-masked ``(time, band, y, x)`` cube to ``(band, y, x)`` with the median or mean of
+the valid (non-NaN) observations, lazily. :func:`tile_valid_fraction` gives the fraction
+of valid pixels in each square tile, to drop blank/no-data tiles.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal, overload
+
+import numpy as np
+import pandas as pd
+import rioxarray  # noqa: F401  (registers the .rio accessor)
+import xarray as xr
+
+from vitseg.errors import DimensionError, NoValidDataError, VitsegError
+
+__all__ = [
+    "DRY_MONTHS",
+    "composite",
+    "season_of",
+    "seasonal_composites",
+    "tile_valid_fraction",
+    "write_composite",
+]
+
+#: Months of Ghana's dry season (November-March).
+DRY_MONTHS = (11, 12, 1, 2, 3)
+
+
+def _label(t: pd.Timestamp) -> str | None:
+    if pd.isna(t) or t.month not in DRY_MONTHS:
+        return None
+    start = t.year if t.month >= 11 else t.year - 1
+    return f"{start}-{(start + 1) % 100:02d}"
+
+
+@overload
+def season_of(
+    times: str | _dt.datetime | _dt.date | np.datetime64 | pd.Timestamp,
+) -> str | None: ...
+@overload
+def season_of(times: Sequence[Any] | np.ndarray[Any, Any] | xr.DataArray) -> list[str | None]: ...
+def season_of(times: Any) -> Any:
+    """Dry-season label(s) ``"YYYY-YY"`` of datetime(s); None outside November-March.
+
+    Parameters
+    ----------
+    times
+        A datetime-like scalar, or a sequence / array / DataArray of them.
+
+    Returns
+    -------
+    str or None, or list of them
+        ``"2020-21"`` for 2020-11-01 ... 2021-03-31.
+
+    Examples
+    --------
+    >>> season_of("2020-12-15"), season_of("2021-02-01"), season_of("2021-06-01")
+    ('2020-21', '2020-21', None)
+    >>> season_of(["2021-11-02", "2022-03-31"])
+    ['2021-22', '2021-22']
+    """
+    if isinstance(times, xr.DataArray):
+        times = times.values
+    if isinstance(times, (str, _dt.date, np.datetime64, pd.Timestamp)):
+        return _label(pd.Timestamp(times))
+    return [_label(t) for t in pd.to_datetime(list(np.asarray(times).ravel()))]
+
+
+def _check_cube(cube: xr.DataArray) -> None:
+    missing = [d for d in ("time", "band", "y", "x") if d not in cube.dims]
+    if missing:
+        raise DimensionError(
+            f"cube must have dims ('time', 'band', 'y', 'x'); got {tuple(cube.dims)}. "
+            "Build it with vitseg.cube.build_cube."
+        )
+
+
+def _nanreduce(block: np.ndarray[Any, Any], how: str, min_count: int) -> np.ndarray[Any, Any]:
+    """Median/mean over the last axis ignoring NaN; NaN where fewer than min_count."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels -> NaN, on purpose
+        out = np.nanmedian(block, axis=-1) if how == "median" else np.nanmean(block, axis=-1)
+    n = np.isfinite(block).sum(axis=-1)
+    return np.where(n >= min_count, out, np.nan).astype(block.dtype)
+
+
+def composite(
+    cube: xr.DataArray,
+    *,
+    method: Literal["median", "mean"] = "median",
+    season: str | None = None,
+    min_count: int = 1,
+) -> xr.DataArray:
+    """Median or mean of the valid observations over time (optionally one dry season).
+
+    Parameters
+    ----------
+    cube
+        ``(time, band, y, x)`` cube, cloud-masked (NaN = not valid). ``SCL`` is dropped.
+    method
+        ``"median"`` or ``"mean"``, of non-NaN values only.
+    season
+        Dry season label (``"2020-21"``) to composite; None uses every date.
+    min_count
+        Pixels with fewer valid observations are NaN.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``(band, y, x)``, dtype of ``cube``, CRS kept; attrs ``season``, ``method``,
+        ``n_scenes``.
+
+    Raises
+    ------
+    NoValidDataError
+        No date falls in ``season`` (the message lists the cube's seasons).
+    VitsegError
+        Unknown ``method`` or ``min_count`` < 1.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr, pandas as pd
+    >>> v = np.array([0.1, np.nan, 0.3, 0.9]).reshape(4, 1, 1, 1)
+    >>> t = pd.to_datetime(["2020-11-05", "2020-12-05", "2021-01-05", "2021-12-01"])
+    >>> cube = xr.DataArray(v, dims=("time", "band", "y", "x"),
+    ...                     coords={"time": t, "band": ["B04"]})
+    >>> float(composite(cube, season="2020-21").item())
+    0.2
+    """
+    _check_cube(cube)
+    if method not in ("median", "mean"):
+        raise VitsegError(f"'method' must be one of {{'median', 'mean'}}; got {method!r}")
+    if int(min_count) < 1:
+        raise VitsegError(f"'min_count' must be >= 1; got {min_count!r}")
+    if "SCL" in [str(b) for b in cube["band"].values]:
+        cube = cube.drop_sel(band="SCL")
+    if season is not None:
+        labels = season_of(cube["time"])
+        keep = [lab == season for lab in labels]
+        if not any(keep):
+            have = sorted({lab for lab in labels if lab is not None})
+            raise NoValidDataError(
+                f"no scene of the cube falls in dry season {season!r}; its seasons: {have} "
+                f"(dates {[str(t)[:10] for t in cube['time'].values][:6]}...). Pick one of them."
+            )
+        cube = cube.isel(time=np.flatnonzero(keep))
+    if cube.chunks is not None:
+        cube = cube.chunk({"time": -1})
+    out = xr.apply_ufunc(
+        _nanreduce,
+        cube,
+        input_core_dims=[["time"]],
+        kwargs={"how": method, "min_count": int(min_count)},
+        dask="parallelized",
+        output_dtypes=[cube.dtype],
+    )
+    drop = [c for c in out.coords if c not in ("band", "y", "x", "spatial_ref")]
+    out = out.drop_vars(drop).transpose("band", "y", "x").rename(f"{method}_composite")
+    out.attrs = {
+        **{k: v for k, v in cube.attrs.items() if isinstance(v, (str, int, float))},
+        "season": season or "all",
+        "method": method,
+        "n_scenes": int(cube.sizes["time"]),
+    }
+    if cube.rio.crs is not None:
+        out = out.rio.write_crs(cube.rio.crs)
+    return out
+
+
+def seasonal_composites(
+    cube: xr.DataArray,
+    *,
+    method: Literal["median", "mean"] = "median",
+    seasons: Sequence[str] | None = None,
+    min_count: int = 1,
+) -> xr.DataArray:
+    """Composite each dry season of ``cube``: ``(season, band, y, x)``.
+
+    Parameters
+    ----------
+    cube, method, min_count
+        As for :func:`composite`.
+    seasons
+        Seasons to make (default: every season with a date in the cube, sorted).
+
+    Returns
+    -------
+    xarray.DataArray
+        Stacked composites with a ``season`` coordinate and ``n_scenes`` per season.
+    """
+    _check_cube(cube)
+    found = sorted({s for s in season_of(cube["time"]) if s is not None})
+    use = list(seasons) if seasons is not None else found
+    if not use:
+        raise NoValidDataError("the cube has no dry-season (Nov-Mar) date to composite")
+    parts = [composite(cube, method=method, season=s, min_count=min_count) for s in use]
+    out = xr.concat(parts, dim=pd.Index(use, name="season"), combine_attrs="drop")
+    out = out.assign_coords(n_scenes=("season", [p.attrs["n_scenes"] for p in parts]))
+    out.attrs = {"method": method}
+    if cube.rio.crs is not None:
+        out = out.rio.write_crs(cube.rio.crs)
+    return out
+
+
+def tile_valid_fraction(da: xr.DataArray, *, tile_px: int) -> xr.DataArray:
+    """Fraction of valid pixels in each ``tile_px`` x ``tile_px`` tile (blank-tile helper).
+
+    A pixel is valid when every band (and date) is finite. Edge tiles that do not fill a
+    whole tile are dropped, as tiling does.
+
+    Parameters
+    ----------
+    da
+        ``(..., y, x)`` array, e.g. a composite ``(band, y, x)``.
+    tile_px
+        Tile side in pixels.
+
+    Returns
+    -------
+    xarray.DataArray
+        float ``(tile_y, tile_x)`` in [0, 1], with coords ``row_off``/``col_off`` (pixel
+        offsets of each tile) and ``y``/``x`` (tile centres, CRS units).
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> a = np.ones((4, 4)); a[:2, :2] = np.nan
+    >>> tile_valid_fraction(xr.DataArray(a, dims=("y", "x")), tile_px=2).values
+    array([[0., 1.],
+           [1., 1.]])
+    """
+    if "y" not in da.dims or "x" not in da.dims:
+        raise DimensionError(f"expected 'y' and 'x' dims; got {tuple(da.dims)}")
+    if int(tile_px) < 1:
+        raise VitsegError(f"'tile_px' must be a positive number of pixels; got {tile_px!r}")
+    ny, nx = da.sizes["y"] // tile_px, da.sizes["x"] // tile_px
+    if ny == 0 or nx == 0:
+        raise DimensionError(
+            f"array of {da.sizes['y']} x {da.sizes['x']} px is smaller than one "
+            f"{tile_px}-px tile; use a smaller tile_px"
+        )
+    other = [d for d in da.dims if d not in ("y", "x")]
+    ok = da.notnull().all(other) if other else da.notnull()
+    ok = ok.isel(y=slice(0, ny * tile_px), x=slice(0, nx * tile_px))
+    frac = ok.coarsen(y=tile_px, x=tile_px).mean()
+    frac = frac.rename({"y": "tile_y", "x": "tile_x"})
+    coords: dict[str, Any] = {
+        "row_off": ("tile_y", np.arange(ny) * tile_px),
+        "col_off": ("tile_x", np.arange(nx) * tile_px),
+    }
+    if "y" in da.coords and "x" in da.coords:
+        coords["y"] = ("tile_y", frac["tile_y"].values)
+        coords["x"] = ("tile_x", frac["tile_x"].values)
+    frac = frac.drop_vars([c for c in ("tile_y", "tile_x") if c in frac.coords])
+    frac = frac.assign_coords(coords).rename("valid_fraction")
+    return frac
+
+
+def write_composite(da: xr.DataArray, path: str | os.PathLike[str]) -> Path:
+    """Compute a ``(band, y, x)`` composite and write it as a float32 COG (atomically).
+
+    Band names go into the band descriptions; NaN is the nodata value.
+
+    Parameters
+    ----------
+    da
+        Composite from :func:`composite` (CRS required).
+    path
+        Destination ``.tif``.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    from rasterio.enums import Resampling  # noqa: F401  (COG overviews use GDAL defaults)
+
+    from vitseg.errors import MissingCRSError
+    from vitseg.io import atomic_path
+
+    if da.rio.crs is None:
+        raise MissingCRSError("composite has no CRS; call da.rio.write_crs('EPSG:32630') first")
+    if da.dims != ("band", "y", "x"):
+        raise DimensionError(f"write_composite expects dims ('band', 'y', 'x'); got {da.dims}")
+    data = da.astype("float32").compute()
+    data.attrs = {k: v for k, v in data.attrs.items() if isinstance(v, (str, int, float))}
+    data = data.rio.write_nodata(np.nan, encoded=False)
+    names = tuple(str(b) for b in da["band"].values)
+    data.attrs["long_name"] = names
+    with atomic_path(path) as tmp:
+        data.rio.to_raster(tmp, driver="COG", compress="DEFLATE")
+    return Path(path)
