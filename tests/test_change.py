@@ -1,0 +1,172 @@
+import dask.array
+import geopandas as gpd
+import numpy as np
+import pytest
+import rioxarray  # noqa: F401
+import xarray as xr
+from pyproj import Geod
+from shapely.geometry import box
+
+from vitseg.change import (
+    change_legend,
+    change_map,
+    class_areas,
+    new_mining,
+    new_mining_polygons,
+    pixel_area_m2,
+    transition_areas,
+)
+from vitseg.errors import (
+    CRSMismatchError,
+    DimensionError,
+    GridMismatchError,
+    LabelError,
+    MissingCRSError,
+    ParamsError,
+    VectorError,
+)
+
+
+def grid(arr, *, crs="EPSG:32630", res=10.0, x0=600000.0, y0=700000.0, chunks=None):
+    arr = np.asarray(arr, dtype="uint8")
+    ny, nx = arr.shape
+    data = dask.array.from_array(arr, chunks=chunks) if chunks else arr
+    da = xr.DataArray(
+        data,
+        dims=("y", "x"),
+        coords={"y": y0 - (np.arange(ny) + 0.5) * res, "x": x0 + (np.arange(nx) + 0.5) * res},
+    )
+    return da.rio.write_crs(crs)
+
+
+BEFORE = [[2, 2, 2], [0, 1, 255], [2, 0, 1]]
+AFTER = [[0, 2, 1], [0, 0, 2], [255, 2, 1]]
+
+
+@pytest.mark.parametrize("chunks", [None, 2], ids=["numpy", "dask"])
+def test_change_codes_by_hand(chunks):
+    out = change_map(grid(BEFORE, chunks=chunks), grid(AFTER, chunks=chunks))
+    assert isinstance(out.data, dask.array.Array) == bool(chunks)
+    # code = from * 3 + to
+    assert out.values.tolist() == [[6, 8, 7], [0, 3, 255], [255, 2, 4]]
+    assert out.dtype == np.uint8
+    assert out.rio.crs == "EPSG:32630"
+    assert out.rio.nodata == 255
+    assert out.rio.transform() == grid(AFTER).rio.transform()
+
+
+def test_change_unknown_values_become_nodata():
+    out = change_map(grid([[7, 2]]), grid([[0, 9]]))
+    assert out.values.tolist() == [[255, 255]]
+
+
+def test_change_legend_matches_codes():
+    leg = change_legend()
+    assert len(leg) == 10
+    lab = dict(zip(leg.code, leg.label, strict=True))
+    assert lab[6] == "vegetation -> mines"
+    assert lab[2] == "mines -> vegetation"
+    assert lab[255] == "no data"
+    assert not leg.loc[leg.code == 4, "changed"].item()
+    assert change_legend(["a", "b"]).code.tolist() == [0, 1, 2, 3, 255]
+
+
+def test_change_errors():
+    with pytest.raises(GridMismatchError, match="shape"):
+        change_map(grid(BEFORE), grid([[0, 1]]))
+    with pytest.raises(CRSMismatchError, match="EPSG:32631"):
+        change_map(grid(BEFORE), grid(AFTER, crs="EPSG:32631"))
+    with pytest.raises(GridMismatchError, match="transform"):
+        change_map(grid(BEFORE), grid(AFTER, x0=600010.0))
+    with pytest.raises(DimensionError, match="dims"):
+        change_map(grid(BEFORE).expand_dims(time=2), grid(AFTER))
+    with pytest.raises(DimensionError, match="DataArray"):
+        change_map(np.zeros((3, 3)), grid(AFTER))
+    with pytest.raises(ParamsError, match="15 classes"):
+        change_map(grid(BEFORE), grid(AFTER), classes=[str(i) for i in range(16)])
+    with pytest.raises(ParamsError, match="collides"):
+        change_map(grid(BEFORE), grid(AFTER), nodata=4)
+
+
+@pytest.mark.parametrize("chunks", [None, 2], ids=["numpy", "dask"])
+def test_class_areas_projected(chunks):
+    # 10 m pixels = 0.01 ha each
+    out = class_areas({"2019": grid(BEFORE, chunks=chunks), "2020": grid(AFTER, chunks=chunks)})
+    assert out.loc["2019"].to_dict() == pytest.approx(
+        {"mines": 0.02, "built": 0.02, "vegetation": 0.04, "no_data_ha": 0.01, "total_ha": 0.09}
+    )
+    assert out.loc["2020", "mines"] == pytest.approx(0.03)
+    assert out.index.name == "season"
+
+
+def test_class_areas_from_stacked_dataarray():
+    stacked = xr.concat([grid(BEFORE), grid(AFTER)], dim="season").assign_coords(season=["a", "b"])
+    out = class_areas(stacked)
+    assert list(out.index) == ["a", "b"]
+    assert out.loc["b", "vegetation"] == pytest.approx(0.03)
+
+
+def test_class_areas_geographic_matches_geodesic_area():
+    res = 0.001  # degrees, about 110 m near Obuasi
+    da = grid(np.ones((20, 30)), crs="EPSG:4326", res=res, x0=-1.75, y0=6.25)
+    out = class_areas(da)
+    lon = [-1.75, -1.75 + 30 * res, -1.75 + 30 * res, -1.75]
+    lat = [6.25, 6.25, 6.25 - 20 * res, 6.25 - 20 * res]
+    expected_ha = abs(Geod(ellps="WGS84").polygon_area_perimeter(lon, lat)[0]) / 1e4
+    assert out["built"].item() == pytest.approx(expected_ha, rel=1e-6)
+    assert 730 < expected_ha < 740  # 30 x 20 cells of ~1.22 ha
+
+
+def test_pixel_area_errors():
+    da = grid(BEFORE)
+    with pytest.raises(MissingCRSError, match="write_crs"):
+        pixel_area_m2(xr.DataArray(da.values, dims=da.dims))
+    rotated = grid(BEFORE, crs="EPSG:4326", res=0.001, x0=-1.7, y0=6.2)
+    rotated = rotated.rio.write_transform(
+        rotated.rio.transform() @ rotated.rio.transform().rotation(5)
+    )
+    with pytest.raises(GridMismatchError, match="rotated"):
+        pixel_area_m2(rotated)
+    with pytest.raises(MissingCRSError, match="write_crs"):
+        class_areas(xr.DataArray(da.values, dims=("y", "x")))
+
+
+def test_transition_areas_by_hand():
+    out = transition_areas(grid(BEFORE), grid(AFTER))
+    assert out.loc["vegetation", "mines"] == pytest.approx(0.01)
+    assert out.loc["vegetation", "built"] == pytest.approx(0.01)
+    assert out.loc["built", "vegetation"] == pytest.approx(0.0)
+    assert out.loc["built", "built"] == pytest.approx(0.01)
+    # 9 pixels, 2 no-data in one of the seasons
+    assert out.to_numpy().sum() == pytest.approx(0.07)
+    assert out.index.name == "from" and out.columns.name == "to"
+
+
+@pytest.mark.parametrize("mine_class", ["mines", 0])
+@pytest.mark.parametrize("chunks", [None, 2], ids=["numpy", "dask"])
+def test_new_mining_mask(mine_class, chunks):
+    out = new_mining(grid(BEFORE, chunks=chunks), grid(AFTER, chunks=chunks), mine_class=mine_class)
+    assert out.values.tolist() == [[1, 0, 0], [0, 1, 255], [255, 0, 0]]
+    assert out.rio.crs == "EPSG:32630"
+
+
+def test_new_mining_other_class_and_errors():
+    out = new_mining(grid(BEFORE), grid(AFTER), mine_class="built")
+    assert out.values.tolist() == [[0, 0, 1], [0, 0, 255], [255, 0, 0]]
+    with pytest.raises(LabelError, match="unknown class 'gold'"):
+        new_mining(grid(BEFORE), grid(AFTER), mine_class="gold")
+
+
+def test_new_mining_polygons_difference():
+    before = gpd.GeoDataFrame(geometry=[box(600000, 700000, 601000, 701000)], crs=32630)
+    after = gpd.GeoDataFrame(
+        geometry=[box(600000, 700000, 602000, 701000), box(610000, 700000, 610100, 700100)],
+        crs=32630,
+    ).to_crs(4326)
+    new = new_mining_polygons(before, after)
+    assert new.crs == "EPSG:4326"
+    assert sorted(new.area_ha.round(0)) == [1.0, 100.0]  # 1 km² minus old + 1 ha new site
+    with pytest.raises(VectorError, match="no polygons"):
+        new_mining_polygons(before, after.iloc[:0])
+    with pytest.raises(MissingCRSError, match="set_crs"):
+        new_mining_polygons(before.set_crs(None, allow_override=True), after)

@@ -1,0 +1,277 @@
+"""New-mining alerts: polygons of newly mined pixels with area, season, district and centroid.
+
+VitSegh24 aims at an alert system; here an alert is one connected patch of pixels that
+became mining in a season. :func:`first_seen` finds, for each pixel, the first season in
+which it turned to mine; :func:`make_alerts` vectorises that map with
+:func:`rasterio.features.shapes`, drops patches under ``min_area_ha``, and tags each with the
+district (P-code and name) that holds its representative point. :func:`write_alerts` writes
+GeoJSON (EPSG:4326, RFC 7946) or GeoPackage, atomically.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from vitseg.change import AREA_CRS, ClassMaps, _as_seasons, _same_grid, class_index
+from vitseg.constants import CLASSES, IGNORE_INDEX
+from vitseg.errors import DimensionError, MissingCRSError, ParamsError, VectorError
+
+__all__ = ["assign_districts", "first_seen", "make_alerts", "write_alerts"]
+
+ALERT_COLUMNS = (
+    "alert_id", "first_seen", "area_ha", "n_pixels", "district_pcode", "district_name",
+    "region_name", "lon", "lat",
+)  # fmt: skip
+
+
+def first_seen(
+    maps: ClassMaps,
+    *,
+    mine_class: int | str = "mines",
+    classes: Sequence[str] = CLASSES,
+    nodata: int = IGNORE_INDEX,
+) -> xr.DataArray:
+    """Index of the first season in which each pixel became mine (lazy).
+
+    Parameters
+    ----------
+    maps
+        Two or more class maps in time order (``{season: map}``, a list, or a DataArray with
+        a ``season``/``time`` dim), one grid.
+    mine_class, classes, nodata
+        As in :func:`vitseg.change.new_mining`.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``uint8``: ``k >= 1`` when the pixel was a valid non-mine class in the season before
+        ``k`` and mine in season ``k`` (the first such ``k``); 0 otherwise (never new, or mine
+        from the start); attr ``seasons`` lists the season names.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> s = [xr.DataArray(np.array(v, "uint8"), dims=("y", "x")) for v in
+    ...      ([[2, 2, 0]], [[0, 2, 0]], [[0, 0, 0]])]
+    >>> first_seen(s).values.tolist()
+    [[1, 2, 0]]
+    """
+    seasons = _as_seasons(maps)
+    names = list(seasons)
+    if len(names) < 2:
+        raise ParamsError(f"first_seen needs at least two seasons; got {names}")
+    first = seasons[names[0]]
+    for s in names[1:]:
+        _same_grid(first, seasons[s], (names[0], s))
+    k = class_index(mine_class, classes)
+    n = len(classes)
+    out = xr.zeros_like(first, dtype="uint8").variable
+    for i in range(1, len(names)):
+        prev = seasons[names[i - 1]].variable
+        cur = seasons[names[i]].variable
+        became = (cur == k) & (prev != k) & (prev >= 0) & (prev < n) & (prev != nodata)
+        out = xr.where((out == 0) & became, np.uint8(i), out)
+    res = xr.DataArray(out.astype("uint8"), coords=first.coords, name="first_seen")
+    res.attrs = {"seasons": ",".join(names), "long_name": "first season of new mining"}
+    if first.rio.crs is not None:
+        res = res.rio.write_crs(first.rio.crs).rio.write_transform(first.rio.transform())
+    return res
+
+
+def assign_districts(
+    polygons: Any,
+    districts: Any,
+    *,
+    id_col: str = "ADM2_PCODE",
+    name_col: str = "ADM2_EN",
+    region_col: str | None = "ADM1_EN",
+) -> Any:
+    """Add ``district_pcode``, ``district_name`` (and ``region_name``) to each polygon.
+
+    The district is the one that contains the polygon's representative point (a point always
+    inside the polygon), so a polygon straddling a border goes to one district only. Polygons
+    outside every district get missing values.
+
+    Raises
+    ------
+    MissingCRSError
+        A layer has no CRS.
+    VectorError
+        ``districts`` lacks ``id_col`` or ``name_col``.
+    """
+    import geopandas as gpd
+
+    for name, g in (("polygons", polygons), ("districts", districts)):
+        if g.crs is None:
+            raise MissingCRSError(f"{name} have no CRS; set it with gdf.set_crs('EPSG:4326').")
+    missing = [c for c in (id_col, name_col) if c not in districts.columns]
+    if missing:
+        raise VectorError(
+            f"districts lack columns {missing}; available: {list(districts.columns)}. "
+            "Pass id_col=/name_col= (OCHA layers use ADM2_PCODE and ADM2_EN)."
+        )
+    cols = [id_col, name_col] + ([region_col] if region_col in districts.columns else [])
+    pts = gpd.GeoDataFrame(
+        {"_i": np.arange(len(polygons))},
+        geometry=polygons.geometry.representative_point().values,
+        crs=polygons.crs,
+    ).to_crs(districts.crs)
+    joined = gpd.sjoin(pts, districts[[*cols, "geometry"]], how="left", predicate="within")
+    joined = joined.drop_duplicates("_i").set_index("_i").sort_index()
+    out = polygons.copy()
+    out["district_pcode"] = joined[id_col].to_numpy()
+    out["district_name"] = joined[name_col].to_numpy()
+    out["region_name"] = joined[region_col].to_numpy() if region_col in cols else None
+    return out
+
+
+def make_alerts(
+    maps: ClassMaps,
+    *,
+    districts: Any = None,
+    min_area_ha: float = 0.5,
+    mine_class: int | str = "mines",
+    classes: Sequence[str] = CLASSES,
+    nodata: int = IGNORE_INDEX,
+    connectivity: int = 8,
+    id_col: str = "ADM2_PCODE",
+    name_col: str = "ADM2_EN",
+) -> Any:
+    """Vectorise new mining into alert polygons (computes).
+
+    Parameters
+    ----------
+    maps
+        Two or more seasonal class maps (see :func:`first_seen`), in a CRS; or one ``(y, x)``
+        ``uint8`` first-seen map from :func:`first_seen` (attr ``seasons`` names the seasons).
+    districts
+        Optional district polygons (e.g. the OCHA ADM2 layer) for :func:`assign_districts`.
+    min_area_ha
+        Patches smaller than this (hectares) are dropped.
+    mine_class, classes, nodata
+        As in :func:`vitseg.change.new_mining`.
+    connectivity
+        4 or 8: pixel connectivity of a patch.
+    id_col, name_col
+        District id and name columns.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        In the maps' CRS, largest first, columns ``alert_id`` (``"<season>-<n>"``),
+        ``first_seen`` (season name), ``area_ha``, ``n_pixels``, ``district_pcode``,
+        ``district_name``, ``region_name``, ``lon``/``lat`` (WGS84 centroid) and geometry.
+
+    Raises
+    ------
+    ParamsError
+        ``connectivity`` not 4 or 8, negative ``min_area_ha``, or fewer than two seasons.
+    MissingCRSError
+        The maps have no CRS.
+    """
+    import geopandas as gpd
+    import rasterio.features
+    import shapely.geometry
+
+    from vitseg.change import pixel_area_m2
+
+    if connectivity not in (4, 8):
+        raise ParamsError(f"'connectivity' must be 4 or 8; got {connectivity}")
+    if min_area_ha < 0:
+        raise ParamsError(f"'min_area_ha' must be >= 0; got {min_area_ha}")
+    if isinstance(maps, xr.DataArray) and "seasons" in maps.attrs and maps.ndim == 2:
+        fs = maps
+    else:
+        fs = first_seen(maps, mine_class=mine_class, classes=classes, nodata=nodata)
+    names = str(fs.attrs["seasons"]).split(",")
+    crs = fs.rio.crs
+    if crs is None:
+        raise MissingCRSError("class maps have no CRS; set it with da.rio.write_crs(...).")
+    if fs.dims != ("y", "x"):
+        raise DimensionError(f"first-seen map must have dims ('y', 'x'); got {fs.dims}")
+    arr = np.asarray(fs.values).astype("uint8")
+    transform = fs.rio.transform()
+    px_m2 = float(pixel_area_m2(fs).mean())
+    recs: list[dict[str, Any]] = []
+    geoms = []
+    for geom, val in rasterio.features.shapes(
+        arr, mask=arr > 0, connectivity=connectivity, transform=transform
+    ):
+        shape = shapely.geometry.shape(geom)
+        n_px = round(shape.area / abs(transform.a * transform.e))
+        recs.append({"season_index": int(val), "n_pixels": n_px})
+        geoms.append(shape)
+    gdf = gpd.GeoDataFrame(recs, geometry=geoms, crs=crs)
+    if len(gdf):
+        if crs.is_projected:
+            gdf["area_ha"] = gdf.area / 1e4
+        else:
+            gdf["area_ha"] = gdf["n_pixels"] * px_m2 / 1e4
+        gdf = gdf[gdf["area_ha"] >= min_area_ha].copy()
+    if len(gdf) == 0:
+        return gpd.GeoDataFrame({c: [] for c in ALERT_COLUMNS}, geometry=[], crs=crs)
+    gdf["first_seen"] = [names[i] for i in gdf["season_index"]]
+    gdf = gdf.sort_values(["season_index", "area_ha"], ascending=[True, False])
+    rank = gdf.groupby("first_seen").cumcount()
+    gdf["alert_id"] = [f"{s}-{j + 1:04d}" for s, j in zip(gdf["first_seen"], rank, strict=True)]
+    metric = gdf.geometry if crs.is_projected else gdf.geometry.to_crs(AREA_CRS)
+    cent = metric.centroid.to_crs("EPSG:4326")
+    gdf["lon"] = cent.x.round(6)
+    gdf["lat"] = cent.y.round(6)
+    if districts is not None:
+        gdf = assign_districts(gdf, districts, id_col=id_col, name_col=name_col)
+    else:
+        gdf["district_pcode"] = None
+        gdf["district_name"] = None
+        gdf["region_name"] = None
+    gdf = gdf.reset_index(drop=True)
+    return gdf[[*ALERT_COLUMNS, "geometry"]]
+
+
+def write_alerts(alerts: Any, path: str | os.PathLike[str]) -> Path:
+    """Write alerts to ``.geojson`` (reprojected to EPSG:4326) or ``.gpkg``, atomically.
+
+    Parameters
+    ----------
+    alerts
+        GeoDataFrame from :func:`make_alerts` (or any GeoDataFrame with a CRS).
+    path
+        Destination ending in ``.geojson``/``.json`` or ``.gpkg``.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    ParamsError
+        Unknown file suffix.
+    MissingCRSError
+        ``alerts`` has no CRS.
+    """
+    from vitseg.io import atomic_path, atomic_write_text
+
+    path = Path(path)
+    if alerts.crs is None:
+        raise MissingCRSError("alerts have no CRS; set it with gdf.set_crs(...).")
+    suffix = path.suffix.lower()
+    out = alerts.copy()
+    for c in out.columns:
+        if c != "geometry" and out[c].dtype == object:
+            out[c] = out[c].where(pd.notna(out[c]), None)
+    if suffix in (".geojson", ".json"):
+        text = out.to_crs("EPSG:4326").to_json(drop_id=True, na="null")
+        return atomic_write_text(path, text)
+    if suffix == ".gpkg":
+        with atomic_path(path) as tmp:
+            out.to_file(tmp, driver="GPKG", layer="alerts")
+        return path
+    raise ParamsError(f"alerts path must end in .geojson, .json or .gpkg; got {path.name!r}")
