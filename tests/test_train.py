@@ -1,0 +1,191 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch.utils.data import Dataset
+
+from vitseg.errors import ParamsError, VitsegError
+from vitseg.models import create_model
+from vitseg.train import TrainConfig, evaluate, fit, load_model, mine_class
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """One intra-op thread: tiny models run faster, and far faster on a busy machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+class Patches(Dataset):
+    """Random 32x32 patches whose mask is learnable from band 0; flips use the torch RNG."""
+
+    def __init__(self, n=8, classes=2, bands=3, size=32, seed=0, explode_at_epoch=None):
+        g = torch.Generator().manual_seed(seed)
+        self.x = torch.randn(n, bands, size, size, generator=g)
+        edges = torch.linspace(-1, 1, classes + 1)[1:-1]
+        self.y = torch.bucketize(self.x[:, 0].contiguous(), edges).long()
+        self.y[:, :3, :3] = 255  # no-data corner
+        self.explode_at_epoch = explode_at_epoch
+        self.epoch = 0
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        if self.explode_at_epoch is not None and self.epoch == self.explode_at_epoch:
+            raise KeyboardInterrupt("simulated kill")
+        x, y = self.x[i], self.y[i]
+        if torch.rand(()) < 0.5:  # augmentation drawn from the global torch RNG
+            x, y = x.flip(-1), y.flip(-1)
+        return x, y
+
+
+def _val(classes=2, n=3, size=48):
+    ds = Patches(n=n, classes=classes, size=size, seed=99)
+    return [(ds.x[i], ds.y[i]) for i in range(n)]
+
+
+def _model(arch="segformer", classes=2, seed=0):
+    torch.manual_seed(seed)
+    kw = {"encoder": "resnet18"} if arch == "unet" else {}
+    return create_model(arch, in_channels=3, classes=classes, **kw)
+
+
+CFG = {"epochs": 2, "batch_size": 2, "samples_per_epoch": 4, "lr": 1e-2, "lr_step_epochs": 1,
+       "progress": False, "seed": 3}  # fmt: skip
+
+
+def test_two_cpu_training_steps_unet(tmp_path):
+    model = _model("unet", classes=3)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    cfg = TrainConfig.from_dict({**CFG, "epochs": 1, "device": "cpu"})
+    res = fit(
+        model,
+        Patches(classes=3),
+        _val(classes=3),
+        config=cfg,
+        run_dir=tmp_path,
+        meta={"bands": ["B02", "B03", "B04"], "mean": np.zeros(3), "std": np.ones(3)},
+    )
+    assert res.start_epoch == 0 and res.monitor == "mean_iou" and res.best_epoch == 1
+    hist = pd.read_csv(tmp_path / "history.csv")
+    assert list(hist.columns) == [
+        "epoch",
+        "train_loss",
+        "val_loss",
+        "val_f1",
+        "val_precision",
+        "val_recall",
+        "val_iou",
+        "val_mean_iou",
+        "val_mean_accuracy",
+        "val_overall_accuracy",
+        "lr",
+        "seconds",
+        "images_per_s",
+    ]
+    assert len(hist) == 1 and np.isfinite(hist.train_loss[0]) and hist.images_per_s[0] > 0
+    assert hist.lr[0] == pytest.approx(1e-2)
+    changed = [k for k, v in model.state_dict().items() if not torch.equal(v, before[k])]
+    assert any("encoder" in k for k in changed)
+    assert {p.name for p in tmp_path.iterdir()} == {"last.pt", "best.pt", "history.csv"}
+
+
+def test_resume_after_kill_equals_uninterrupted(tmp_path):
+    full = _model()
+    ref = fit(full, Patches(), _val(), config=CFG, run_dir=tmp_path / "a")
+    assert ref.history.lr.tolist() == pytest.approx([1e-2, 1e-3])  # /10 every lr_step_epochs
+
+    killed = _model()
+    with pytest.raises(KeyboardInterrupt, match="simulated kill"):
+        fit(killed, Patches(explode_at_epoch=1), _val(), config=CFG, run_dir=tmp_path / "b")
+    ckpt = torch.load(tmp_path / "b" / "last.pt", weights_only=True)
+    assert ckpt["epoch"] == 1
+    assert not [
+        p for p in (tmp_path / "b").iterdir() if ".part" in p.name or p.name.startswith(".")
+    ]
+
+    # a new process: fresh model with different initial weights, resumes from last.pt
+    resumed_model = _model(seed=123)
+    res = fit(resumed_model, Patches(), _val(), config=CFG, run_dir=tmp_path / "b")
+    assert res.start_epoch == 1
+    a, b = full.state_dict(), resumed_model.state_dict()
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    cols = ["train_loss", "val_loss", "val_f1", "lr"]
+    pd.testing.assert_frame_equal(ref.history[cols], res.history[cols])
+
+
+def test_checkpoints_load_weights_only_and_rebuild(tmp_path):
+    model = _model()
+    res = fit(model, Patches(), _val(), config=CFG, run_dir=tmp_path,
+              meta={"bands": ("B02", "B03", "B04"), "mean": np.arange(3.0), "class_names": ["bg", "mines"]})  # fmt: skip
+    for name in ("last.pt", "best.pt"):
+        ckpt = torch.load(tmp_path / name, weights_only=True)
+        assert ckpt["model"]["arch"] == "segformer" and ckpt["config"]["epochs"] == 2
+    loaded, meta = load_model(res.last_path)
+    assert meta["data"] == {"bands": ["B02", "B03", "B04"], "mean": [0.0, 1.0, 2.0],
+                            "class_names": ["bg", "mines"]}  # fmt: skip
+    assert meta["epoch"] == 2 and meta["model"]["classes"] == 2 and not loaded.training
+    for k, v in model.state_dict().items():
+        assert torch.equal(v.cpu(), loaded.state_dict()[k]), k
+    best, best_meta = load_model(res.best_path)
+    assert best_meta["best"]["epoch"] == res.best_epoch
+    assert best_meta["best"]["monitor"] == "f1"
+    # the score stored for the best epoch is what evaluate() gives for the best weights
+    s = evaluate(best, _val(), bf16=CFG.get("bf16", "auto"))
+    row = res.history.set_index("epoch").loc[res.best_epoch]
+    assert s["f1"][mine_class(2)] == pytest.approx(row.val_f1, nan_ok=True)
+
+
+def test_rerun_is_noop_unless_overwrite(tmp_path):
+    cfg = {**CFG, "epochs": 1}
+    fit(_model(), Patches(), _val(), config=cfg, run_dir=tmp_path)
+    stamp = (tmp_path / "last.pt").stat().st_mtime_ns
+    model = _model(seed=5)
+    res = fit(model, Patches(), _val(), config=cfg, run_dir=tmp_path)
+    assert res.start_epoch == 1 and len(res.history) == 1
+    assert (tmp_path / "last.pt").stat().st_mtime_ns == stamp
+    saved = torch.load(tmp_path / "last.pt", weights_only=True)["model_state"]
+    assert all(torch.equal(v, saved[k]) for k, v in model.state_dict().items())
+    again = fit(_model(), Patches(), _val(), config=cfg, run_dir=tmp_path, overwrite=True)
+    assert again.start_epoch == 0 and (tmp_path / "last.pt").stat().st_mtime_ns != stamp
+
+
+def test_changed_config_is_an_error(tmp_path):
+    fit(_model(), Patches(), _val(), config={**CFG, "epochs": 1}, run_dir=tmp_path)
+    with pytest.raises(ParamsError, match=r"another training config.*overwrite=True"):
+        fit(_model(), Patches(), _val(), config={**CFG, "lr": 0.5}, run_dir=tmp_path)
+
+
+def test_config_defaults_and_errors():
+    sgd = TrainConfig()
+    assert (sgd.resolved_lr(), sgd.momentum, sgd.resolved_weight_decay(), sgd.batch_size) == (
+        5e-2, 0.9, 1e-4, 16)  # fmt: skip
+    assert (sgd.resolved_scheduler(), sgd.lr_step_epochs, sgd.lr_gamma) == ("step", 10, 0.1)
+    adamw = TrainConfig(optimizer="adamw")
+    assert adamw.resolved_scheduler() == "poly" and adamw.resolved_weight_decay() == 0.01
+    with pytest.raises(ParamsError, match=r"unknown TrainConfig key\(s\) \['epoch'\]"):
+        TrainConfig.from_dict({"epoch": 3})
+    with pytest.raises(ParamsError, match="optimizer must be"):
+        TrainConfig(optimizer="adam")
+    with pytest.raises(ParamsError, match="epochs must be >= 1"):
+        TrainConfig(epochs=0)
+
+
+def test_errors(tmp_path):
+    with pytest.raises(VitsegError, match="must not be empty"):
+        fit(_model(), Patches(), [], config=CFG, run_dir=tmp_path)
+    with pytest.raises(VitsegError, match="plain types"):
+        fit(_model(), Patches(), _val(), config=CFG, run_dir=tmp_path, meta={"x": object()})
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        load_model(tmp_path / "nope.pt")
+    torch.save({"a": 1}, tmp_path / "other.pt")
+    with pytest.raises(VitsegError, match="not a vitseg checkpoint"):
+        load_model(tmp_path / "other.pt")
