@@ -30,8 +30,10 @@ __all__ = [
     "plot_area_estimates",
     "plot_benchmark_panel",
     "plot_class_distribution",
+    "plot_change_map",
     "plot_classes",
     "plot_cooccurrence",
+    "plot_density",
     "plot_rgb",
     "plot_split_map",
     "prob_rgb",
@@ -294,17 +296,18 @@ def plot_split_map(
         for im in ax.get_images():
             im.set_alpha(0.45)
     seen = set()
-    for row in index.itertuples(index=False):
+    # One rectangle per footprint (several dates of a place share footprint and split).
+    footprints = index.drop_duplicates(subset=["minx", "miny", "maxx", "maxy"])
+    for row in footprints.itertuples(index=False):
         color = SPLIT_COLORS.get(str(row.split), "#999999")
         ax.add_patch(
             Rectangle(
                 (row.minx, row.miny),
                 row.maxx - row.minx,
                 row.maxy - row.miny,
-                facecolor=color,
-                edgecolor=color,
-                alpha=0.25,
-                linewidth=0.6,
+                facecolor=(*matplotlib.colors.to_rgb(color), 0.3),
+                edgecolor="black",
+                linewidth=0.5,
             )
         )
         seen.add(str(row.split))
@@ -412,4 +415,93 @@ def plot_area_estimates(table: Any, *, ax: Any = None, title: str | None = None)
     ax.set_title(title or "Mapped versus estimated area")
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
+    return ax
+
+
+# --- monitoring (vitseg.change, vitseg.density, vitseg.zonal) ---------------------------
+
+
+def plot_change_map(
+    codes: Any,
+    *,
+    ax: Any = None,
+    classes: Sequence[str] = CLASSES,
+    title: str | None = None,
+    nodata: int = IGNORE_INDEX,
+) -> Any:
+    """Show a change map of :func:`vitseg.change.change_map` (Gallwey Fig. 6 insets).
+
+    Unchanged pixels are drawn in pale class colours; pixels that changed take the colour
+    of their new class at full strength, and changes *to* the first class (mines) are red.
+    """
+    from matplotlib.colors import to_rgb
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 6))
+    arr = np.asarray(codes.values if hasattr(codes, "values") else codes).astype(int)
+    n = len(classes)
+    rgb = np.full((*arr.shape, 3), 0.87)
+    handles = []
+    for f in range(n):
+        for t in range(n):
+            code = f * n + t
+            base = np.array(to_rgb(CLASS_COLORS.get(classes[t], "#999999")))
+            if f == t:
+                color = 1 - 0.35 * (1 - base)  # pale: stable
+            elif t == 0:
+                color = np.array(to_rgb("#e41a1c"))
+            else:
+                color = base * 0.75
+            rgb[arr == code] = color
+            if f == t:
+                handles.append(Patch(color=color, label=f"{classes[t]} (stable)"))
+    handles.append(Patch(color=to_rgb("#e41a1c"), label=f"new {classes[0]}"))
+    handles.extend(
+        Patch(color=np.array(to_rgb(CLASS_COLORS.get(c, "#999999"))) * 0.75, label=f"-> {c}")
+        for c in classes[1:]
+    )
+    handles.append(Patch(color=(0.87, 0.87, 0.87), label="no data"))
+    extent = _extent(np.asarray(codes.x), np.asarray(codes.y)) if hasattr(codes, "x") else None
+    ax.imshow(rgb, extent=extent, interpolation="nearest")
+    ax.legend(handles=handles, loc="lower right", fontsize=6, framealpha=0.85)
+    if title:
+        ax.set_title(title)
+    if extent is not None:
+        _metre_axes(ax)
+    return ax
+
+
+def plot_density(
+    da: Any,
+    *,
+    ax: Any = None,
+    title: str | None = None,
+    outlines: Any = None,
+    vmax: float | None = None,
+    cmap: str = "inferno",
+) -> Any:
+    """Show a kernel-density map of :func:`vitseg.density.kde_map` (Gallwey Fig. 9).
+
+    Zero density is left transparent; ``outlines`` (a GeoDataFrame, e.g. districts) are
+    drawn on top in the map's CRS; the colour bar carries the map's ``units``.
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 6))
+    arr = np.asarray(da.values, dtype=float)
+    masked = np.ma.masked_where(arr <= 0, arr)
+    extent = _extent(np.asarray(da.x), np.asarray(da.y))
+    im = ax.imshow(
+        masked, extent=extent, cmap=cmap, vmin=0, vmax=vmax or float(arr.max() or 1),
+        interpolation="bilinear",
+    )  # fmt: skip
+    if outlines is not None and len(outlines):
+        outlines.to_crs(da.rio.crs).boundary.plot(ax=ax, color="#607d8b", linewidth=0.5)
+        ax.set_xlim(extent[0], extent[1])
+        ax.set_ylim(extent[2], extent[3])
+    cb = ax.figure.colorbar(im, ax=ax, shrink=0.75)
+    cb.set_label(str(da.attrs.get("units", "density")), fontsize=8)
+    ax.set_title(
+        title or f"kernel density (bandwidth {da.attrs.get('bandwidth_m', '?'):g} m)", fontsize=9
+    )
+    _metre_axes(ax)
     return ax
