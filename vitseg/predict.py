@@ -577,7 +577,8 @@ def _store_lock() -> Any:
         client = get_client()
     except (ImportError, ValueError):
         return threading.Lock()
-    return Lock(f"vitseg-cog-{uuid.uuid4().hex}", client=client)
+    del client
+    return Lock(f"vitseg-cog-{uuid.uuid4().hex}")
 
 
 @contextlib.contextmanager

@@ -54,7 +54,7 @@ def ensemble(
     -------
     xarray.Dataset
         ``probs`` (float32 ``(class, y, x)``, the per-class mean over valid
-        observations, eq 2; NaN where never observed), ``class`` (uint8 argmax of the
+        observations, eq 2; NaN where never observed), ``class_map`` (uint8 argmax of the
         means, eq 1; ``nodata`` where never observed), ``confidence`` (float32, the
         highest mean probability) and ``valid_count`` (uint16, the number of valid
         observations, eq 3). CRS kept.
@@ -72,7 +72,7 @@ def ensemble(
     >>> out = ensemble(p)
     >>> out["probs"].values.ravel().astype(float).round(2).tolist()
     [0.6, 0.4]
-    >>> out["class"].values.ravel().tolist(), out["valid_count"].values.ravel().tolist()
+    >>> out["class_map"].values.ravel().tolist(), out["valid_count"].values.ravel().tolist()
     ([0], [2])
     """
     if dim not in probs.dims or "class" not in probs.dims:
@@ -96,7 +96,7 @@ def ensemble(
     out = xr.Dataset(
         {
             "probs": mean,
-            "class": cls,
+            "class_map": cls,
             "confidence": conf,
             "valid_count": count.astype("uint16"),
         }
