@@ -34,6 +34,7 @@ __all__ = [
     "plot_classes",
     "plot_cooccurrence",
     "plot_density",
+    "plot_prediction_panels",
     "plot_rgb",
     "plot_split_map",
     "prob_rgb",
@@ -335,6 +336,7 @@ def plot_benchmark_panel(
     tile_names: Sequence[str] | None = None,
     classes: Sequence[str] = CLASSES,
     nodata: int = IGNORE_INDEX,
+    title: str | None = None,
 ) -> Any:
     """Show reference and each classifier's map side by side, a row per tile (Gallwey Fig. 5).
 
@@ -350,6 +352,8 @@ def plot_benchmark_panel(
         Row labels.
     classes, nodata
         Class names (index = code) and the transparent no-data code.
+    title
+        Figure title above the column titles.
 
     Returns
     -------
@@ -362,7 +366,8 @@ def plot_benchmark_panel(
     )
     titles = ["Sentinel-2 RGB", "Reference", *predictions]
     for r in range(n_rows):
-        plot_rgb(rgbs[r], ax=axes[r, 0], title=titles[0] if r == 0 else "")
+        plot_rgb(rgbs[r], ax=axes[r, 0])
+        axes[r, 0].set_title(titles[0] if r == 0 else "")
         layers = [references[r], *(maps[r] for maps in predictions.values())]
         for c, layer in enumerate(layers, start=1):
             plot_classes(
@@ -379,6 +384,8 @@ def plot_benchmark_panel(
     handles = [Patch(color=CLASS_COLORS.get(c, "#999999"), label=c) for c in classes]
     handles.append(Patch(color="#dddddd", label="no data / ignored"))
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
+    if title:
+        fig.suptitle(title)
     fig.tight_layout(rect=(0, 0.05, 1, 1))
     return fig
 
@@ -478,7 +485,7 @@ def plot_density(
     title: str | None = None,
     outlines: Any = None,
     vmax: float | None = None,
-    cmap: str = "inferno",
+    cmap: str = "YlOrRd",
 ) -> Any:
     """Show a kernel-density map of :func:`vitseg.density.kde_map` (Gallwey Fig. 9).
 
@@ -505,3 +512,61 @@ def plot_density(
     )
     _metre_axes(ax)
     return ax
+
+
+def plot_prediction_panels(
+    rgb: Any,
+    classes: Any,
+    confidence: Any,
+    probs: Any,
+    *,
+    class_names: Sequence[str] = CLASSES,
+    title: str | None = None,
+) -> Any:
+    """Four panels of Gallwey et al. Fig. 4: RGB, class, confidence, probability-RGB.
+
+    Parameters
+    ----------
+    rgb
+        ``(band, y, x)`` reflectance with ``B04``, ``B03``, ``B02`` (no-data black).
+    classes
+        ``(y, x)`` class codes (255 = no data).
+    confidence
+        ``(y, x)`` highest class probability.
+    probs
+        ``(class, y, x)`` probabilities; channel ``i`` of the last panel is class ``i``
+        (mines -> red, built -> green, vegetation -> blue, as :func:`prob_rgb`): pure
+        colours are confident predictions, mixed ("muddied") ones are where the model
+        hesitates between classes.
+    class_names
+        Names of the class codes (legend of the class and probability panels).
+    title
+        Figure title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig, axes = plt.subplots(1, 4, figsize=(20, 5.6), constrained_layout=True)
+    plot_rgb(rgb, ax=axes[0], title="a) Sentinel-2 RGB (B04/B03/B02)")
+    plot_classes(classes, ax=axes[1], classes=class_names, title="b) predicted class")
+    extent = _extent(np.asarray(confidence.x), np.asarray(confidence.y))
+    conf = np.ma.masked_invalid(np.asarray(confidence.values, dtype=float))
+    im = axes[2].imshow(conf, extent=extent, cmap="magma", vmin=0, vmax=1, interpolation="nearest")
+    axes[2].set_facecolor("#dddddd")
+    axes[2].set_title("c) confidence (highest class probability)")
+    cb = fig.colorbar(im, ax=axes[2], shrink=0.8)
+    cb.set_label("probability", fontsize=8)
+    axes[3].imshow(prob_rgb(probs), extent=extent, interpolation="nearest")
+    axes[3].set_title("d) class probabilities as RGB")
+    channel_colours = ("#ff0000", "#00ff00", "#0000ff")
+    handles = [
+        Patch(color=channel_colours[i], label=f"{name} = {('red', 'green', 'blue')[i]}")
+        for i, name in enumerate(class_names[:3])
+    ]
+    axes[3].legend(handles=handles, loc="lower right", fontsize=7, framealpha=0.8)
+    for ax in axes[2:]:
+        _metre_axes(ax)
+    if title:
+        fig.suptitle(title)
+    return fig
