@@ -108,14 +108,26 @@ def test_make_tiles_errors():
 
 def overlapping_pairs(a, b):
     """Pairs of tiles of ``a`` and ``b`` sharing a positive area (at least one pixel)."""
-    pairs = []
-    for ra in a.itertuples():
-        for rb in b.itertuples():
-            w = min(ra.maxx, rb.maxx) - max(ra.minx, rb.minx)
-            h = min(ra.maxy, rb.maxy) - max(ra.miny, rb.miny)
-            if w > 0 and h > 0:
-                pairs.append((ra.tile_id, rb.tile_id))
-    return pairs
+    ba, bb = (t[["minx", "miny", "maxx", "maxy"]].to_numpy()[:, None, :] for t in (a, b))
+    bb = bb.transpose(1, 0, 2)
+    w = np.minimum(ba[..., 2], bb[..., 2]) - np.maximum(ba[..., 0], bb[..., 0])
+    h = np.minimum(ba[..., 3], bb[..., 3]) - np.maximum(ba[..., 1], bb[..., 1])
+    ia, ib = np.nonzero((w > 0) & (h > 0))
+    return list(zip(a["tile_id"].to_numpy()[ia], b["tile_id"].to_numpy()[ib], strict=True))
+
+
+def test_overlapping_pairs_helper():
+    t = pd.DataFrame(
+        {
+            "tile_id": ["a", "b", "c"],
+            "minx": [0, 10, 5],
+            "maxx": [10, 20, 15],
+            "miny": 0,
+            "maxy": 10,
+        }
+    )
+    assert overlapping_pairs(t.iloc[[0]], t.iloc[[1]]) == []  # edges touch only
+    assert overlapping_pairs(t.iloc[[0, 1]], t.iloc[[2]]) == [("a", "c"), ("b", "c")]
 
 
 def two_date_index():
