@@ -390,3 +390,18 @@ def test_fetch_mining_polygons_standins(server, tmp_path):
     assert len(tw) == 3 and set(tw["source"]) == {"tang2023"}
     with pytest.raises(VectorError, match="no maus2022 polygons in bbox"):
         fetch_mining_polygons("maus2022", bbox=(10, 50, 11, 51), root=tmp_path / "cache", url=url)
+
+
+def test_zip_with_escaping_path_is_refused(server, tmp_path):
+    archive = tmp_path / "evil.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("../../outside.txt", "x")
+    data = archive.read_bytes()
+    server.add("/ds/2016.zip", data)
+    with pytest.raises(DownloadError, match="unsafe path"):
+        fetch_smallminesds(
+            tmp_path / "cache", years=[2016], base_url=server.url + "/ds",
+            files={2016: ("2016.zip", sha(data))},
+        )  # fmt: skip
+    assert not (tmp_path / "outside.txt").exists()
+    assert not (tmp_path / "cache" / "extracted" / "2016").exists()

@@ -317,8 +317,8 @@ def load_chip_folder(
 
     Raises
     ------
-    FileNotFoundError
-        (:class:`~vitseg.errors.LabelError`) no images, or an image without a mask.
+    LabelError
+        No images, an image without a mask, or an ``index.csv`` missing chips.
     GridMismatchError
         An image and its mask differ in shape, transform or CRS.
     BandError
@@ -771,7 +771,7 @@ def _safe_extract(archive: Path, dest: Path) -> Path:
             tmp.mkdir()
             for name in zf.namelist():
                 target = (tmp / name).resolve()
-                if not str(target).startswith(str(tmp.resolve())):
+                if not target.is_relative_to(tmp.resolve()):
                     raise DownloadError(f"archive {archive} holds an unsafe path {name!r}")
             zf.extractall(tmp)
     except zipfile.BadZipFile as exc:
