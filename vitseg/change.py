@@ -48,6 +48,7 @@ __all__ = [
     "pixel_area_m2",
     "polygon_area_ha",
     "transition_areas",
+    "union_area_ha",
 ]
 
 #: Default equal-area CRS for vector areas over Ghana: Africa Albers Equal Area Conic.
@@ -448,6 +449,26 @@ def polygon_area_ha(gdf: Any, *, area_crs: str = AREA_CRS) -> pd.Series:
     return gdf.to_crs(area_crs).area / 1e4  # type: ignore[no-any-return]
 
 
+def union_area_ha(gdf: Any, *, area_crs: str = AREA_CRS) -> float:
+    """Area in hectares of the union of a layer's geometries (overlaps counted once).
+
+    Invalid geometries (self-intersections, common in detector output) are repaired with
+    ``make_valid`` first.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import box
+    >>> g = gpd.GeoDataFrame(geometry=[box(0, 0, 100, 100), box(50, 0, 150, 100)], crs=32630)
+    >>> round(union_area_ha(g, area_crs="EPSG:32630"), 6)
+    1.5
+    """
+    _vector_crs(gdf, "layer")
+    if len(gdf) == 0:
+        return 0.0
+    return float(gdf.to_crs(area_crs).geometry.make_valid().union_all().area / 1e4)
+
+
 def new_mining_polygons(before: Any, after: Any, *, area_crs: str = AREA_CRS) -> Any:
     """Return new mining as polygons: ``after`` minus the union of ``before``.
 
@@ -478,7 +499,7 @@ def new_mining_polygons(before: Any, after: Any, *, area_crs: str = AREA_CRS) ->
     if len(after) == 0:
         raise VectorError("'after' has no polygons; nothing can be new")
     a = after.to_crs(area_crs)
-    b_union = before.to_crs(area_crs).union_all() if len(before) else None
+    b_union = before.to_crs(area_crs).geometry.make_valid().union_all() if len(before) else None
     geom = a.geometry.make_valid()
     if b_union is not None and not b_union.is_empty:
         geom = geom.difference(b_union.buffer(0))

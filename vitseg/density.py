@@ -66,6 +66,24 @@ def _raster_events(da: xr.DataArray, value: int) -> tuple[np.ndarray[Any, Any], 
     return np.concatenate(xs), np.concatenate(ys), np.concatenate(ws)
 
 
+def _polygon_cells(polys: Any, bounds: tuple[float, ...], res: float) -> tuple[Any, Any, Any]:
+    """Centres and areas (ha) of fine pixels inside the union of ``polys``."""
+    import rasterio.features
+    from rasterio.transform import from_origin
+
+    x0, y0, x1, y1 = bounds
+    nx = max(1, int(np.ceil((x1 - x0) / res)))
+    ny = max(1, int(np.ceil((y1 - y0) / res)))
+    t = from_origin(x0, y0 + ny * res, res, res)
+    inside = rasterio.features.geometry_mask(
+        list(polys.make_valid()), out_shape=(ny, nx), transform=t, invert=True
+    )
+    rr, cc = np.nonzero(inside)
+    xs = t.c + (cc + 0.5) * res
+    ys = t.f - (rr + 0.5) * res
+    return xs, ys, np.full(xs.shape, res * res / 1e4)
+
+
 def kde_map(
     source: Any,
     *,
@@ -76,6 +94,7 @@ def kde_map(
     value: int = 1,
     crs: Any = None,
     bounds: tuple[float, float, float, float] | None = None,
+    oversample: int = 5,
 ) -> xr.DataArray:
     """Kernel density of events per km² on a regular grid (computes).
 
@@ -104,6 +123,11 @@ def kde_map(
     bounds
         ``(minx, miny, maxx, maxy)`` of the output grid in that CRS, to share one grid
         between years. Default: the events' bounds padded by the kernel's reach.
+    oversample
+        Polygons with ``weight="area_ha"`` are rasterised on a grid ``oversample`` times
+        finer than the output (pixel centres inside the union of the polygons), so a large
+        polygon spreads its area over the cells it covers instead of piling it on one point
+        (overlaps are counted once). Points and ``weight="count"`` use one point per feature.
 
     Returns
     -------
@@ -170,6 +194,21 @@ def kde_map(
         pts = geom.representative_point()
         x, y = pts.x.to_numpy(), pts.y.to_numpy()
         w = np.ones_like(x) if weight == "count" else geom.area.to_numpy() / 1e4
+        polys = geom[geom.geom_type.isin(["Polygon", "MultiPolygon"])]
+        if weight == "area_ha" and len(polys):
+            if int(oversample) < 1:
+                raise ParamsError(f"'oversample' must be >= 1; got {oversample}")
+            fine = cell_size_m / int(oversample)
+            reach = bandwidth_m if kernel == "quartic" else 3.0 * bandwidth_m
+            x0, y0, x1, y1 = polys.total_bounds if bounds is None else bounds
+            if bounds is None:
+                x0, y0, x1, y1 = (
+                    x0 - reach - cell_size_m,
+                    y0 - reach - cell_size_m,
+                    x1 + reach + cell_size_m,
+                    y1 + reach + cell_size_m,
+                )
+            x, y, w = _polygon_cells(polys, (x0, y0, x1, y1), fine)
     else:
         raise ParamsError(
             f"source must be a raster DataArray or a GeoDataFrame; got {type(source).__name__}"

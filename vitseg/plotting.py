@@ -286,16 +286,20 @@ def plot_split_map(
 
     ``index`` is the output of :func:`vitseg.tiles.split_tiles` (a GeoDataFrame or a
     table with ``minx, miny, maxx, maxy, split``). ``background`` (optional class
-    raster DataArray on the same CRS) is drawn underneath, faded.
+    raster DataArray on the same CRS): its mines are drawn underneath in dark grey.
     """
     from matplotlib.patches import Rectangle
 
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 6))
     if background is not None:
-        plot_classes(background, ax=ax, legend=False)
-        for im in ax.get_images():
-            im.set_alpha(0.45)
+        # Mines of the label raster in dark grey under the tiles; other classes blank.
+        lab = np.asarray(background.values)
+        ax.imshow(
+            np.ma.masked_where(lab != 0, lab), cmap=ListedColormap(["#333333"]),
+            extent=_extent(np.asarray(background.x), np.asarray(background.y)),
+            interpolation="nearest", zorder=0,
+        )  # fmt: skip
     seen = set()
     # One rectangle per footprint (several dates of a place share footprint and split).
     footprints = index.drop_duplicates(subset=["minx", "miny", "maxx", "maxy"])
@@ -322,6 +326,8 @@ def plot_split_map(
         for s in SPLIT_COLORS
         if s in seen
     ]
+    if background is not None:
+        handles.append(Patch(facecolor="#333333", label="mines (labels)"))
     ax.legend(handles=handles, loc="upper right", fontsize=8, title="split (tiles)")
     ax.set_title(title)
     _metre_axes(ax)

@@ -275,7 +275,9 @@ def zonal_polygon_areas(
     for value, g in groups:
         col = "area_ha" if value is None else f"area_ha_{value}"
         dissolved = gpd.GeoDataFrame(geometry=[g.union_all()], crs=area_crs)
-        inter = gpd.overlay(z[[zone_id, "geometry"]], dissolved, how="intersection")
+        inter = gpd.overlay(
+            z[[zone_id, "geometry"]], dissolved, how="intersection", keep_geom_type=True
+        )
         ha = (inter.area / 1e4).groupby(inter[zone_id]).sum()
         out[col] = ha.reindex(out.index).fillna(0.0)
         outside[col] = float(dissolved.area.sum() / 1e4 - ha.sum())
