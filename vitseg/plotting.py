@@ -34,6 +34,7 @@ __all__ = [
     "plot_classes",
     "plot_cooccurrence",
     "plot_density",
+    "plot_learning_curves",
     "plot_prediction_panels",
     "plot_rgb",
     "plot_split_map",
@@ -573,6 +574,46 @@ def plot_prediction_panels(
     axes[3].legend(handles=handles, loc="lower right", fontsize=7, framealpha=0.8)
     for ax in axes[2:]:
         _metre_axes(ax)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_learning_curves(histories: Mapping[str, Any], *, title: str | None = None) -> Any:
+    """Learning curves of one or more training runs (``history.csv`` of :func:`vitseg.train.fit`).
+
+    Left: training and validation loss per epoch (log scale); right: the validation
+    score of each run (mine-class F1 solid, mean IoU dashed), computed on whole tiles.
+
+    Parameters
+    ----------
+    histories
+        Run name -> history DataFrame (columns ``epoch``, ``train_loss``, ``val_loss``,
+        ``val_f1``, ``val_mean_iou``).
+    title
+        Figure title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig, (ax_loss, ax_score) = plt.subplots(1, 2, figsize=(12, 4.2), constrained_layout=True)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (name, hist) in enumerate(histories.items()):
+        c = colours[i % len(colours)]
+        ep = np.asarray(hist["epoch"])
+        ax_loss.plot(ep, hist["train_loss"], "-o", color=c, ms=3, label=f"{name} train")
+        ax_loss.plot(ep, hist["val_loss"], "--s", color=c, ms=3, label=f"{name} validation")
+        ax_score.plot(ep, hist["val_f1"], "-o", color=c, ms=3, label=f"{name} mine F1")
+        ax_score.plot(ep, hist["val_mean_iou"], "--s", color=c, ms=3, label=f"{name} mean IoU")
+    ax_loss.set_yscale("log")
+    ax_loss.set(xlabel="epoch", ylabel="loss (log scale)", title="Loss")
+    ax_score.set(xlabel="epoch", ylabel="score", ylim=(0, 1),
+                 title="Validation score (whole validation tiles)")  # fmt: skip
+    for ax in (ax_loss, ax_score):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        ax.xaxis.get_major_locator().set_params(integer=True)
     if title:
         fig.suptitle(title)
     return fig
