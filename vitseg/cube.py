@@ -167,19 +167,6 @@ def reflectance_scaling(
     return scale, (-0.1 if new else 0.0), nodata_f
 
 
-def _utm_crs_for(bbox_lonlat: Sequence[float]) -> str:
-    """UTM zone of a lon/lat bbox's centre (falls back here until vitseg.grid has one)."""
-    try:
-        from vitseg.grid import utm_crs_for  # type: ignore[attr-defined,import-not-found,unused-ignore]
-
-        return str(utm_crs_for(bbox_lonlat))
-    except (ImportError, AttributeError):
-        lon = (bbox_lonlat[0] + bbox_lonlat[2]) / 2
-        lat = (bbox_lonlat[1] + bbox_lonlat[3]) / 2
-        zone = int((lon + 180) // 6) + 1
-        return f"EPSG:{(32600 if lat >= 0 else 32700) + zone}"
-
-
 def _check_crs(crs: Any) -> Any:
     from pyproj import CRS
     from pyproj.exceptions import CRSError
@@ -187,7 +174,8 @@ def _check_crs(crs: Any) -> Any:
     if crs is None:
         raise MissingCRSError(
             "build_cube needs an explicit output crs; got None. Pass e.g. crs='EPSG:32630' "
-            "(UTM 30N, western Ghana) or crs='EPSG:32631' (31N, eastern Ghana)."
+            "(UTM 30N, western Ghana) or crs='EPSG:32631' (31N, eastern Ghana); "
+            "vitseg.grid.utm_crs_for(bbox) picks the zone of an AOI."
         )
     try:
         out = CRS.from_user_input(crs)
