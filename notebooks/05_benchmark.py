@@ -189,7 +189,8 @@ table_a.round(2)
 # Scenes of a season not used for training are read from the frozen item list of notebook
 # 02 with `vitseg.cube.build_cube` (the least cloudy date per box), and their reference is
 # the simulated truth of that season (mining has grown since the training season). Pixels
-# that the scene classification marks as cloud, shadow or cirrus are ignored in scoring.
+# that the scene classification marks as cloud, shadow or cirrus, and no-data pixels, are
+# ignored in scoring.
 
 # %%
 items = stac.load_items(run.data / "items.json")
@@ -212,9 +213,9 @@ for box in boxes:
     c = vcube.build_cube([best], bbox=truth.rio.bounds(), bbox_crs=truth.rio.crs, crs=crs,
                          bands=[*bands, "SCL"], chunks=512)  # fmt: skip
     c = c.isel(time=0).reindex(x=truth.x, y=truth.y, method="nearest", tolerance=1.0)
-    cloudy = c.sel(band="SCL").isin([3, 8, 9, 10])
+    ignored = c.sel(band="SCL").isin([3, 8, 9, 10]) | c.sel(band=bands).isnull().any("band")
     scenes_b[box] = c.sel(band=bands)
-    truths_b[box] = truth.where(~cloudy, IGNORE_INDEX).astype("uint8").load()
+    truths_b[box] = truth.where(~ignored, IGNORE_INDEX).astype("uint8").load()
     mines_per_tile = (truths_b[box] == 0).coarsen(
         y=unseen_tile_px, x=unseen_tile_px, boundary="trim"
     ).sum()  # fmt: skip
