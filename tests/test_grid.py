@@ -108,6 +108,13 @@ def test_select_cells_reprojects_labels(aoi_utm):
     assert sel["label_area_m2"].iloc[0] == pytest.approx(4e4, rel=1e-3)
 
 
+def test_select_cells_no_overlap_is_empty(aoi_utm):
+    grid = make_grid(aoi_utm, 1000, crs="EPSG:32630")
+    far = gpd.GeoDataFrame(geometry=[box(0, 0, 10, 10)], crs="EPSG:32630")
+    sel = select_cells(grid, far)
+    assert len(sel) == 0 and "label_area_m2" in sel.columns
+
+
 def test_select_cells_errors(aoi_utm):
     grid = make_grid(aoi_utm, 1000, crs="EPSG:32630")
     with pytest.raises(MissingCRSError, match="no CRS"):

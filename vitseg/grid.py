@@ -123,7 +123,6 @@ def make_grid(aoi: Any, cell_size_m: float, *, crs: Any, clip: bool = False) -> 
     3
     """
     import geopandas as gpd
-    from shapely.geometry import box
 
     target = _check_metric(crs)
     if not cell_size_m or cell_size_m <= 0 or not math.isfinite(cell_size_m):
@@ -142,17 +141,20 @@ def make_grid(aoi: Any, cell_size_m: float, *, crs: Any, clip: bool = False) -> 
     c0, c1 = math.floor(minx / s), math.ceil(maxx / s)
     r0, r1 = math.floor(miny / s), math.ceil(maxy / s)
     c1, r1 = max(c1, c0 + 1), max(r1, r0 + 1)
+    import shapely
+
     xs = np.arange(c0, c1) * s
     ys = np.arange(r1 - 1, r0 - 1, -1) * s  # north first
-    cells = [box(x, y, x + s, y + s) for y in ys for x in xs]
+    xx, yy = np.meshgrid(xs, ys)
+    cells = shapely.box(xx.ravel(), yy.ravel(), xx.ravel() + s, yy.ravel() + s)
     rows = np.repeat(np.arange(len(ys)), len(xs))
     cols = np.tile(np.arange(len(xs)), len(ys))
-    grid = gpd.GeoDataFrame({"row": rows, "col": cols}, geometry=cells, crs=target)
-    from shapely import prepare
-
-    prepare(union)
-    keep = grid.intersects(union) & ~grid.touches(union)
-    grid = grid[keep].copy()
+    shapely.prepare(union)
+    # Interiors must meet: cells that only touch the AOI's edge are not kept.
+    keep = shapely.intersects(union, cells) & ~shapely.touches(union, cells)
+    grid = gpd.GeoDataFrame(
+        {"row": rows[keep], "col": cols[keep]}, geometry=cells[keep], crs=target
+    )
     if clip:
         grid["geometry"] = grid.geometry.intersection(union)
     grid.insert(0, "cell_id", [f"r{r}_c{c}" for r, c in zip(grid["row"], grid["col"], strict=True)])
@@ -212,11 +214,13 @@ def select_cells(grid: Any, labels: Any, *, min_area_m2: float = 0.0) -> Any:
     polys = gpd.GeoDataFrame(geometry=list(geoms), crs=grid.crs)
     pairs = gpd.sjoin(grid[["geometry"]], polys, predicate="intersects", how="inner")
     counts = pairs.groupby(level=0).size()
+    out = grid.loc[sorted(set(pairs.index))].copy()  # candidates only: cheap on big grids
+    if out.empty:
+        return out.assign(n_polygons=0, label_area_m2=0.0, label_frac=0.0).reset_index(drop=True)
     inter = gpd.overlay(
-        grid[["cell_id", "geometry"]], dissolved, how="intersection", keep_geom_type=True
+        out[["cell_id", "geometry"]], dissolved, how="intersection", keep_geom_type=True
     )
     area = inter.assign(a=inter.area).groupby("cell_id")["a"].sum()
-    out = grid.copy()
     out["n_polygons"] = counts.reindex(out.index).fillna(0).astype(int).to_numpy()
     out["label_area_m2"] = out["cell_id"].map(area).fillna(0.0).astype(float)
     out["label_frac"] = out["label_area_m2"] / out.area
