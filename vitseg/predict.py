@@ -44,6 +44,7 @@ from vitseg.io import atomic_path
 __all__ = [
     "blend_window",
     "classify",
+    "norm_from_meta",
     "open_map",
     "predict_cube",
     "tile_starts",
@@ -328,6 +329,37 @@ def _infer_classes(model: Any, payload: _ModelPayload, n_bands: int, tile: int) 
 
 
 # ----------------------------------------------------------------------------- public
+
+
+def norm_from_meta(meta: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Find the band normalisation stored with a model (``vitseg.train.load_model`` meta).
+
+    Looks for ``{"bands", "mean", "std"}`` in ``meta["data"]`` itself or under its
+    ``"norm"`` / ``"band_stats"`` / ``"stats"`` key.
+
+    Returns
+    -------
+    dict or None
+        ``{"bands": [...] or None, "mean": [...], "std": [...]}``, or None when the
+        checkpoint stores no statistics.
+
+    Examples
+    --------
+    >>> norm_from_meta({"data": {"norm": {"bands": ["B02"], "mean": [0.1], "std": [0.2]}}})
+    {'bands': ['B02'], 'mean': [0.1], 'std': [0.2]}
+    """
+    data = meta.get("data", meta)
+    if not isinstance(data, Mapping):
+        return None
+    for cand in (data, *(data.get(k) for k in ("norm", "band_stats", "stats"))):
+        if isinstance(cand, Mapping) and "mean" in cand and "std" in cand:
+            bands = cand.get("bands", data.get("bands"))
+            return {
+                "bands": list(bands) if bands is not None else None,
+                "mean": list(cand["mean"]),
+                "std": list(cand["std"]),
+            }
+    return None
 
 
 def predict_cube(
