@@ -11,6 +11,7 @@ from __future__ import annotations
 __all__ = [
     "BandError",
     "CRSMismatchError",
+    "CheckpointError",
     "CorruptRasterError",
     "DimensionError",
     "DownloadError",
@@ -19,6 +20,7 @@ __all__ = [
     "LabelError",
     "MissingAssetError",
     "MissingCRSError",
+    "MissingFileError",
     "NetworkError",
     "NoValidDataError",
     "ParamsError",
@@ -96,3 +98,11 @@ class NetworkError(VitsegError, ConnectionError):
 
 class DownloadError(VitsegError, OSError):
     """A download failed or its checksum does not match."""
+
+
+class MissingFileError(VitsegError, FileNotFoundError):
+    """An input file or folder that a step needs does not exist."""
+
+
+class CheckpointError(VitsegError, ValueError):
+    """A model checkpoint is truncated, not vitseg's, or holds objects ``weights_only`` refuses."""
