@@ -635,15 +635,26 @@ def load_model(
 
     Raises
     ------
-    FileNotFoundError
-        When ``path`` does not exist.
+    MissingFileError
+        When ``path`` does not exist (also a ``FileNotFoundError``).
+    CheckpointError
+        When the file is truncated or holds objects ``weights_only`` loading refuses.
     VitsegError
         When the file is not a vitseg checkpoint.
     """
+    from vitseg.errors import CheckpointError, MissingFileError
+
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"no checkpoint at {path}; run vitseg.train.fit first")
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        raise MissingFileError(f"no checkpoint at {path}; run vitseg.train.fit first")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # truncated zip, or pickled objects weights_only refuses
+        raise CheckpointError(
+            f"cannot load checkpoint {path} with torch.load(weights_only=True): "
+            f"{str(err).splitlines()[0]}. It is truncated, corrupt or holds arbitrary Python "
+            "objects; re-train (vitseg.train.fit writes safe checkpoints) or re-download it"
+        ) from err
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise VitsegError(
             f"{path} is not a vitseg checkpoint (expected format {CHECKPOINT_FORMAT!r}); "
