@@ -84,10 +84,17 @@ def _check_cube(cube: xr.DataArray) -> None:
             f"cube must have dims ('time', 'band', 'y', 'x'); got {tuple(cube.dims)}. "
             "Build it with vitseg.cube.build_cube."
         )
+    if not np.issubdtype(cube.dtype, np.floating):
+        raise DimensionError(
+            f"cube must hold float reflectance (NaN = no data); got dtype {cube.dtype}. "
+            "Digital numbers? Build the cube with vitseg.cube.build_cube, or scale it: "
+            "cube.astype('float32') * 1e-4."
+        )
 
 
 def _nanreduce(block: np.ndarray[Any, Any], how: str, min_count: int) -> np.ndarray[Any, Any]:
-    """Median/mean over the last axis ignoring NaN; NaN where fewer than min_count."""
+    """Median/mean over the last axis ignoring NaN and inf; NaN where fewer than min_count."""
+    block = np.where(np.isinf(block), np.nan, block)  # inf is invalid, not a huge value
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels -> NaN, on purpose
         out = np.nanmedian(block, axis=-1) if how == "median" else np.nanmean(block, axis=-1)
@@ -125,6 +132,8 @@ def composite(
     ------
     NoValidDataError
         No date falls in ``season`` (the message lists the cube's seasons).
+    DimensionError
+        ``cube`` lacks a dim or is not floating point (e.g. uint16 digital numbers).
     VitsegError
         Unknown ``method`` or ``min_count`` < 1.
 
@@ -283,6 +292,11 @@ def write_composite(da: xr.DataArray, path: str | os.PathLike[str]) -> Path:
     -------
     pathlib.Path
         ``path``.
+
+    Raises
+    ------
+    NoValidDataError
+        Every pixel is NaN (all no-data or clouded); no file is written.
     """
     from rasterio.enums import Resampling  # noqa: F401  (COG overviews use GDAL defaults)
 
@@ -294,6 +308,12 @@ def write_composite(da: xr.DataArray, path: str | os.PathLike[str]) -> Path:
     if da.dims != ("band", "y", "x"):
         raise DimensionError(f"write_composite expects dims ('band', 'y', 'x'); got {da.dims}")
     data = da.astype("float32").compute()
+    if not np.isfinite(data.values).any():
+        raise NoValidDataError(
+            f"composite {da.name!r} has no valid pixel (every observation is no-data or "
+            "cloud-masked); nothing written. Add dates (wider season, higher max_cloud_pct) "
+            "or check the cloud mask threshold."
+        )
     data.attrs = {k: v for k, v in data.attrs.items() if isinstance(v, (str, int, float))}
     data = data.rio.write_nodata(np.nan, encoded=False)
     names = tuple(str(b) for b in da["band"].values)
