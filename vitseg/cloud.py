@@ -52,6 +52,12 @@ def _check_cube(cube: xr.DataArray) -> None:
             f"cube must have dims ('time', 'band', 'y', 'x'); got {tuple(cube.dims)} "
             f"(missing {missing}). Build it with vitseg.cube.build_cube, or expand_dims('time')."
         )
+    if not np.issubdtype(cube.dtype, np.floating):
+        raise DimensionError(
+            f"cube must hold float reflectance (0-1, NaN = no data); got dtype {cube.dtype}. "
+            "Digital numbers? Build the cube with vitseg.cube.build_cube, or scale it: "
+            "cube.astype('float32') * 1e-4."
+        )
 
 
 def _band(cube: xr.DataArray, name: str, why: str) -> xr.DataArray:
@@ -90,7 +96,7 @@ def cloud_mask(
     Raises
     ------
     DimensionError
-        ``cube`` lacks a ``(time, band, y, x)`` dim.
+        ``cube`` lacks a ``(time, band, y, x)`` dim or is not floating point (e.g. DN).
     BandError
         A band the method needs is missing.
     VitsegError
@@ -202,7 +208,7 @@ def valid_count(cube: xr.DataArray, *, bands: Sequence[str] | None = None) -> xr
     unknown = [b for b in use if b not in names]
     if unknown or not use:
         raise BandError(f"valid_count: bands {unknown or use} not usable; the cube has {names}")
-    ok = cube.sel(band=use).notnull().all("band")
+    ok = np.isfinite(cube.sel(band=use)).all("band")  # NaN and inf are not valid
     count = ok.sum("time").astype(np.int16).rename("valid_count")
     count.attrs = {"long_name": "valid observations", "units": "count"}
     if cube.rio.crs is not None:
