@@ -176,7 +176,9 @@ def test_bf16_autocast_close_to_fp32(values: np.ndarray) -> None:
 
 
 def test_model_weights_are_one_graph_key(values: np.ndarray) -> None:
-    probs = predict_cube(tiny_net(), make_cube(values, dask_chunks=32), tile=32, overlap=16)
+    probs = predict_cube(
+        tiny_net(), make_cube(values, dask_chunks=32), tile=32, overlap=16, chunk_size=32
+    )
     keys = [k for k in dict(probs.data.__dask_graph__()) if "vitseg-model" in str(k)]
     assert len(keys) == 1
     assert probs.data.npartitions == 2 * 3 * 3

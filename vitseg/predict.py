@@ -274,6 +274,22 @@ def _predict_block(
     return res.astype("float32", copy=False)
 
 
+def _aligned_chunk(target: int, tile: int, overlap: int) -> int:
+    """Largest ``n * (tile - overlap) - overlap`` not above ``target`` (at least ``tile``).
+
+    A chunk of that size plus a halo of ``overlap`` on both sides is covered by exactly
+    ``n`` windows advancing by ``tile - overlap``.
+
+    Examples
+    --------
+    >>> _aligned_chunk(1024, 256, 32)
+    1088
+    """
+    stride = max(tile - overlap, 1)
+    n = max(1, round((target + overlap) / stride))
+    return max(n * stride - overlap, tile)
+
+
 # ----------------------------------------------------------------------------- checks
 
 
@@ -405,8 +421,9 @@ def predict_cube(
         bfloat16 autocast: ``"auto"`` on AMX CPUs (with channels-last) and bf16 GPUs,
         fp32 otherwise.
     chunk_size
-        Side in pixels of the dask chunks processed at once (default: the cube's own
-        ``y``/``x`` chunks, or 1024 for numpy cubes). Peak memory grows with it.
+        Side in pixels of the dask chunks processed at once. Default: about 1024, chosen
+        so that a chunk plus its two halos holds a whole number of windows (no window
+        wasted on a sliver: 1088 for tile 256 / overlap 32). Peak memory grows with it.
     classes
         Class names, one per output channel (default: vitseg's 3 classes for 3
         channels, the binary scheme for 2).
@@ -480,10 +497,8 @@ def predict_cube(
     data = c4.data
     if chunk_size is not None:
         cy = cx = int(chunk_size)
-    elif isinstance(data, da.Array):
-        cy, cx = int(max(data.chunks[2])), int(max(data.chunks[3]))
     else:
-        cy = cx = 1024
+        cy = cx = _aligned_chunk(1024, int(tile), int(overlap))
     cy, cx = max(cy, int(overlap), 1), max(cx, int(overlap), 1)
     arr = da.asarray(data) if isinstance(data, da.Array) else da.from_array(data, chunks=-1)
     arr = arr.astype("float32").rechunk((1, -1, cy, cx))
