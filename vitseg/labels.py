@@ -62,6 +62,22 @@ def _repair(gdf: Any) -> Any:
     return gdf[keep]
 
 
+def _warn_if_outside(gdf: Any, like: xr.DataArray) -> None:
+    """Warn when no label polygon touches the template grid (all labels = background)."""
+    import shapely
+
+    grid = shapely.box(*like.rio.bounds(recalc=True))
+    if not gdf.geometry.intersects(grid).any():
+        warnings.warn(
+            f"none of the {len(gdf)} label polygons (bounds {tuple(round(v) for v in gdf.total_bounds)}"
+            f" in {like.rio.crs}) overlaps the grid of 'like' (bounds "
+            f"{tuple(round(v) for v in grid.bounds)}); every pixel gets the background class. "
+            "Check the layer's CRS (gdf.crs) and that it covers the imagery's AOI.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
 def _class_codes(values: pd.Series, classes: Sequence[str], attribute: str) -> np.ndarray[Any, Any]:
     """Map a class column (names or integer codes) to integer codes in ``classes``."""
     lookup = {name: i for i, name in enumerate(classes)}
@@ -139,7 +155,9 @@ def rasterize_labels(
     MissingCRSError
         ``gdf`` or ``like`` has no CRS.
     VectorError
-        ``gdf`` is empty (or only empty geometries) or lacks ``attribute``.
+        ``gdf`` is empty (or only empty geometries), lacks ``attribute``, or holds
+        points or lines. (A layer with no polygon over ``like``'s grid only warns:
+        every pixel is background.)
     LabelError
         Unknown class values, or an unknown ``background`` or ``mode``.
     DimensionError
@@ -177,11 +195,21 @@ def rasterize_labels(
             f"label layer has no column {attribute!r}; columns are {list(gdf.columns)}. "
             "Pass attribute=<name of the class column>."
         )
+    kinds = gdf.geometry.geom_type
+    other = kinds.notna() & ~kinds.isin(["Polygon", "MultiPolygon", "GeometryCollection"])
+    if other.any():
+        raise VectorError(
+            f"label layer must hold polygons; {int(other.sum())} of {len(gdf)} features are "
+            f"{sorted(set(kinds[other]))} (types: {sorted(set(kinds.dropna()))}). Buffer points "
+            "or lines into polygons in a metric CRS (gdf.geometry.buffer(5)) or drop them: "
+            "gdf[gdf.geom_type.isin(['Polygon', 'MultiPolygon'])]"
+        )
     gdf = _repair(gdf)
     if len(gdf) == 0:
         raise VectorError("label layer has only empty geometries; nothing to rasterise")
     codes = _class_codes(gdf[attribute], classes, attribute)
     gdf = gdf.to_crs(like.rio.crs)
+    _warn_if_outside(gdf, like)
 
     if mode == "binary":
         codes = (codes == 0).astype("int64")
