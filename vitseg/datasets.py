@@ -42,6 +42,7 @@ from vitseg.errors import (
     DownloadError,
     GridMismatchError,
     LabelError,
+    NoValidDataError,
     ParamsError,
     VectorError,
 )
@@ -129,6 +130,8 @@ def band_stats(
     ------
     BandError
         Images with different band counts.
+    NoValidDataError
+        A band has no finite pixel in any image.
 
     Examples
     --------
@@ -161,6 +164,13 @@ def band_stats(
         s2 += np.where(ok, a * a, 0.0).sum(axis=1)
     if n is None or s1 is None or s2 is None:
         raise ParamsError(f"no images to compute band statistics from (split={split!r})")
+    if not (n > 0).all():
+        empty = [names[i] if i < len(names) else f"band_{i + 1}" for i in np.flatnonzero(n == 0)]
+        raise NoValidDataError(
+            f"band(s) {empty} have no finite pixel in any image (all NaN/inf: no-data or "
+            f"clouds everywhere, split={split!r}); drop those images or bands before "
+            "computing statistics"
+        )
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(n > 0, s1 / np.maximum(n, 1), 0.0)
         var = np.maximum(np.where(n > 0, s2 / np.maximum(n, 1) - mean**2, 0.0), 0.0)
@@ -246,9 +256,15 @@ class ChipFolder:
         """Image ``i`` as float32 ``(band, y, x)``, file no-data as NaN."""
         import rasterio
 
-        with rasterio.open(self.image_paths[i]) as src:
-            arr = src.read(out_dtype="float32")
-            nodata = src.nodata
+        try:
+            with rasterio.open(self.image_paths[i]) as src:
+                arr = src.read(out_dtype="float32")
+                nodata = src.nodata
+        except rasterio.errors.RasterioError as exc:
+            raise CorruptRasterError(
+                f"cannot read image {self.image_paths[i]} ({exc}); it is truncated or "
+                "corrupt: re-export it"
+            ) from exc
         if nodata is not None and not np.isnan(nodata):
             arr[arr == nodata] = np.nan
         return np.asarray(arr)
@@ -257,9 +273,15 @@ class ChipFolder:
         """Mask ``i`` as uint8 ``(y, x)``; file no-data becomes ``IGNORE_INDEX``."""
         import rasterio
 
-        with rasterio.open(self.mask_paths[i]) as src:
-            raw = src.read(1)
-            nodata = src.nodata
+        try:
+            with rasterio.open(self.mask_paths[i]) as src:
+                raw = src.read(1)
+                nodata = src.nodata
+        except rasterio.errors.RasterioError as exc:
+            raise CorruptRasterError(
+                f"cannot read mask {self.mask_paths[i]} ({exc}); it is truncated or "
+                "corrupt: re-export it"
+            ) from exc
         out = raw.astype("int64")
         if self.mask_values is not None:
             mapped = np.full(out.shape, IGNORE_INDEX, dtype="int64")
