@@ -68,7 +68,9 @@ def test_catalog_layout(catalog, items):
     assert sorted(i.id for i in read) == sorted(i["id"] for i in items)
     ic = pystac.ItemCollection.from_file(str(root / "items.json"))
     assert len(ic) == 12
-    assert json.loads((root / "synthetic.json").read_text())["version"] == 1
+    assert (
+        json.loads((root / "synthetic.json").read_text())["version"] == synthetic.SYNTHETIC_VERSION
+    )
 
 
 def test_item_json_has_earth_search_structure(items):

@@ -96,7 +96,7 @@ __all__ = [
 ]
 
 #: Bump when the generator changes so cached catalogs are rebuilt.
-SYNTHETIC_VERSION: Final[int] = 1
+SYNTHETIC_VERSION: Final[int] = 2
 
 #: Lon/lat bounds (west, south, east, north) of the two hand-labelled boxes of the asm-map
 #: ground truth in Ghana (glr_id 260979 near Obuasi, 274213 near Kibi), rounded outward to
@@ -386,8 +386,25 @@ def _rivers(rng: np.random.Generator, grid: _Grid, mines: Any) -> tuple[Any, lis
             (cx + near.x) / 2 + rng.normal(0, 0.1 * length),
             (cy + near.y) / 2 + rng.normal(0, 0.1 * length),
         )
-        tribs.append(LineString([far, (cx, cy), mid, (near.x, near.y)]))
+        trib = LineString([far, (cx, cy), mid, (near.x, near.y)])
+        tribs.append(_meander(trib, rng, amp=min(60.0, 0.05 * trib.length), wavelength=700.0))
     return main, tribs
+
+
+def _meander(line: Any, rng: np.random.Generator, amp: float, wavelength: float) -> Any:
+    """Bend a polyline sideways (sine of random phase plus jitter), keeping its ends fixed."""
+    from shapely.geometry import LineString
+
+    n = max(int(line.length / (wavelength / 8.0)), 2)
+    d = np.linspace(0.0, line.length, n + 1)
+    pts = np.array([line.interpolate(v).coords[0] for v in d])
+    tang = np.gradient(pts, axis=0)
+    norm = np.hypot(tang[:, 0], tang[:, 1])[:, None]
+    perp = np.column_stack([-tang[:, 1], tang[:, 0]]) / np.maximum(norm, 1e-9)
+    off = amp * np.sin(2 * math.pi * d / wavelength + rng.uniform(0, 2 * math.pi))
+    off += rng.normal(0, amp * 0.15, len(d))
+    off *= np.sin(math.pi * d / max(line.length, 1e-9))  # taper to zero at both ends
+    return LineString(pts + perp * off[:, None])
 
 
 def _blob(rng: np.random.Generator, x: float, y: float, r: float, n: int = 20) -> Any:
@@ -395,7 +412,7 @@ def _blob(rng: np.random.Generator, x: float, y: float, r: float, n: int = 20) -
     from shapely.geometry import Polygon
 
     ang = np.linspace(0, 2 * math.pi, n, endpoint=False)
-    harm = rng.normal(0, 0.18, 3)
+    harm = rng.normal(0, 0.10, 3)
     ph = rng.uniform(0, 2 * math.pi, 3)
     rad = r * (1 + sum(harm[k] * np.cos((k + 2) * ang + ph[k]) for k in range(3)))
     rad = np.clip(rad, 0.4 * r, 1.8 * r)
@@ -486,7 +503,10 @@ def _make_worlds(
     # 64-px fixture holds some built area.
     town_scale = min(1.0, extent / 4000.0)
     mine_union0 = unary_union(mines0).buffer(150 * town_scale)
-    roads = [_line_across(rng, grid) for _ in range(2 + int(extent / 8000))]
+    roads = [
+        _meander(_line_across(rng, grid), rng, amp=0.01 * extent, wavelength=0.3 * extent)
+        for _ in range(2 + int(extent / 8000))
+    ]
     n_towns = max(1, round(extent * extent / 25e6 * 1.5))
     towns: list[Any] = []
     for _ in range(40 * n_towns):
