@@ -162,6 +162,8 @@ def test_changed_config_is_an_error(tmp_path):
     fit(_model(), Patches(), _val(), config={**CFG, "epochs": 1}, run_dir=tmp_path)
     with pytest.raises(ParamsError, match=r"another training config.*overwrite=True"):
         fit(_model(), Patches(), _val(), config={**CFG, "lr": 0.5}, run_dir=tmp_path)
+    with pytest.raises(ParamsError, match=r"another data \(\{\}\).*\{'mean': \[1\]\}"):
+        fit(_model(), Patches(), _val(), config=CFG, run_dir=tmp_path, meta={"mean": [1]})
 
 
 def test_config_defaults_and_errors():

@@ -486,12 +486,13 @@ def fit(
     ------
     ParamsError
         When ``run_dir`` holds a checkpoint made with a different config (other than
-        ``epochs``, ``num_workers``, ``device``, ``progress``, ``val_batch_size``); pass
-        ``overwrite=True`` or another ``run_dir``.
+        ``epochs``, ``num_workers``, ``device``, ``progress``, ``val_batch_size``), model
+        or ``meta`` (e.g. other band statistics: other data); pass ``overwrite=True`` or
+        another ``run_dir``.
     VitsegError
         For empty datasets or a model without ``meta``.
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # text bar: works in notebooks without ipywidgets
 
     cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
     run_dir = Path(run_dir)
@@ -530,6 +531,12 @@ def fit(
                 f"({_comparable(ckpt['config'])}) than the one given "
                 f"({_comparable(config_dict)}); pass overwrite=True or use another run_dir"
             )
+        for key, now in (("model", model_meta), ("data", data_meta)):
+            if ckpt[key] != now:
+                raise ParamsError(
+                    f"{last_path} was written for another {key} ({ckpt[key]}) than the one "
+                    f"given ({now}); pass overwrite=True or use another run_dir"
+                )
         model.load_state_dict(ckpt["model_state"])
         opt.load_state_dict(ckpt["optimizer"])
         sched.load_state_dict(ckpt["scheduler"])
