@@ -38,7 +38,14 @@ import rioxarray
 import xarray as xr
 
 from vitseg.constants import BINARY_CLASSES, CLASSES, IGNORE_INDEX
-from vitseg.errors import BandError, DimensionError, MissingCRSError, VitsegError
+from vitseg.errors import (
+    BandError,
+    CorruptRasterError,
+    DimensionError,
+    MissingCRSError,
+    MissingFileError,
+    VitsegError,
+)
 from vitseg.io import atomic_path
 
 __all__ = [
@@ -438,7 +445,8 @@ def predict_cube(
     Raises
     ------
     DimensionError
-        If the cube's dims are not ``(time, band, y, x)`` / ``(band, y, x)``.
+        If the cube's dims are not ``(time, band, y, x)`` / ``(band, y, x)``, or its
+        dtype is not floating point (e.g. uint16 digital numbers).
     MissingCRSError
         If the cube has no CRS.
     BandError
@@ -466,6 +474,12 @@ def predict_cube(
             "Use cube.transpose('time', 'band', 'y', 'x')."
         )
     _check_crs(cube, "cube")
+    if not np.issubdtype(cube.dtype, np.floating):
+        raise DimensionError(
+            f"cube must hold float reflectance (NaN = no data); got dtype {cube.dtype}. "
+            "Digital numbers? Build the cube with vitseg.cube.build_cube, or scale it: "
+            "cube.astype('float32') * 1e-4."
+        )
     if int(tile) < 1:
         raise VitsegError(f"tile must be a positive number of pixels; got {tile}")
     if not 0 <= int(overlap) <= int(tile) // 2:
@@ -779,11 +793,33 @@ def open_map(path: str | os.PathLike[str], *, chunks: int | None = 1024) -> xr.D
     xarray.DataArray
         ``(y, x)`` for single-band files, ``(class, y, x)`` (labels from the band
         descriptions) otherwise, with the file's CRS.
+
+    Raises
+    ------
+    MissingFileError
+        If ``path`` does not exist.
+    CorruptRasterError
+        If the file cannot be opened, or is truncated (its last block cannot be read).
     """
-    arr = rioxarray.open_rasterio(
-        path, chunks={"band": -1, "y": chunks, "x": chunks} if chunks else None,
-        mask_and_scale=False, lock=False,
-    )  # fmt: skip
+    import rasterio
+    from rasterio.windows import Window
+
+    if not Path(path).is_file():
+        raise MissingFileError(f"no map at {str(path)!r}; run the step that writes it first")
+    try:
+        with rasterio.open(path) as ds:  # a truncated file loses its last block first
+            bh, bw = ds.block_shapes[0]
+            r0, c0 = (ds.height - 1) // bh * bh, (ds.width - 1) // bw * bw
+            ds.read(window=Window(c0, r0, ds.width - c0, ds.height - r0))
+        arr = rioxarray.open_rasterio(
+            path, chunks={"band": -1, "y": chunks, "x": chunks} if chunks else None,
+            mask_and_scale=False, lock=False,
+        )  # fmt: skip
+    except rasterio.errors.RasterioError as exc:
+        raise CorruptRasterError(
+            f"cannot read raster {str(path)!r} ({exc}); it is truncated or corrupt. Delete it "
+            "and re-run the step that wrote it."
+        ) from exc
     if not isinstance(arr, xr.DataArray):  # a multi-subdataset file gives a list
         raise DimensionError(f"{path} holds several subdatasets; open one of them")
     nodata = arr.rio.nodata
