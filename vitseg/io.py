@@ -298,19 +298,16 @@ def data_path(name: str) -> Path:
 
     Raises
     ------
-    FileNotFoundError
-        A :class:`vitseg.errors.VitsegError` listing the shipped files.
+    MissingFileError
+        A :class:`vitseg.errors.VitsegError` (and ``FileNotFoundError``) listing the
+        shipped files.
     """
-    from vitseg.errors import VitsegError
+    from vitseg.errors import MissingFileError
 
     path = DATA_DIR / name
     if not path.exists():
         available = sorted(p.name for p in DATA_DIR.iterdir()) if DATA_DIR.exists() else []
-
-        class _Missing(VitsegError, FileNotFoundError):
-            pass
-
-        raise _Missing(
+        raise MissingFileError(
             f"no shipped data file {name!r} in {DATA_DIR}; available: {available}. "
             "See DATA_LICENSES.md for what vitseg ships."
         )
