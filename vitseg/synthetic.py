@@ -145,6 +145,9 @@ _CLOUD: Final[NDArray[np.float32]] = np.array(
 _HAZE: Final[NDArray[np.float32]] = np.array(
     [0.070, 0.055, 0.045, 0.038, 0.032, 0.028, 0.024, 0.023, 0.010, 0.005], dtype=np.float32
 )
+_BANDS_10M_IDX: Final[tuple[int, ...]] = tuple(
+    i for i, b in enumerate(S2_BANDS_10) if b not in S2_BANDS_20M
+)
 _SOILLIKE: Final[tuple[int, ...]] = (_BARE, _ROAD, _SPOIL, _WET_PIT, _BUILT_EARTH, _ROOF_RUST)
 _WATER: Final[tuple[int, ...]] = (_RIVER, _TURBID_RIVER, _POND)
 _VEG: Final[tuple[int, ...]] = (_FOREST, _FARM, _GRASS)
@@ -623,7 +626,8 @@ def _render(
     soil = np.isin(mat, _SOILLIKE)
     fveg = np.clip(_smooth_noise(rng, (h, w), 50.0 / res) * 0.55 - 0.05, 0, 0.5)
     fveg = np.where(soil, fveg, 0).astype(np.float32)
-    refl = refl * bright[None] * (1 - fveg[None]) + fveg[None] * _SPEC[_FARM][:, None, None]
+    refl *= (bright * (1 - fveg))[None]
+    refl += fveg[None] * _SPEC[_FARM][:, None, None]
     # Moisture darkens SWIR of soils unevenly.
     wet = np.where(soil, _smooth_noise(rng, (h, w), 80.0 / res), 0).astype(np.float32)
     refl[8:] *= 1.0 - 0.18 * wet[None]
@@ -633,7 +637,8 @@ def _render(
 
     # Haze: a smooth additive path radiance with slight attenuation.
     hz = haze * _smooth_noise(rng, (h, w), 2500.0 / res)
-    refl = refl * (1 - 0.3 * hz[None]) + hz[None] * _HAZE[:, None, None]
+    refl *= (1 - 0.3 * hz)[None]
+    refl += hz[None] * _HAZE[:, None, None]
 
     # Clouds with soft edges, and their shadows displaced along the sun direction.
     alpha = np.zeros((h, w), dtype=np.float32)
@@ -649,15 +654,18 @@ def _render(
         dy, dx = round(-math.cos(az) * disp), round(-math.sin(az) * disp)
         shadow = ndimage.shift(alpha, (-dy, dx), order=0, mode="constant", cval=0.0)
         shadow = shadow * (1 - alpha)
-        refl = refl * (1 - 0.7 * shadow[None])
-        refl = refl * (1 - alpha[None]) + alpha[None] * _CLOUD[:, None, None]
+        refl *= ((1 - 0.7 * shadow) * (1 - alpha))[None]
+        refl += alpha[None] * _CLOUD[:, None, None]
 
     # Per-band gain/offset change between dates (calibration, BRDF, atmosphere).
     gain = float(rng.normal(1.0, 0.04)) + rng.normal(0, 0.015, 10).astype(np.float32)
     offset = rng.normal(0, 0.004, 10).astype(np.float32)
-    refl = refl * gain[:, None, None] + offset[:, None, None]
-    # Optics: a mild PSF blur, then sensor noise.
-    refl = ndimage.gaussian_filter(refl, sigma=(0, 0.5, 0.5), truncate=2.0)
+    refl *= gain[:, None, None]
+    refl += offset[:, None, None]
+    # Optics: a mild PSF blur of the 10 m bands (20 m bands are block-averaged when
+    # written, which smooths them more), then sensor noise.
+    for b in _BANDS_10M_IDX:
+        refl[b] = ndimage.gaussian_filter(refl[b], sigma=0.5, truncate=2.0)
     refl += 0.003 * rng.standard_normal(refl.shape, dtype=np.float32)
 
     valid = np.ones((h, w), dtype=bool)
