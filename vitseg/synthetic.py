@@ -96,7 +96,7 @@ __all__ = [
 ]
 
 #: Bump when the generator changes so cached catalogs are rebuilt.
-SYNTHETIC_VERSION: Final[int] = 2
+SYNTHETIC_VERSION: Final[int] = 3
 
 #: Lon/lat bounds (west, south, east, north) of the two hand-labelled boxes of the asm-map
 #: ground truth in Ghana (glr_id 260979 near Obuasi, 274213 near Kibi), rounded outward to
