@@ -1,0 +1,256 @@
+"""Benchmark large-area prediction: km² per second, share of bf16 matmul peak, peak memory.
+
+Usage (from the repo root)::
+
+    .venv/bin/python bench/predict.py                      # CPU, both models, 1x/4x/16x
+    .venv/bin/python bench/predict.py --device cuda        # on a GPU
+    .venv/bin/python bench/predict.py --base-px 512 --scales 1 4   # quicker
+
+What it measures, in one run:
+
+1. the bf16 (and fp32) matmul peak of this machine (square ``--matmul-n`` matmuls);
+2. per model (U-Net resnet34, SegFormer mit_b0; random weights, 10 bands, 3 classes):
+   the model alone on in-memory 256 x 256 tiles (km²/s of Sentinel-2 10 m pixels, and
+   its FLOP rate as a share of the matmul peak, FLOPs counted with torch's
+   FlopCounterMode), and the whole path: local 10-band COG -> lazy cube ->
+   ``predict_cube`` (overlap 32, blending) -> class, confidence and probability COGs
+   (``write_scene_maps``). Each whole-path run is a fresh subprocess; its peak RSS
+   (``ru_maxrss``) is reported;
+3. for ``--memory-arch``: the whole path on 1x, 4x and 16x the base area, to show that
+   peak memory stays flat (goal: 16x <= 1.25 x 1x) and time grows linearly.
+
+The input scenes are smooth simulated reflectance fields (uint16 DN, scale 1e-4, like
+Sentinel-2 L2A) written as COGs beforehand (not timed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+KM2_PER_PX = 1e-4  # a 10 m pixel is 100 m²
+
+
+def _make_input(path: Path, px: int) -> None:
+    """Write a ``px`` x ``px`` 10-band uint16 COG of smooth fields (streamed)."""
+    import dask.array as da
+    import numpy as np
+    import xarray as xr
+
+    from vitseg.constants import S2_BANDS_10
+    from vitseg.predict import write_cog
+
+    def field(block: Any, block_info: Any = None) -> Any:
+        (b0, b1), (r0, r1), (c0, c1) = block_info[None]["array-location"]
+        yy, xx = np.mgrid[r0:r1, c0:c1].astype("float32")
+        out = np.empty((b1 - b0, r1 - r0, c1 - c0), "uint16")
+        for i, b in enumerate(range(b0, b1)):
+            v = 0.15 + 0.1 * np.sin(xx / (37.0 + 5 * b)) * np.cos(yy / (53.0 - 3 * b))
+            v += 0.05 * np.sin((xx + yy) / 11.0)
+            out[i] = np.clip(v * 10000, 1, 65535).astype("uint16")
+        return out
+
+    arr = da.zeros((10, px, px), chunks=(10, 1024, 1024), dtype="uint16").map_blocks(
+        field, dtype="uint16"
+    )
+    cube = xr.DataArray(
+        arr, dims=("band", "y", "x"),
+        coords={"band": list(S2_BANDS_10), "y": 700_000.0 - 10 * (np.arange(px) + 0.5),
+                "x": 600_000.0 + 10 * (np.arange(px) + 0.5)},
+    ).rio.write_crs("EPSG:32630")  # fmt: skip
+    write_cog(cube, path, nodata=0, overviews=False)
+
+
+def _model(arch: str) -> Any:
+    import torch
+
+    import vitseg.compat  # noqa: F401
+    from vitseg.models import create_model
+
+    torch.manual_seed(0)
+    return create_model(arch, in_channels=10, classes=3).eval()
+
+
+def _worker(args: argparse.Namespace) -> None:
+    """Whole path in this (fresh) process; print JSON with seconds and peak RSS."""
+    import dask
+
+    from vitseg.predict import open_map, predict_cube, write_scene_maps
+
+    model = _model(args.arch)
+    t0 = time.perf_counter()
+    cube = open_map(args.input, chunks=1024).rename({"class": "band"}).astype("float32") * 1e-4
+    probs = predict_cube(
+        model, cube, tile=args.tile, overlap=args.overlap, batch_size=args.batch_size,
+        device=args.device,
+    )  # fmt: skip
+    with dask.config.set(scheduler="threads", num_workers=args.dask_workers):
+        write_scene_maps(probs, args.out_dir, prefix=f"{args.arch}_{args.px}", overwrite=True)
+    secs = time.perf_counter() - t0
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": secs, "maxrss_mb": rss_mb}))
+
+
+def _whole_path(
+    args: argparse.Namespace, arch: str, px: int, inp: Path, out: Path
+) -> dict[str, Any]:
+    cmd = [
+        sys.executable, __file__, "--worker", "--arch", arch, "--px", str(px), "--input", str(inp),
+        "--out-dir", str(out), "--tile", str(args.tile), "--overlap", str(args.overlap),
+        "--batch-size", str(args.batch_size), "--device", args.device,
+        "--dask-workers", str(args.dask_workers),
+    ]  # fmt: skip
+    res = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if res.returncode:
+        raise RuntimeError(f"worker failed:\n{res.stderr[-3000:]}")
+    rec: dict[str, Any] = json.loads(res.stdout.strip().splitlines()[-1])
+    rec["km2"] = px * px * KM2_PER_PX
+    rec["km2_per_s"] = rec["km2"] / rec["seconds"]
+    return rec
+
+
+def _matmul_peak(device: str, n: int, dtype_name: str) -> float:
+    """Best FLOP/s of ``n x n`` matmuls in ``dtype_name`` (median of short bursts)."""
+    import torch
+
+    dtype = getattr(torch, dtype_name)
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
+    best = 0.0
+    for _ in range(5):
+        if device == "cuda":
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        reps = 3
+        for _ in range(reps):
+            torch.mm(a, b)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        best = max(best, reps * 2 * n**3 / (time.perf_counter() - t))
+    return best
+
+
+def _model_alone(args: argparse.Namespace, arch: str) -> dict[str, Any]:
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from vitseg.models import autocast_context, prepare_model, select_device, to_input, use_bf16
+
+    dev = select_device(args.device)
+    bf16 = use_bf16(dev, "auto")
+    model = _model(arch)
+    with FlopCounterMode(display=False) as fc, torch.inference_mode():
+        model(torch.zeros(1, 10, args.tile, args.tile))
+    flops_per_px = fc.get_total_flops() / args.tile**2
+    prepare_model(model, dev, bf16=bf16)
+    x = to_input(torch.randn(args.batch_size, 10, args.tile, args.tile), dev, bf16=bf16)
+    with torch.inference_mode(), autocast_context(dev, bf16=bf16):
+        model(x)  # warm-up
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        for _ in range(args.repeats):
+            model(x).float().softmax(1).cpu()
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        secs = time.perf_counter() - t
+    px_per_s = args.repeats * args.batch_size * args.tile**2 / secs
+    return {"px_per_s": px_per_s, "km2_per_s": px_per_s * KM2_PER_PX, "bf16": bf16,
+            "gflop_per_px": flops_per_px / 1e9, "flop_rate": px_per_s * flops_per_px}  # fmt: skip
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--device", default="cpu", help="cpu | cuda | auto")
+    p.add_argument("--archs", nargs="+", default=["unet", "segformer"])
+    p.add_argument("--base-px", type=int, default=1024, help="side of the 1x scene (px)")
+    p.add_argument("--scales", type=int, nargs="+", default=[1, 4, 16], help="area multiples")
+    p.add_argument("--memory-arch", default="unet")
+    p.add_argument("--tile", type=int, default=256)
+    p.add_argument("--overlap", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--matmul-n", type=int, default=2048)
+    p.add_argument("--dask-workers", type=int, default=2)
+    p.add_argument("--workdir", default=None, help="scratch folder (default: a temp dir)")
+    # worker mode (internal)
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--arch", help=argparse.SUPPRESS)
+    p.add_argument("--px", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--input", help=argparse.SUPPRESS)
+    p.add_argument("--out-dir", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.worker:
+        _worker(args)
+        return
+
+    import torch
+
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="vitseg-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    dev = "cuda" if args.device in {"cuda", "auto"} and torch.cuda.is_available() else "cpu"
+    print(f"device {dev}; torch {torch.__version__}; threads {torch.get_num_threads()}; "
+          f"load average {os.getloadavg()[0]:.1f}; workdir {work}")  # fmt: skip
+    peak_bf16 = _matmul_peak(dev, args.matmul_n, "bfloat16")
+    peak_fp32 = _matmul_peak(dev, args.matmul_n, "float32")
+    print(f"matmul peak ({args.matmul_n}^2): bf16 {peak_bf16 / 1e12:.2f} TFLOP/s, "
+          f"fp32 {peak_fp32 / 1e12:.2f} TFLOP/s")  # fmt: skip
+
+    inputs: dict[int, Path] = {}
+    for s in sorted({1, *args.scales}):
+        px = round(args.base_px * s**0.5)
+        inputs[px] = work / f"input_{px}.tif"
+        if not inputs[px].exists():
+            _make_input(inputs[px], px)
+
+    rows = []
+    base_px = args.base_px
+    for arch in args.archs:
+        alone = _model_alone(args, arch)
+        whole = _whole_path(args, arch, base_px, inputs[base_px], work / "out")
+        rows.append({
+            "model": arch, "model_alone_km2_s": alone["km2_per_s"],
+            "whole_path_km2_s": whole["km2_per_s"],
+            "whole/alone": whole["km2_per_s"] / alone["km2_per_s"],
+            "gflop_per_px": alone["gflop_per_px"],
+            "share_of_bf16_peak": alone["flop_rate"] / peak_bf16, "bf16": alone["bf16"],
+            "whole_maxrss_mb": whole["maxrss_mb"],
+        })  # fmt: skip
+    print(f"\nThroughput (scene {base_px} x {base_px} px = {base_px**2 * KM2_PER_PX:.1f} km², "
+          f"tile {args.tile}, overlap {args.overlap}, batch {args.batch_size}, {dev})")  # fmt: skip
+    _print_table(rows)
+
+    mem_rows = []
+    for s in args.scales:
+        px = round(args.base_px * s**0.5)
+        rec = _whole_path(args, args.memory_arch, px, inputs[px], work / "out")
+        mem_rows.append({"scale": f"{s}x", "px": f"{px}x{px}", "km2": rec["km2"],
+                         "seconds": rec["seconds"], "km2_s": rec["km2_per_s"],
+                         "maxrss_mb": rec["maxrss_mb"]})  # fmt: skip
+    base = mem_rows[0]
+    for r in mem_rows:
+        r["rss_vs_1x"] = r["maxrss_mb"] / base["maxrss_mb"]
+        r["time_vs_1x_per_area"] = (r["seconds"] / base["seconds"]) / (r["km2"] / base["km2"])
+    print(f"\nScaling of the whole path ({args.memory_arch}, fresh process per size)")
+    _print_table(mem_rows)
+
+
+def _print_table(rows: list[dict[str, Any]]) -> None:
+    cols = list(rows[0])
+    cells = [[f"{r[c]:.3g}" if isinstance(r[c], float) else str(r[c]) for c in cols] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
+    print("  ".join(c.rjust(w) for c, w in zip(cols, widths, strict=True)))
+    for row in cells:
+        print("  ".join(v.rjust(w) for v, w in zip(row, widths, strict=True)))
+
+
+if __name__ == "__main__":
+    main()
