@@ -46,7 +46,7 @@ from vitseg.errors import (
     ParamsError,
     VectorError,
 )
-from vitseg.io import atomic_path
+from vitseg.io import atomic_path, atomic_write_text
 
 __all__ = [
     "MINING_POLYGONS",
@@ -754,7 +754,7 @@ def download_file(
                 if sha256 is not None and hexd != sha256.lower():
                     raise _Checksum(hexd)
             if sha256 is None:
-                (final.parent / (final.name + ".sha256")).write_text(hexd + "\n")
+                atomic_write_text(final.parent / (final.name + ".sha256"), hexd + "\n")
             return final
         except _Checksum as exc:
             raise DownloadError(
