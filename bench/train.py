@@ -1,0 +1,157 @@
+"""Training throughput of vitseg.train.fit versus a bare torch loop (issue 3 benchmark).
+
+For each architecture (U-Net ResNet-34, SegFormer mit_b0) and precision (fp32, bf16) it
+measures images/s of
+
+- **bare**: a plain loop over in-memory tensors (no Dataset, no DataLoader, no metrics,
+  no checkpoints): forward, loss, backward, optimiser step;
+- **fit**: `vitseg.train.fit` on a `vitseg.datasets.PatchDataset` of random,
+  augmented 256 x 256 patches cut from in-memory 10-band scenes (DataLoader, progress bar,
+  loss bookkeeping), with one small validation tile and a checkpoint per epoch.
+
+`fit` runs two epochs of ``--steps`` batches; the second (warm) epoch's training-loop
+rate is compared with the bare loop's warm rate (``ratio`` = fit / bare; goal: overhead
+``1 - ratio`` below 10 %). ``fit_wall`` also charges validation and checkpoint writes.
+
+    .venv/bin/python bench/train.py                 # CPU, a few minutes
+    .venv/bin/python bench/train.py --device cuda --batch 16 --steps 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np
+import pandas as pd
+import torch
+
+import vitseg.compat  # noqa: F401
+from vitseg.datasets import PatchDataset
+from vitseg.losses import create_loss
+from vitseg.models import (
+    autocast_context,
+    create_model,
+    prepare_model,
+    select_device,
+    to_input,
+)
+from vitseg.train import TrainConfig, fit
+
+ARCHS = {"unet": ("resnet34", 3), "segformer": ("mit_b0", 2)}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def bare_loop(arch, *, device, bf16, bands, px, batch, steps, warmup, seed):
+    encoder, classes = ARCHS[arch]
+    torch.manual_seed(seed)
+    model = create_model(arch, in_channels=bands, classes=classes, encoder=encoder)
+    prepare_model(model, device, bf16=bf16)
+    model.train()
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, weight_decay=1e-4)
+    loss_fn = create_loss("ce", classes=classes).to(device)
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch, bands, px, px, generator=g)
+    y = torch.randint(0, classes, (batch, px, px), generator=g)
+    xb, yb = to_input(x, device, bf16=bf16), y.to(device)
+    for i in range(warmup + steps):
+        if i == warmup:
+            _sync(device)
+            t0 = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        with autocast_context(device, bf16=bf16):
+            out = model(xb)
+        loss = loss_fn(out, yb)
+        loss.backward()
+        opt.step()
+    _sync(device)
+    return steps * batch / (time.perf_counter() - t0)
+
+
+def fit_loop(arch, *, device, bf16, bands, px, batch, steps, seed, workers):
+    encoder, classes = ARCHS[arch]
+    rng = np.random.default_rng(seed)
+    scenes = [
+        (rng.normal(size=(bands, 2 * px, 2 * px)).astype("float32"),
+         rng.integers(0, classes, (2 * px, 2 * px)).astype("uint8"))
+        for _ in range(2)
+    ]  # fmt: skip
+    samples = steps * batch
+    train = PatchDataset(scenes, patch_px=px, samples_per_epoch=samples, seed=seed)
+    val = [(torch.from_numpy(scenes[0][0][:, :64, :64].copy()),
+            torch.from_numpy(scenes[0][1][:64, :64].astype("int64")))]  # fmt: skip
+    torch.manual_seed(seed)
+    model = create_model(arch, in_channels=bands, classes=classes, encoder=encoder)
+    cfg = TrainConfig(
+        epochs=2, batch_size=batch, optimizer="sgd", lr=1e-3, samples_per_epoch=samples,
+        num_workers=workers, seed=seed, device=str(device), bf16=bf16, progress=False,
+    )  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        res = fit(model, train, val, config=cfg, run_dir=tmp)
+        wall = time.perf_counter() - t0
+    hist = res.history
+    warm = hist.iloc[-1]
+    # wall-clock rate of the warm epoch incl. validation + checkpoint: total minus epoch 1
+    epoch2_wall = wall - float(hist.iloc[0]["seconds"])
+    return float(warm["images_per_s"]), samples / epoch2_wall
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    ap.add_argument("--archs", nargs="+", default=list(ARCHS), choices=list(ARCHS))
+    ap.add_argument("--precisions", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
+    ap.add_argument("--bands", type=int, default=10)
+    ap.add_argument("--px", type=int, default=256)
+    ap.add_argument("--batch", type=int, default=None, help="default 4 on CPU, 16 on CUDA")
+    ap.add_argument(
+        "--steps", type=int, default=None, help="timed batches (default 3 CPU, 30 CUDA)"
+    )
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--csv", default="", help="also write the table to this CSV")
+    args = ap.parse_args(argv)
+    device = select_device(args.device)
+    cuda = device.type == "cuda"
+    batch = args.batch or (16 if cuda else 4)
+    steps = args.steps or (30 if cuda else 3)
+    name = torch.cuda.get_device_name(device) if cuda else f"CPU x{torch.get_num_threads()} threads"
+    print(f"device {device} ({name}); torch {torch.__version__}; "
+          f"{batch} x {args.bands} x {args.px} x {args.px} per batch, {steps} timed steps")  # fmt: skip
+    rows = []
+    for arch in args.archs:
+        for prec in args.precisions:
+            bf16 = prec == "bf16"
+            common = dict(device=device, bf16=bf16, bands=args.bands, px=args.px, batch=batch,
+                          steps=steps, seed=args.seed)  # fmt: skip
+            bare = bare_loop(arch, warmup=args.warmup, **common)
+            fit_ips, fit_wall = fit_loop(arch, workers=args.workers, **common)
+            row = {"arch": f"{arch} ({ARCHS[arch][0]})", "precision": prec,
+                   "bare_img_s": bare, "fit_img_s": fit_ips, "ratio": fit_ips / bare,
+                   "overhead_pct": 100 * (1 - fit_ips / bare), "fit_wall_img_s": fit_wall,
+                   "device": name, "batch": batch, "steps": steps}  # fmt: skip
+            rows.append(row)
+            print(f"  {row['arch']:<20} {prec}: bare {bare:8.2f} img/s | fit {fit_ips:8.2f} img/s"
+                  f" (ratio {row['ratio']:.3f}, overhead {row['overhead_pct']:+.1f} %) | "
+                  f"fit incl. validation+checkpoint {fit_wall:8.2f} img/s", flush=True)  # fmt: skip
+    table = pd.DataFrame(rows)
+    if args.csv:
+        Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(args.csv, index=False)
+    print(table.drop(columns=["device"]).round(3).to_string(index=False))
+    return table
+
+
+if __name__ == "__main__":
+    main()
