@@ -37,7 +37,14 @@ from typing import Any
 
 import pystac
 
-from vitseg.errors import EmptySearchError, MissingAssetError, NetworkError, VitsegError
+from vitseg.errors import (
+    EmptySearchError,
+    MissingAssetError,
+    MissingFileError,
+    NetworkError,
+    ParamsError,
+    VitsegError,
+)
 from vitseg.io import atomic_path
 
 __all__ = [
@@ -156,11 +163,18 @@ def _interval(
             return _parse_time(parts[0], end=False), _parse_time(parts[0], end=True)
         if len(parts) != 2:
             raise VitsegError(f"datetime interval {datetime!r} must be 'start/end'")
-        return _parse_time(parts[0], end=False), _parse_time(parts[1], end=True)
-    seq = list(datetime)
+        seq: list[Any] = parts
+    else:
+        seq = list(datetime)
     if len(seq) != 2:
         raise VitsegError(f"datetime must be a string or a (start, end) pair; got {datetime!r}")
-    return _parse_time(seq[0], end=False), _parse_time(seq[1], end=True)
+    start, end = _parse_time(seq[0], end=False), _parse_time(seq[1], end=True)
+    if start is not None and end is not None and start > end:
+        raise ParamsError(
+            f"datetime interval {datetime!r} ends before it starts; swap the dates "
+            f"(start <= end), e.g. '{seq[1]}/{seq[0]}'"
+        )
+    return start, end
 
 
 def _check_bbox(bbox: Sequence[float]) -> Bbox:
@@ -431,7 +445,7 @@ def search_items(
         if path.is_dir():
             path = path / "catalog.json"
         if not path.exists():
-            raise VitsegError(
+            raise MissingFileError(
                 f"STAC source {src!r} does not exist; pass a STAC API URL, a catalog.json "
                 "(vitseg.synthetic.write_catalog writes one) or an ItemCollection file"
             )
@@ -524,11 +538,13 @@ def load_items(path: str | os.PathLike[str]) -> pystac.ItemCollection:
 
     Raises
     ------
+    MissingFileError
+        The file is missing.
     VitsegError
-        The file is missing or not an ItemCollection.
+        The file is not an ItemCollection.
     """
     p = Path(path)
     if not p.exists():
-        raise VitsegError(f"no ItemCollection at {str(p)!r}; run notebook 02_build_cube first")
+        raise MissingFileError(f"no ItemCollection at {str(p)!r}; run notebook 02_build_cube first")
     items = _local_items(p)
     return pystac.ItemCollection(items)
