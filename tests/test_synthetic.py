@@ -112,7 +112,8 @@ def test_baseline_offsets_on_both_sides_of_0400(items):
         new = it["properties"]["s2:processing_baseline"] >= "04.00"
         assert new == (when >= dt.date(2022, 1, 25))
         assert offset == (-0.1 if new else 0.0)
-        assert it["properties"]["earthsearch:boa_offset_applied"] is new
+        # the DN still carry the offset, so readers must apply raster:bands' -0.1
+        assert it["properties"]["earthsearch:boa_offset_applied"] is False
     # Same box and season, one date on each side: DN differ by ~1000 on clear pixels.
     season = [i for i in items if i["properties"]["vitseg:season"] == "2021-22"]
     box = [i for i in season if i["properties"]["vitseg:box"] == "obuasi"]
@@ -131,6 +132,11 @@ def test_baseline_offsets_on_both_sides_of_0400(items):
     refl_old = np.median(red_old[clear10]) * 1e-4 + 0.0
     refl_new = np.median(red_new[clear10]) * 1e-4 - 0.1
     assert abs(refl_old - refl_new) < 0.015
+    # ... and vitseg.cube's default reading of the item metadata agrees.
+    from vitseg.cube import reflectance_scaling
+
+    assert reflectance_scaling(old, "B04")[:2] == (1e-4, 0.0)
+    assert reflectance_scaling(new, "B04")[:2] == (1e-4, -0.1)
 
 
 def test_twenty_metre_bands_at_twenty_metres(items):

@@ -96,7 +96,7 @@ __all__ = [
 ]
 
 #: Bump when the generator changes so cached catalogs are rebuilt.
-SYNTHETIC_VERSION: Final[int] = 3
+SYNTHETIC_VERSION: Final[int] = 4
 
 #: Lon/lat bounds (west, south, east, north) of the two hand-labelled boxes of the asm-map
 #: ground truth in Ghana (glr_id 260979 near Obuasi, 274213 near Kibi), rounded outward to
@@ -897,7 +897,10 @@ def _item_dict(
         "s2:thin_cirrus_percentage": pct((10,)),
         "s2:dark_features_percentage": pct((2,)),
         "datetime": when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z",
-        "earthsearch:boa_offset_applied": baseline >= "04.00",
+        # DN keep ESA's +1000 from baseline 04.00 on and raster:bands carries the -0.1;
+        # on Earth Search a true flag means the DN were already shifted back
+        # (Element84/earth-search#66), which these simulated files are not.
+        "earthsearch:boa_offset_applied": False,
         "processing:software": {"vitseg.synthetic": str(SYNTHETIC_VERSION)},
         "updated": created,
         "vitseg:simulated": True,
