@@ -193,6 +193,10 @@ def _default_value(spec: Mapping[str, Any]) -> Any:
         return spec.get("default")
 
 
+def _type_name(expected: tuple[type, ...]) -> str:
+    return "float" if float in expected else expected[0].__name__
+
+
 def _check_type(notebook: str, key: str, value: Any, spec: Mapping[str, Any]) -> None:
     declared = str(spec.get("inferred_type_name", "None"))
     default = _default_value(spec)
@@ -211,7 +215,7 @@ def _check_type(notebook: str, key: str, value: Any, spec: Mapping[str, Any]) ->
     ok = isinstance(value, expected) and not (isinstance(value, bool) and bool not in expected)
     if not ok:
         raise ParamsError(
-            f"{notebook}: parameter {key!r} must be {declared if declared != 'None' else expected[0].__name__}"
+            f"{notebook}: parameter {key!r} must be {declared if declared != 'None' else _type_name(expected)}"
             f" (default {spec.get('default')}); got {value!r} ({type(value).__name__})"
         )
 
