@@ -5,7 +5,7 @@ import torch
 from torch.utils.data import Dataset
 
 from vitseg.errors import ParamsError, VitsegError
-from vitseg.models import create_model
+from vitseg.models import create_model, prepare_model
 from vitseg.train import TrainConfig, evaluate, fit, load_model, mine_class
 
 
@@ -135,7 +135,8 @@ def test_checkpoints_load_weights_only_and_rebuild(tmp_path):
     assert meta["epoch"] == 2 and meta["model"]["classes"] == 2 and not loaded.training
     for k, v in model.state_dict().items():
         assert torch.equal(v.cpu(), loaded.state_dict()[k]), k
-    best, best_meta = load_model(res.best_path)
+    best, best_meta = load_model(res.best_path, device="auto")  # where fit validated
+    prepare_model(best, "auto")  # same memory format as during fit
     assert best_meta["best"]["epoch"] == res.best_epoch
     assert best_meta["best"]["monitor"] == "f1"
     # the score stored for the best epoch is what evaluate() gives for the best weights

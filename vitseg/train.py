@@ -90,7 +90,9 @@ class TrainConfig:
         Patches drawn per epoch (``None`` = ``len(train)``); more than ``len(train)``
         repeats the dataset in fresh random orders.
     num_workers
-        Data-loader worker processes.
+        Data-loader worker processes. 0 prepares batches in the training process, which
+        is right on small CPUs; on a GPU use several (e.g. 4-8) so that patch cutting,
+        augmentation and collation overlap the GPU's work (see ``bench/train.py``).
     seed
         Seed of data order, augmentation and dropout.
     device
@@ -566,7 +568,8 @@ def fit(
                 train, batch_size=cfg.batch_size, sampler=_epoch_indices(n_train, samples, gen),
                 num_workers=cfg.num_workers, drop_last=samples >= cfg.batch_size,
                 generator=gen, worker_init_fn=_worker_init if cfg.num_workers else None,
-                pin_memory=device.type == "cuda",
+                # pinning pays off only when workers prepare batches in the background
+                pin_memory=device.type == "cuda" and cfg.num_workers > 0,
             )  # fmt: skip
             lr = float(opt.param_groups[0]["lr"])
             model.train()
