@@ -83,11 +83,12 @@ def _worker(args: argparse.Namespace) -> None:
     """Whole path in this (fresh) process; print JSON with seconds and peak RSS."""
     import dask
 
-    from vitseg.predict import open_map, predict_cube, write_scene_maps
+    from vitseg.predict import _aligned_chunk, open_map, predict_cube, write_scene_maps
 
     model = _model(args.arch)
     t0 = time.perf_counter()
-    cube = open_map(args.input, chunks=1024).rename({"class": "band"}).astype("float32") * 1e-4
+    chunk = _aligned_chunk(1024, args.tile, args.overlap)  # read in the chunks predicted
+    cube = open_map(args.input, chunks=chunk).rename({"class": "band"}).astype("float32") * 1e-4
     probs = predict_cube(
         model, cube, tile=args.tile, overlap=args.overlap, batch_size=args.batch_size,
         device=args.device,
@@ -108,7 +109,10 @@ def _whole_path(
         "--batch-size", str(args.batch_size), "--device", args.device,
         "--dask-workers", str(args.dask_workers),
     ]  # fmt: skip
-    res = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    # As dask.distributed does for its workers: return freed memory to the OS promptly, and
+    # keep GDAL's block cache small (default 5 % of RAM), so RSS reflects the pipeline.
+    env = {"MALLOC_TRIM_THRESHOLD_": "65536", "GDAL_CACHEMAX": "128", **os.environ}
+    res = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     if res.returncode:
         raise RuntimeError(f"worker failed:\n{res.stderr[-3000:]}")
     rec: dict[str, Any] = json.loads(res.stdout.strip().splitlines()[-1])
