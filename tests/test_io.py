@@ -16,12 +16,14 @@ from vitseg import errors
 from vitseg.io import (
     atomic_path,
     atomic_write_text,
+    clean_partials,
     data_path,
     read_json,
     sha256_file,
     start_run,
     update_manifest,
     write_json,
+    write_table,
 )
 
 
@@ -68,7 +70,19 @@ def test_killed_writer_leaves_no_partial_file_at_the_final_path(tmp_path: Path) 
     time.sleep(0.1)
     assert not final.exists()
     leftovers = list(tmp_path.iterdir())
-    assert len(leftovers) == 1 and leftovers[0].name.startswith(".big.bin.")
+    assert len(leftovers) == 1 and leftovers[0].name.startswith(".big.bin.vitseg-tmp-")
+    # the runner sweeps such leftovers before an experiment; final files stay
+    (tmp_path / "keep.txt").write_text("final")
+    assert clean_partials(tmp_path) == leftovers
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
+
+
+def test_write_table_is_atomic_csv_and_parquet(tmp_path: Path) -> None:
+    import pandas as pd
+
+    df = pd.DataFrame({"a": [1, 2], "b": ["x", "y"]})
+    assert pd.read_csv(write_table(df, tmp_path / "t.csv")).equals(df)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv"]
 
 
 def test_start_run_creates_folders_and_manifest(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ NB_A = """# %% [markdown]
 # %% tags=["parameters"]
 report_dir = "reports/tiny"
 seed = 0
-size_px = 4
+tile_px = 4
 ratio = 0.5
 flag = False
 names = ["a"]
@@ -33,7 +33,7 @@ names = ["a"]
 from pathlib import Path
 out = Path(report_dir) / "tables" / "a.txt"
 out.parent.mkdir(parents=True, exist_ok=True)
-out.write_text(f"{seed} {size_px * 2} {ratio} {flag} {names}")
+out.write_text(f"{seed} {tile_px * 2} {ratio} {flag} {names}")
 """
 
 NB_B = """# %% tags=["parameters"]
@@ -63,7 +63,7 @@ def write_yaml(tmp_path: Path, text: str) -> Path:
 
 def test_notebook_parameters_reads_the_parameters_cell(nbdir: Path) -> None:
     params = notebook_parameters(nbdir / "01_make_a.py")
-    assert set(params) == {"report_dir", "seed", "size_px", "ratio", "flag", "names"}
+    assert set(params) == {"report_dir", "seed", "tile_px", "ratio", "flag", "names"}
     assert params["seed"]["default"] == "0"
     assert params["names"]["default"] == '["a"]'
 
@@ -72,14 +72,14 @@ def test_runs_notebooks_in_order_and_skips_finished_ones(nbdir: Path, tmp_path: 
     report = tmp_path / "reports" / "tiny"
     exp = write_yaml(
         tmp_path,
-        f"common:\n  report_dir: {report}\n  seed: 3\n01_make_a:\n  size_px: 5\n",
+        f"common:\n  report_dir: {report}\n  seed: 3\n01_make_a:\n  tile_px: 5\n",
     )
     run_experiment(exp, notebook_dir=nbdir)
     assert (report / "tables" / "a.txt").read_text() == "3 10 0.5 False ['a']"
     assert (report / "executed" / "01_make_a.ipynb").is_file()
     manifest = json.loads((report / "manifest.json").read_text())
     assert manifest["notebooks"]["01_make_a"]["status"] == "ok"
-    assert manifest["notebooks"]["01_make_a"]["params"]["size_px"] == 5
+    assert manifest["notebooks"]["01_make_a"]["params"]["tile_px"] == 5
     assert manifest["git_sha"] is None or len(manifest["git_sha"]) >= 40
     # second run: nothing changed, so nothing re-executes
     (report / "tables" / "a.txt").unlink()
@@ -92,15 +92,15 @@ def test_runs_notebooks_in_order_and_skips_finished_ones(nbdir: Path, tmp_path: 
 @pytest.mark.parametrize(
     ("yaml_text", "match"),
     [
-        ("01_make_a:\n  sise_px: 5\n", r"'sise_px'.*01_make_a.*did you mean 'size_px'"),
+        ("01_make_a:\n  sise_px: 5\n", r"'sise_px'.*01_make_a.*did you mean 'tile_px'"),
         ("common:\n  colour: red\n", r"common keys \['colour'\] are declared by none"),
-        ("01_make_a:\n  size_px: -2\n", r"'size_px' must be > 0; got -2"),
-        ("01_make_a:\n  size_px: 0\n", r"'size_px' must be > 0; got 0"),
+        ("01_make_a:\n  tile_px: -2\n", r"'tile_px' must be > 0; got -2"),
+        ("01_make_a:\n  tile_px: 0\n", r"'tile_px' must be > 0; got 0"),
         ("01_make_a:\n  seed: seven\n", r"'seed' must be int.*got 'seven'"),
         ("01_make_a:\n  flag: 1\n", r"'flag' must be bool"),
         ("03_nope: {}\n", r"section '03_nope' names no notebook"),
         ("01_make_a: [1, 2]\n", r"must be a mapping"),
-        ("01_make_a:\n  size_px: [1\n", r"not valid YAML"),
+        ("01_make_a:\n  tile_px: [1\n", r"not valid YAML"),
         ("notebooks: [09_x]\n", r"unknown notebooks \['09_x'\]"),
     ],
 )

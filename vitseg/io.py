@@ -26,6 +26,7 @@ __all__ = [
     "atomic_path",
     "atomic_write_bytes",
     "atomic_write_text",
+    "clean_partials",
     "data_path",
     "git_sha",
     "package_versions",
@@ -34,6 +35,7 @@ __all__ = [
     "start_run",
     "update_manifest",
     "write_json",
+    "write_table",
 ]
 
 #: Packages whose versions go into every manifest.
@@ -44,6 +46,46 @@ TRACKED_PACKAGES = (
 )  # fmt: skip
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+#: Marker in the names of temporary files, so that leftovers of killed writers can be found.
+_TMP_MARK = "vitseg-tmp-"
+
+
+def clean_partials(root: str | os.PathLike[str]) -> list[Path]:
+    """Remove temporary files that killed writers left under ``root``; return them.
+
+    :func:`atomic_path` writes to ``.<name>.vitseg-tmp-*`` beside the final path. A
+    process killed with SIGKILL cannot remove it; the runner calls this before an
+    experiment so such leftovers do not pile up. Final files are never touched.
+    """
+    removed: list[Path] = []
+    base = Path(root)
+    if not base.exists():
+        return removed
+    for path in base.rglob(f".*.{_TMP_MARK}*"):
+        if path.is_dir():
+            import shutil
+
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
+
+
+def write_table(df: Any, path: str | os.PathLike[str], **kwargs: Any) -> Path:
+    """Write a pandas DataFrame as CSV (or Parquet for ``.parquet``) atomically.
+
+    ``index=False`` unless given. Returns ``path``.
+    """
+    kwargs.setdefault("index", False)
+    with atomic_path(path) as tmp:
+        if Path(path).suffix == ".parquet":
+            df.to_parquet(tmp, **kwargs)
+        else:
+            df.to_csv(tmp, **kwargs)
+    return Path(path)
 
 
 @contextlib.contextmanager
@@ -76,7 +118,7 @@ def atomic_path(path: str | os.PathLike[str], *, suffix: str | None = None) -> I
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(
-        prefix=f".{final.name}.",
+        prefix=f".{final.name}.{_TMP_MARK}",
         suffix=(suffix if suffix is not None else final.suffix) + ".part",
         dir=final.parent,
     )

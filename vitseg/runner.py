@@ -40,7 +40,7 @@ from typing import Any
 import yaml
 
 from vitseg.errors import ParamsError, VitsegError
-from vitseg.io import REPO_ROOT, read_json, start_run, update_manifest
+from vitseg.io import REPO_ROOT, clean_partials, read_json, start_run, update_manifest
 
 __all__ = [
     "Experiment",
@@ -59,6 +59,8 @@ _RESERVED = ("common", "notebooks")
 _POSITIVE_SUFFIXES = ("_px", "_m", "_km", "_size", "_per_season", "epochs", "batch_size")
 #: ... except these, which may be 0.
 _NON_NEGATIVE_HINTS = ("overlap", "buffer", "min_", "max_", "num_workers", "margin")
+#: ... and these, where 0 means "all" (02_build_cube: size_px 0 = the whole mining box).
+_ZERO_MEANS_ALL = ("size_px",)
 _DATE_RANGE_RE = re.compile(r"^(\d{4}-\d{2}-\d{2})/(\d{4}-\d{2}-\d{2})$")
 _SEASON_RE = re.compile(r"^(\d{4})-(\d{2})$")
 
@@ -222,7 +224,12 @@ def _check_type(notebook: str, key: str, value: Any, spec: Mapping[str, Any]) ->
 
 def _check_value(notebook: str, key: str, value: Any) -> None:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if key.endswith(_POSITIVE_SUFFIXES) and not any(h in key for h in _NON_NEGATIVE_HINTS):
+        zero_ok = key in _ZERO_MEANS_ALL or any(h in key for h in _NON_NEGATIVE_HINTS)
+        if key in _ZERO_MEANS_ALL and value < 0:
+            raise ParamsError(
+                f"{notebook}: parameter {key!r} must be >= 0 (0 = all); got {value!r}"
+            )
+        if key.endswith(_POSITIVE_SUFFIXES) and not zero_ok:
             if value <= 0:
                 raise ParamsError(f"{notebook}: parameter {key!r} must be > 0; got {value!r}")
         elif any(h in key for h in ("overlap", "buffer")) and value < 0:
@@ -375,6 +382,8 @@ def run_experiment(
     root = Path(resolved[names[0]].get("report_dir", exp.report_dir)) if names else exp.report_dir
     root = root if root.is_absolute() else REPO_ROOT / root
     run = start_run(root)
+    for leftover in clean_partials(root):
+        print(f"removed a partial file left by a killed writer: {_rel(leftover)}", flush=True)
     manifest_path = run.manifest
     update_manifest(root, "experiment_file", str(exp.path))
     env = {"MPLBACKEND": "Agg", "PYTHONHASHSEED": "0"}
