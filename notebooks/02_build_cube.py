@@ -133,7 +133,7 @@ items_table = pd.DataFrame(
         for (box, season), its in found.items()
     ]
 )  # fmt: skip
-items_table.to_csv(run.tables / "02_items_per_season.csv", index=False)
+io.write_table(items_table, run.tables / "02_items_per_season.csv")
 items_table
 
 # %% [markdown]
@@ -205,7 +205,7 @@ mask_table = pd.DataFrame(
         for t, iid in zip(c.time.values, c["id"].values, strict=True)
     ]
 )  # fmt: skip
-mask_table.to_csv(run.tables / "02_cloud_mask_per_scene.csv", index=False)
+io.write_table(mask_table, run.tables / "02_cloud_mask_per_scene.csv")
 mask_table
 
 # %%
@@ -324,7 +324,7 @@ blank_table = pd.DataFrame(
         for (box, s), f in fracs.items()
     ]
 )  # fmt: skip
-blank_table.to_csv(run.tables / "02_blank_tiles.csv", index=False)
+io.write_table(blank_table, run.tables / "02_blank_tiles.csv")
 blank_table
 
 # %% [markdown]
@@ -354,7 +354,7 @@ dists = {
 dist_table = pd.concat([d.assign(group=g) for g, d in dists.items()], ignore_index=True).assign(
     data_source=data_source
 )
-dist_table.to_csv(run.tables / "02_class_distribution.csv", index=False)
+io.write_table(dist_table, run.tables / "02_class_distribution.csv")
 fig, ax = plt.subplots(figsize=(8, 4))
 plotting.plot_class_distribution(
     dists, ax=ax, title=f"{label}Class distribution of labelled pixels per box and season"

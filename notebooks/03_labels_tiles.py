@@ -211,7 +211,7 @@ per_split["blocks"] = (
     split.groupby("split")["block"].nunique().reindex(per_split.index, fill_value=0)
 )
 per_split["data_source"] = data_source
-per_split.to_csv(run.tables / "03_tiles_per_split.csv")
+io.write_table(per_split, run.tables / "03_tiles_per_split.csv", index=True)
 per_split
 
 # %%
@@ -246,7 +246,7 @@ dist = {s: labels.class_distribution(m, classes=CLASSES) for s, m in masks.items
 class_table = pd.concat({s: d.set_index("class") for s, d in dist.items()}, names=["split"])
 class_table["ignored_pixels"] = [dist[s].attrs["ignored_pixels"] for s, _ in class_table.index]
 class_table["data_source"] = data_source
-class_table.to_csv(run.tables / "03_class_fractions_per_split.csv")
+io.write_table(class_table, run.tables / "03_class_fractions_per_split.csv", index=True)
 class_table.round(4)
 
 # %%
@@ -260,7 +260,7 @@ plotting.savefig(fig, run.figures / "03_class_distribution.png", simulated=simul
 cooc = labels.cooccurrence(masks["train"], offset=tuple(cooccurrence_offset), classes=CLASSES)
 cooc_table = cooc.copy()
 cooc_table["data_source"] = data_source
-cooc_table.to_csv(run.tables / "03_cooccurrence_train.csv")
+io.write_table(cooc_table, run.tables / "03_cooccurrence_train.csv", index=True)
 fig, ax = plt.subplots(figsize=(5.5, 4.8))
 plotting.plot_cooccurrence(
     cooc,

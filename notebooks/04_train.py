@@ -213,7 +213,7 @@ paper = paper.assign(
     data_source="VitSegh24 Table 1 (Sentinel-2 L2A, Ghana)",
 )
 table = pd.concat([scores, paper], ignore_index=True)
-table.to_csv(run.tables / "train_scores.csv", index=False)
+io.write_table(table, run.tables / "train_scores.csv")
 wide = table.pivot_table(index="split", columns="model", values=["f1", "precision", "recall"])
 print(f"{label}F1 / precision / recall of the mine class per split, beside VitSegh24 Table 1")
 wide.reindex(splits).round(3)

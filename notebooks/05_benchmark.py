@@ -180,7 +180,7 @@ table_a = baselines.benchmark_table(
     {clf: {t: (tiles_a[t][1].values, p.values) for t, p in d.items()} for clf, d in preds_a.items()}
 )
 table_a.insert(0, "data_source", data_source)
-table_a.to_csv(run.tables / "benchmark_similar.csv", index=False)
+vio.write_table(table_a, run.tables / "benchmark_similar.csv")
 table_a.round(2)
 
 # %% [markdown]
@@ -239,7 +239,7 @@ table_b = baselines.benchmark_table(
     {clf: {t: (tiles_b[t][1].values, p.values) for t, p in d.items()} for clf, d in preds_b.items()}
 )
 table_b.insert(0, "data_source", data_source)
-table_b.to_csv(run.tables / "benchmark_unseen.csv", index=False)
+vio.write_table(table_b, run.tables / "benchmark_unseen.csv")
 table_b.round(2)
 
 # %% [markdown]
@@ -339,6 +339,6 @@ for name in [*estimators, "CNN"]:
         }
     )
 timing = pd.DataFrame(timing)
-timing.to_csv(run.tables / "benchmark_timing.csv", index=False)
+vio.write_table(timing, run.tables / "benchmark_timing.csv")
 print(f"Times on this machine ({label}; the CNN was trained in notebook 04, its fit time is there)")
 timing.round(3)

@@ -129,7 +129,7 @@ for box in boxes:
     print(f"{box}: Cochran n = {n}")
 design = pd.concat(designs.values())
 design.insert(0, "data_source", data_source)
-design.to_csv(run.tables / f"accuracy_design_{season}.csv")
+vio.write_table(design, run.tables / f"accuracy_design_{season}.csv", index=True)
 design
 
 # %%
@@ -186,9 +186,9 @@ for box in boxes:
                     "plain_ratio": accuracy.overall_count_ratio(matrices[box])})  # fmt: skip
 acc_table = pd.concat(acc_tables)
 acc_table.insert(0, "data_source", data_source)
-acc_table.to_csv(run.tables / f"accuracy_classes_{season}.csv")
+vio.write_table(acc_table, run.tables / f"accuracy_classes_{season}.csv", index=True)
 oa_table = pd.DataFrame(oa_rows).assign(data_source=data_source)
-oa_table.to_csv(run.tables / f"accuracy_overall_{season}.csv", index=False)
+vio.write_table(oa_table, run.tables / f"accuracy_overall_{season}.csv")
 print(f"Overall accuracy ({label}, season {season}):")
 print(oa_table.round(3).to_string(index=False))
 acc_table.round(3)
@@ -204,7 +204,7 @@ total["area_ha_se"] = np.sqrt((area_table["area_ha_se"] ** 2).groupby("class", s
 total["area_ha_ci95"] = accuracy.Z95 * total["area_ha_se"]
 area_table = pd.concat([area_table, pd.concat({"all boxes": total}, names=["box", "class"])])
 area_table.insert(0, "data_source", data_source)
-area_table.to_csv(run.tables / f"accuracy_areas_{season}.csv")
+vio.write_table(area_table, run.tables / f"accuracy_areas_{season}.csv", index=True)
 print(f"Mapped versus estimated area, ha ({label}):")
 area_table[["mapped_ha", "area_ha", "area_ha_ci95"]].round(1)
 
@@ -228,7 +228,7 @@ for box in boxes:
                                      pixel_area_m2=pixel_m2[box])  # fmt: skip
     zone_tables.append(z.assign(box=box, data_source=data_source))
 zones = pd.concat(zone_tables, ignore_index=True)
-zones.to_csv(run.tables / f"accuracy_districts_{season}.csv", index=False)
+vio.write_table(zones, run.tables / f"accuracy_districts_{season}.csv")
 zones[zones["class"] == "mines"][["box", "zone", "n_points", "area_ha", "area_ha_ci95"]].round(1)
 
 # %% [markdown]
@@ -268,7 +268,7 @@ for s, m in t3_matrices.items():
                      "omission": r.loc[c, "omission_error"],
                      "commission": r.loc[c, "commission_error"]})  # fmt: skip
 table3 = pd.DataFrame(rows).set_index(["season", "class"]).join(paper_printed)
-table3.to_csv(run.tables / "accuracy_gallwey_table3.csv")
+vio.write_table(table3, run.tables / "accuracy_gallwey_table3.csv", index=True)
 oa3 = pd.DataFrame(
     {
         "overall (ours, from counts)": {
@@ -308,7 +308,7 @@ for s, m in t3_matrices.items():
             "overall_weighted": oa_w["estimate"], "overall_ci95": oa_w["ci95"],
         })  # fmt: skip
 compare = pd.DataFrame(cmp_rows).set_index(["season", "class"])
-compare.to_csv(run.tables / "accuracy_plain_vs_weighted_table3.csv")
+vio.write_table(compare, run.tables / "accuracy_plain_vs_weighted_table3.csv", index=True)
 compare.round(3)
 
 # %%

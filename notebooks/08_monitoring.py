@@ -73,6 +73,7 @@ import vitseg.change
 import vitseg.density
 import vitseg.io
 import vitseg.plotting
+import vitseg.predict
 import vitseg.synthetic
 import vitseg.webmap
 import vitseg.zonal
@@ -132,7 +133,7 @@ if is_demo:
 # %%
 if is_demo:
     legend = vitseg.change.change_legend(CLASSES)
-    legend.to_csv(run.tables / "change_legend.csv", index=False)
+    vitseg.io.write_table(legend, run.tables / "change_legend.csv")
     transitions = []
     fig, axes = plt.subplots(
         len(boxes), len(seasons) + 1, figsize=(4.2 * (len(seasons) + 1), 4.2 * len(boxes)),
@@ -145,7 +146,7 @@ if is_demo:
             )
         for s0, s1 in itertools.pairwise(seasons):
             codes = vitseg.change.change_map(maps[b][s0], maps[b][s1])
-            codes.rio.to_raster(run.maps / f"change_{b}_{s0}_{s1}.tif", compress="deflate")
+            vitseg.predict.write_cog(codes, run.maps / f"change_{b}_{s0}_{s1}.tif", nodata=255)
             t = vitseg.change.transition_areas(maps[b][s0], maps[b][s1])
             t = t.stack().rename("hectares").reset_index()
             transitions.append(t.assign(box=b, period=f"{s0}->{s1}"))
@@ -156,14 +157,14 @@ if is_demo:
     fig.tight_layout()
     vitseg.plotting.savefig(fig, run.figures / "change_maps.png", simulated=simulated)
     transitions = pd.concat(transitions).assign(data_source=data_source)
-    transitions.to_csv(run.tables / "transition_areas.csv", index=False)
+    vitseg.io.write_table(transitions, run.tables / "transition_areas.csv")
 
     areas = pd.concat(
         [vitseg.change.class_areas(maps[b]).assign(box=b) for b in boxes]
     ).reset_index()
     areas["map_source"] = [map_source[(b, s)] for b, s in zip(areas.box, areas.season, strict=True)]
     areas["data_source"] = data_source
-    areas.to_csv(run.tables / "class_areas.csv", index=False)
+    vitseg.io.write_table(areas, run.tables / "class_areas.csv")
     total = areas.groupby("season")[list(CLASSES)].sum()
     print("Class areas, both boxes (ha, SIMULATED):")
     print(total.round(1).to_string())
@@ -206,7 +207,7 @@ if is_demo:
         district_table["mapped_ha"] / district_table["zone_ha"]
     ).clip(upper=1)
     district_table["data_source"] = data_source
-    district_table.to_csv(run.tables / "district_mining.csv", index=False)
+    vitseg.io.write_table(district_table, run.tables / "district_mining.csv")
     print("Mined hectares per district (SIMULATED maps, real districts):")
     print(district_table[[*keys, "mines_ha", "new_mines_ha", "covered_fraction"]].round(3)
           .to_string(index=False))  # fmt: skip
@@ -259,7 +260,7 @@ if is_demo:
                 "integral_pixels": integral, "peak_per_km2": float(dens.max()),
                 "bandwidth_m": bandwidth_m, "cell_size_m": cell_size_m,
             })  # fmt: skip
-            dens.rio.to_raster(run.maps / f"density_{b}_{s0}_{s1}.tif")
+            vitseg.predict.write_cog(dens, run.maps / f"density_{b}_{s0}_{s1}.tif")
             vitseg.plotting.plot_density(
                 dens, ax=axes[i, j], outlines=districts,
                 title=f"{b}: new-mining pixels per km², {s0} -> {s1}",
@@ -268,7 +269,7 @@ if is_demo:
     fig.tight_layout()
     vitseg.plotting.savefig(fig, run.figures / "density.png", simulated=simulated)
     density_summary = pd.DataFrame(dens_rows).assign(data_source=data_source)
-    density_summary.to_csv(run.tables / "density_summary.csv", index=False)
+    vitseg.io.write_table(density_summary, run.tables / "density_summary.csv")
     print(density_summary.round(2).to_string(index=False))
 
 # %% [markdown]
@@ -300,7 +301,7 @@ if is_demo:
     )
     reserve_table = reserve_table[reserve_table["mapped_ha"] > 0]
     reserve_table = reserve_table.assign(reserves=reserve_note, data_source=data_source)
-    reserve_table.to_csv(run.tables / "protected_areas.csv", index=False)
+    vitseg.io.write_table(reserve_table, run.tables / "protected_areas.csv")
     print(reserve_note)
     print(reserve_table[[protected_areas_id, "season", "mines_ha", "new_mines_ha",
                          "covered_fraction"]].round(2).to_string(index=False))  # fmt: skip
@@ -383,7 +384,7 @@ if not is_demo:
             "hectares": [vitseg.change.union_area_ha(g) for g in (er17, er20, new, er24)],
         }
     ).assign(data_source="Earth Genome mining detector (real detections, MIT)")  # fmt: skip
-    totals.to_csv(run.tables / "earthrise_totals.csv", index=False)
+    vitseg.io.write_table(totals, run.tables / "earthrise_totals.csv")
     print("REAL data (Earth Genome detector output):")
     print(totals.round(1).to_string(index=False))
 
@@ -400,12 +401,12 @@ if not is_demo:
     ).fillna({"new_2017_2020_ha": 0.0})
     ashanti = ashanti.sort_values("new_2017_2020_ha", ascending=False)
     ashanti["data_source"] = "Earth Genome mining detector v44px v2.8 (real detections)"
-    ashanti.to_csv(run.tables / "earthrise_ashanti_districts.csv", index=False)
+    vitseg.io.write_table(ashanti, run.tables / "earthrise_ashanti_districts.csv")
     d24 = vitseg.zonal.zonal_polygon_areas(
         er24, districts, zone_id="ADM2_PCODE", keep_columns=["ADM2_EN", "ADM1_EN"]
     ).rename(columns={"area_ha": "mined_2024_ha"})
     d24["data_source"] = "Earth Genome mining detector 48px ensemble 2024 (real detections)"
-    d24.to_csv(run.tables / "earthrise_2024_districts.csv", index=False)
+    vitseg.io.write_table(d24, run.tables / "earthrise_2024_districts.csv")
     print("REAL: new mining 2017->2020 per district (ha), top:")
     print(
         ashanti.head(top_n_districts)[
@@ -455,7 +456,7 @@ if not is_demo:
          "integral_ha": float(dens_24.sum()) * cell_km2, "peak_ha_per_km2": float(dens_24.max())},
     ]).assign(bandwidth_m=bandwidth_m, cell_size_m=cell_size_m,
               data_source="Earth Genome mining detector (real detections)")  # fmt: skip
-    dens_summary.to_csv(run.tables / "earthrise_density.csv", index=False)
+    vitseg.io.write_table(dens_summary, run.tables / "earthrise_density.csv")
     print("REAL: density summary")
     print(dens_summary.round(2).to_string(index=False))
     fig, axes = plt.subplots(1, 2, figsize=(13, 6))
