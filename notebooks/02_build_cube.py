@@ -53,7 +53,7 @@ composite_method = "median"
 chunks_px = 512
 blank_tile_px = 64
 min_valid_frac = 0.5
-trust_offset_metadata = True
+trust_offset_metadata = False
 
 # %%
 from pathlib import Path
