@@ -124,6 +124,7 @@ for box in boxes:
     alloc = accuracy.allocate(n, w, method=allocation, largest_share=largest_share,
                               min_per_stratum=min_per_stratum, oversample=oversample,
                               round_up_to=round_up_to).clip(upper=max_points_per_class)  # fmt: skip
+    alloc = alloc.where(mapped[box] > 0, 0)  # a class absent from the map is an empty stratum
     designs[box] = pd.DataFrame({"mapped_px": mapped[box], "weight": w, "n_points": alloc})
     designs[box].insert(0, "box", box)
     print(f"{box}: Cochran n = {n}")
