@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal, overload
@@ -95,10 +94,11 @@ def _check_cube(cube: xr.DataArray) -> None:
 def _nanreduce(block: np.ndarray[Any, Any], how: str, min_count: int) -> np.ndarray[Any, Any]:
     """Median/mean over the last axis ignoring NaN and inf; NaN where fewer than min_count."""
     block = np.where(np.isinf(block), np.nan, block)  # inf is invalid, not a huge value
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels -> NaN, on purpose
-        out = np.nanmedian(block, axis=-1) if how == "median" else np.nanmean(block, axis=-1)
     n = np.isfinite(block).sum(axis=-1)
+    # Fill never-observed pixels before reducing: numpy warns on all-NaN slices, and a
+    # warnings filter cannot silence it reliably inside dask's threads (not thread-safe).
+    block = np.where((n == 0)[..., None], 0.0, block)
+    out = np.nanmedian(block, axis=-1) if how == "median" else np.nanmean(block, axis=-1)
     return np.where(n >= min_count, out, np.nan).astype(block.dtype)
 
 
