@@ -14,7 +14,11 @@ rate is compared with the bare loop's warm rate (``ratio`` = fit / bare; goal: o
 ``1 - ratio`` below 10 %). ``fit_wall`` also charges validation and checkpoint writes.
 
     .venv/bin/python bench/train.py                 # CPU, a few minutes
-    .venv/bin/python bench/train.py --device cuda --batch 16 --steps 30
+    python3 bench/train.py --device cuda --steps 40 --batch 16 --workers 0 6   # GPU, < 4 min
+
+``fit`` cuts its patches from a few in-memory scenes; with 0 workers on a GPU the scenes
+are uploaded once and the patches gathered there (PatchDataset.load_batch), with N
+workers they are cut by persistent workers into pinned memory.
 """
 
 from __future__ import annotations
@@ -77,14 +81,8 @@ def bare_loop(arch, *, device, bf16, bands, px, batch, steps, warmup, seed):
     return steps * batch / (time.perf_counter() - t0)
 
 
-def fit_loop(arch, *, device, bf16, bands, px, batch, steps, seed, workers):
+def fit_loop(arch, *, device, bf16, bands, px, batch, steps, seed, workers, scenes):
     encoder, classes = ARCHS[arch]
-    rng = np.random.default_rng(seed)
-    scenes = [
-        (rng.normal(size=(bands, 2 * px, 2 * px)).astype("float32"),
-         rng.integers(0, classes, (2 * px, 2 * px)).astype("uint8"))
-        for _ in range(2)
-    ]  # fmt: skip
     samples = steps * batch
     train = PatchDataset(scenes, patch_px=px, samples_per_epoch=samples, seed=seed)
     val = [(torch.from_numpy(scenes[0][0][:, :64, :64].copy()),
@@ -106,6 +104,16 @@ def fit_loop(arch, *, device, bf16, bands, px, batch, steps, seed, workers):
     return float(warm["images_per_s"]), samples / epoch2_wall
 
 
+def make_scenes(n, side, bands, classes, seed):
+    """``n`` labelled in-memory scenes of ``side`` x ``side`` pixels (what fit cuts from)."""
+    rng = np.random.default_rng(seed)
+    return [
+        (rng.standard_normal((bands, side, side), dtype=np.float32),
+         rng.integers(0, classes, (side, side), dtype=np.uint8))
+        for _ in range(n)
+    ]  # fmt: skip
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="auto", help="auto, cpu or cuda")
@@ -115,41 +123,57 @@ def main(argv=None):
     ap.add_argument("--px", type=int, default=256)
     ap.add_argument("--batch", type=int, default=None, help="default 4 on CPU, 16 on CUDA")
     ap.add_argument(
-        "--steps", type=int, default=None, help="timed batches (default 3 CPU, 30 CUDA)"
+        "--steps", type=int, default=None, help="timed batches (default 3 CPU, 40 CUDA)"
     )
     ap.add_argument("--warmup", type=int, default=2)
-    ap.add_argument("--workers", type=int, default=0)
+    ap.add_argument(
+        "--workers", type=int, nargs="+", default=None,
+        help="data-loader workers of the fit runs (default: 0 on CPU; 0 and 6 on CUDA)",
+    )  # fmt: skip
+    ap.add_argument("--scenes", type=int, default=None, help="scenes (default 2 CPU, 4 CUDA)")
+    ap.add_argument("--scene-px", type=int, default=None, help="scene side (512 CPU, 1024 CUDA)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--csv", default="", help="also write the table to this CSV")
     args = ap.parse_args(argv)
     device = select_device(args.device)
     cuda = device.type == "cuda"
     batch = args.batch or (16 if cuda else 4)
-    steps = args.steps or (30 if cuda else 3)
+    steps = args.steps or (40 if cuda else 3)
+    workers = args.workers if args.workers is not None else ([0, 6] if cuda else [0])
+    n_scenes = args.scenes or (4 if cuda else 2)
+    side = args.scene_px or (1024 if cuda else 2 * args.px)
     name = torch.cuda.get_device_name(device) if cuda else f"CPU x{torch.get_num_threads()} threads"
     print(f"device {device} ({name}); torch {torch.__version__}; "
-          f"{batch} x {args.bands} x {args.px} x {args.px} per batch, {steps} timed steps")  # fmt: skip
+          f"{batch} x {args.bands} x {args.px} x {args.px} per batch, {steps} timed steps; "
+          f"fit cuts patches from {n_scenes} scenes of {side} x {side} px", flush=True)  # fmt: skip
     rows = []
     for arch in args.archs:
+        scenes = make_scenes(n_scenes, side, args.bands, ARCHS[arch][1], args.seed)
         for prec in args.precisions:
             bf16 = prec == "bf16"
             common = dict(device=device, bf16=bf16, bands=args.bands, px=args.px, batch=batch,
                           steps=steps, seed=args.seed)  # fmt: skip
             bare = bare_loop(arch, warmup=args.warmup, **common)
-            fit_ips, fit_wall = fit_loop(arch, workers=args.workers, **common)
             row = {"arch": f"{arch} ({ARCHS[arch][0]})", "precision": prec,
-                   "bare_img_s": bare, "fit_img_s": fit_ips, "ratio": fit_ips / bare,
-                   "overhead_pct": 100 * (1 - fit_ips / bare), "fit_wall_img_s": fit_wall,
-                   "device": name, "batch": batch, "steps": steps}  # fmt: skip
+                   "bare_img_s": bare}  # fmt: skip
+            for w in workers:
+                fit_ips, fit_wall = fit_loop(arch, workers=w, scenes=scenes, **common)
+                row[f"fit_w{w}_img_s"] = fit_ips
+                row[f"overhead_w{w}_pct"] = 100 * (1 - fit_ips / bare)
+                row[f"fit_w{w}_wall_img_s"] = fit_wall
+                print(f"  {row['arch']:<20} {prec}: bare {bare:8.2f} img/s | fit ({w} workers) "
+                      f"{fit_ips:8.2f} img/s (overhead {row[f'overhead_w{w}_pct']:+.1f} %) | "
+                      f"incl. validation+checkpoint {fit_wall:8.2f} img/s", flush=True)  # fmt: skip
+            row.update(device=name, batch=batch, steps=steps)
             rows.append(row)
-            print(f"  {row['arch']:<20} {prec}: bare {bare:8.2f} img/s | fit {fit_ips:8.2f} img/s"
-                  f" (ratio {row['ratio']:.3f}, overhead {row['overhead_pct']:+.1f} %) | "
-                  f"fit incl. validation+checkpoint {fit_wall:8.2f} img/s", flush=True)  # fmt: skip
     table = pd.DataFrame(rows)
     if args.csv:
         Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(args.csv, index=False)
-    print(table.drop(columns=["device"]).round(3).to_string(index=False))
+    cols = ["arch", "precision", "bare_img_s"]
+    cols += [c for w in workers for c in (f"fit_w{w}_img_s", f"overhead_w{w}_pct")]
+    print(f"\n{name}, batch {batch}, {steps} steps (overhead = 1 - fit / bare; goal < 10 %)")
+    print(table[cols].round(2).to_string(index=False))
     return table
 
 

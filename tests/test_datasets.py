@@ -405,3 +405,79 @@ def test_zip_with_escaping_path_is_refused(server, tmp_path):
         )  # fmt: skip
     assert not (tmp_path / "outside.txt").exists()
     assert not (tmp_path / "cache" / "extracted" / "2016").exists()
+
+
+# ------------------------------------------------------------- PatchDataset.load_batch
+
+
+def two_sources():
+    a_img, a_msk = coord_pair(40)
+    b_img, b_msk = coord_pair(24)
+    b_img = b_img + 1000.0  # tell the sources apart
+    b_msk[:2] = IGNORE_INDEX
+    return [(a_img, a_msk), (b_img, b_msk)]
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("min_frac", [0.0, 0.5])
+def test_load_batch_equals_stacked_items(channels_last, min_frac):
+    ds = PatchDataset(two_sources(), patch_px=16, samples_per_epoch=12, seed=2,
+                      min_labelled_frac=min_frac)  # fmt: skip
+    idx = [11, 0, 5, 5, 3, 7]
+    ds.set_epoch(3)
+    x, y = ds.load_batch(idx, channels_last=channels_last)
+    assert x.shape == (6, 2, 16, 16) and y.shape == (6, 16, 16) and y.dtype == torch.int64
+    assert x.is_contiguous(memory_format=torch.channels_last) == channels_last
+    torch.testing.assert_close(x, torch.stack([ds[i][0] for i in idx]), rtol=0, atol=0)
+    assert torch.equal(y, torch.stack([ds[i][1] for i in idx]))
+    ds.set_epoch(0)  # an explicit epoch wins over the one set (workers get it per batch)
+    x3, _ = ds.load_batch(idx, epoch=3)
+    assert torch.equal(x3, x)
+    assert not torch.equal(ds.load_batch(idx)[0], x)
+    with pytest.raises(IndexError, match="out of range"):
+        ds.load_batch([12])
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_gather_by_index_arithmetic_matches_numpy_views(channels_last):
+    """The GPU path (run here on CPU tensors) cuts what the numpy views cut, for all 8
+    flip/rotation combinations, in both sources."""
+    ds = PatchDataset(two_sources(), patch_px=8, samples_per_epoch=4)
+    plan = np.array([(s, r, c, fy, fx, rot) for s, r, c in ((0, 3, 30), (1, 16, 5))
+                     for fy in (0, 1) for fx in (0, 1) for rot in range(4)])  # fmt: skip
+    x, y = ds._gather(plan, torch.device("cpu"), channels_last=channels_last)
+    assert x.shape == (32, 2, 8, 8) and y.dtype == torch.int64
+    srcs = two_sources()
+    for k, s in enumerate(plan):
+        xe, ye = np.empty((2, 8, 8), "float32"), np.empty((8, 8), "int64")
+        ds._cut(s, xe, ye, False)  # odd rotations read the transposed store
+        assert torch.equal(x[k], torch.from_numpy(xe)), s
+        assert torch.equal(y[k], torch.from_numpy(ye)), s
+        # both equal plain numpy: crop, flip rows, flip columns, then np.rot90
+        src, r, c, fy, fx, rot = s
+        img, msk = srcs[src][0][:, r : r + 8, c : c + 8], srcs[src][1][r : r + 8, c : c + 8]
+        if fy:
+            img, msk = img[:, ::-1], msk[::-1]
+        if fx:
+            img, msk = img[:, :, ::-1], msk[:, ::-1]
+        np.testing.assert_array_equal(xe, np.rot90(img, rot, axes=(1, 2)), err_msg=str(s))
+        np.testing.assert_array_equal(ye, np.rot90(msk, rot), err_msg=str(s))
+    # the device copy is never pickled (data-loader workers get the CPU store only)
+    import pickle
+
+    ds._device_store = ("cpu", x)
+    assert pickle.loads(pickle.dumps(ds))._device_store is None
+
+
+def test_training_modules_import_without_rasterio():
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['rasterio'] = None\n"
+            "import vitseg.datasets, vitseg.train\n"
+            "import numpy as np\n"
+            "ds = vitseg.datasets.PatchDataset([(np.ones((2, 8, 8), 'float32'),"
+            " np.zeros((8, 8), 'uint8'))], patch_px=4, samples_per_epoch=2)\n"
+            "print(tuple(ds.load_batch([0, 1])[0].shape))")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "(2, 2, 4, 4)"

@@ -46,6 +46,7 @@ from vitseg.losses import create_loss
 from vitseg.metrics import ConfusionMatrix
 from vitseg.models import (
     autocast_context,
+    channels_last,
     create_model,
     predict_logits,
     prepare_model,
@@ -342,6 +343,112 @@ def _whole_tile_batches(
         yield torch.stack(xs), torch.stack(ys)
 
 
+_PROGRESS_EVERY = 25  # steps between loss read-outs on the progress bar (each one syncs)
+
+
+class _EpochBatchSampler:
+    """Yields ``(epoch, [indices])`` batches of the current epoch (set by :class:`_Batches`)."""
+
+    def __init__(self) -> None:
+        self.epoch = 0
+        self.batches: list[list[int]] = []
+
+    def __iter__(self) -> Iterator[tuple[int, list[int]]]:
+        return iter([(self.epoch, b) for b in self.batches])
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+class _BatchFetcher(Dataset[Any]):
+    """Data-loader view of a dataset with ``load_batch``: workers cut whole batches."""
+
+    def __init__(self, dataset: Any, channels_last: bool) -> None:
+        self.dataset = dataset
+        self.channels_last = channels_last
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> Any:  # pragma: no cover - batches only
+        return self.dataset[index]
+
+    def __getitems__(self, batch: tuple[int, list[int]]) -> Any:
+        epoch, indices = batch
+        return self.dataset.load_batch(indices, epoch=epoch, channels_last=self.channels_last)
+
+
+def _as_is(batch: Any) -> Any:
+    return batch
+
+
+class _Batches:
+    """Training batches for :func:`fit`, built once for all epochs.
+
+    Datasets with a ``load_batch(indices, *, epoch, device, channels_last, pin_memory)``
+    method (:class:`vitseg.datasets.PatchDataset`) are cut a batch at a time: in the
+    training process with ``num_workers=0`` (straight onto the GPU when there is one),
+    else by persistent data-loader workers that prefetch (they live across epochs; the
+    epoch travels with each batch, so the draws still depend only on seed and epoch).
+    Other datasets go through a plain DataLoader per epoch (so that workers reseeded
+    from the global generators keep the old per-epoch semantics).
+    """
+
+    def __init__(self, train: Any, cfg: TrainConfig, device: torch.device, bf16: bool) -> None:
+        self.train, self.cfg, self.device = train, cfg, device
+        self.cuda = device.type == "cuda"
+        self.channels_last = channels_last(device, bf16)
+        self.batched = callable(getattr(train, "load_batch", None))
+        self.sampler = _EpochBatchSampler()
+        self.loader: DataLoader[Any] | None = None
+        if self.batched and cfg.num_workers > 0:
+            self.loader = DataLoader(
+                _BatchFetcher(train, self.channels_last), batch_sampler=self.sampler,  # type: ignore[arg-type]
+                num_workers=cfg.num_workers, collate_fn=_as_is, pin_memory=self.cuda,
+                persistent_workers=True, prefetch_factor=4,
+                # workers' base seed from a private generator: the global one (dropout)
+                # must not depend on the number of workers
+                generator=torch.Generator().manual_seed(cfg.seed),
+            )  # fmt: skip
+
+    def _split(self, order: list[int]) -> list[list[int]]:
+        b = self.cfg.batch_size
+        if len(order) < b:
+            return [order]
+        return [order[k : k + b] for k in range(0, len(order) - b + 1, b)]  # drop_last
+
+    def epoch(
+        self, epoch: int, order: list[int], gen: torch.Generator
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        if not self.batched:
+            cfg = self.cfg
+            yield from DataLoader(
+                self.train, batch_size=cfg.batch_size, sampler=order,
+                num_workers=cfg.num_workers, drop_last=len(order) >= cfg.batch_size,
+                generator=gen, worker_init_fn=_worker_init if cfg.num_workers else None,
+                # pinning pays off only when workers prepare batches in the background
+                pin_memory=self.cuda and cfg.num_workers > 0,
+            )  # fmt: skip
+            return
+        if self.loader is not None:
+            self.sampler.epoch, self.sampler.batches = epoch, self._split(order)
+            for x, y in self.loader:
+                yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+            return
+        for idx in self._split(order):
+            yield self.train.load_batch(
+                idx, epoch=epoch, device=self.device, channels_last=self.channels_last,
+                pin_memory=self.cuda,
+            )  # fmt: skip
+
+    def close(self) -> None:
+        """Stop persistent workers."""
+        it = getattr(self.loader, "_iterator", None)
+        if it is not None and hasattr(it, "_shutdown_workers"):
+            it._shutdown_workers()
+        self.loader = None
+
+
 def _model_classes(model: nn.Module) -> int:
     meta = getattr(model, "meta", None)
     if not isinstance(meta, Mapping) or "classes" not in meta:
@@ -553,9 +660,10 @@ def fit(
     steps = samples // cfg.batch_size if samples >= cfg.batch_size else 1
     base = {"format": CHECKPOINT_FORMAT, "model": model_meta, "data": data_meta,
             "config": config_dict}  # fmt: skip
+    batches = _Batches(train, cfg, device, bf16)
     bar = tqdm(
         total=(cfg.epochs - start) * steps, disable=not cfg.progress, unit="batch",
-        desc=f"{model_meta.get('arch', 'model')}",
+        desc=f"{model_meta.get('arch', 'model')}", mininterval=0.5,
     )  # fmt: skip
     try:
         for epoch in range(start, cfg.epochs):
@@ -564,19 +672,13 @@ def fit(
             if hasattr(train, "set_epoch"):
                 train.set_epoch(epoch)
             gen = torch.Generator().manual_seed(seed)
-            loader = DataLoader(
-                train, batch_size=cfg.batch_size, sampler=_epoch_indices(n_train, samples, gen),
-                num_workers=cfg.num_workers, drop_last=samples >= cfg.batch_size,
-                generator=gen, worker_init_fn=_worker_init if cfg.num_workers else None,
-                # pinning pays off only when workers prepare batches in the background
-                pin_memory=device.type == "cuda" and cfg.num_workers > 0,
-            )  # fmt: skip
+            order = _epoch_indices(n_train, samples, gen)
             lr = float(opt.param_groups[0]["lr"])
             model.train()
             t0 = time.perf_counter()
             loss_sum = torch.zeros((), device=device)
             n_seen = 0
-            for step, (x, y) in enumerate(loader):
+            for step, (x, y) in enumerate(batches.epoch(epoch, order, gen)):
                 x = to_input(x, device, bf16=bf16)
                 y = y.to(device, non_blocking=True)
                 opt.zero_grad(set_to_none=True)
@@ -585,11 +687,12 @@ def fit(
                 loss = loss_fn(logits, y)
                 loss.backward()
                 opt.step()
-                loss_sum += loss.detach() * len(x)
+                loss_sum += loss.detach() * len(x)  # on the device: no sync per step
                 n_seen += len(x)
                 bar.update(1)
-                if step % 10 == 0:
+                if cfg.progress and step % _PROGRESS_EVERY == 0:
                     bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.4f}")
+            train_loss = float(loss_sum) / max(n_seen, 1)  # waits for the device's work
             train_seconds = time.perf_counter() - t0
             sched.step()
             val_scores = evaluate(
@@ -597,7 +700,7 @@ def fit(
             )
             seconds = time.perf_counter() - t0
             row = _history_row(
-                epoch + 1, float(loss_sum) / max(n_seen, 1), val_scores, classes, lr,
+                epoch + 1, train_loss, val_scores, classes, lr,
                 seconds, n_seen / train_seconds if train_seconds > 0 else float("nan"),
             )  # fmt: skip
             history.append(row)
@@ -619,6 +722,7 @@ def fit(
             )  # fmt: skip
     finally:
         bar.close()
+        batches.close()
     return _result(run_dir, history, best, start)
 
 
