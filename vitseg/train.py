@@ -92,8 +92,10 @@ class TrainConfig:
         repeats the dataset in fresh random orders.
     num_workers
         Data-loader worker processes. 0 prepares batches in the training process, which
-        is right on small CPUs; on a GPU use several (e.g. 4-8) so that patch cutting,
-        augmentation and collation overlap the GPU's work (see ``bench/train.py``).
+        is right on small CPUs, and on a GPU for a :class:`vitseg.datasets.PatchDataset`
+        whose scenes fit in GPU memory (its patches are then cut on the GPU). Otherwise
+        use several (e.g. 4-8) on a GPU: persistent workers cut whole batches ahead of
+        the GPU (see ``bench/train.py``).
     seed
         Seed of data order, augmentation and dropout.
     device
