@@ -317,3 +317,59 @@ def test_predict_with_threads_scheduler_is_deterministic(values: np.ndarray) -> 
     with dask.config.set(scheduler="sync"):
         b = p.values
     np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("crs", list(CRSS))
+def test_file_backed_cube_reads_windows_and_equals_in_memory(tmp_path, crs: str) -> None:
+    from vitseg.predict import _file_backed
+
+    vals = np.random.default_rng(3).normal(size=(1, 4, 100, 90)).astype("float32")
+    vals[0, :, 3:9, 40:50] = np.nan
+    mem = make_cube(vals, crs).isel(time=0)
+    path = write_cog(mem, tmp_path / "cube.tif", nodata=float("nan"), overviews=False)
+    lazy = open_map(path, chunks=17).rename({"class": "band"})
+    assert _file_backed(lazy.data) and not _file_backed(mem.chunk(40).data)
+    kw = {"tile": 32, "overlap": 16, "chunk_size": 40, "device": "cpu", "bf16": False}
+    got = predict_cube(tiny_net(), lazy, **kw)
+    # one task per output block, each reading its own window: no shared input chunks
+    assert got.data.chunks == ((3,), (40, 40, 20), (40, 50))
+    assert not any("open_rasterio" in str(n) for n in got.data.dask.layers)
+    want = predict_cube(tiny_net(), mem, **kw)
+    np.testing.assert_allclose(got.values, want.values, atol=1e-6)
+    assert np.isnan(got.values[:, 3:9, 40:50]).all()
+
+
+def test_halo_strips_are_copies_and_short_last_chunk_is_merged(values: np.ndarray) -> None:
+    from vitseg.predict import _halo_chunks, _strip
+
+    assert _halo_chunks(100, 32, 16) == (32, 32, 36) and _halo_chunks(96, 40, 16) == (40, 40, 16)
+    assert _halo_chunks(10, 32, 16) == (10,)
+    block = np.zeros((1, 4, 50, 50), "float32")
+    strip = _strip(block, slice(-16, None), slice(None))
+    assert strip.shape == (1, 4, 16, 50) and strip.base is None  # owns its memory
+    cube = make_cube(values[:, :, :, :70], dask_chunks=48)  # 70 = 32 + 32 + 6 < overlap
+    probs = predict_cube(
+        tiny_net(), cube, tile=32, overlap=16, chunk_size=32, device="cpu", bf16=False
+    )
+    assert probs.data.chunks[3] == (32, 38)
+    want = whole(tiny_net(), values[:, :, :, :70])
+    np.testing.assert_allclose(probs.values[..., 4:-4, 4:-4], want[..., 4:-4, 4:-4], atol=2e-5)
+
+
+def test_write_scene_maps_computes_probabilities_once(tmp_path, values: np.ndarray) -> None:
+    calls = []
+
+    def count(block: np.ndarray) -> np.ndarray:
+        if block.size:  # not dask's meta probe
+            calls.append(block.shape)
+        return block
+
+    probs = predict_cube(
+        tiny_net(), make_cube(values), tile=32, overlap=16, chunk_size=48, device="cpu",
+        bf16=False,
+    ).isel(time=0)  # fmt: skip
+    counted = probs.copy(data=probs.data.map_blocks(count, dtype="float32"))
+    out = write_scene_maps(counted, tmp_path, prefix="once")
+    assert len(calls) == probs.data.npartitions == 4  # each chunk once for all three files
+    assert all(cog_validate(str(p))[0] for p in out.values())
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in out.values())

@@ -15,13 +15,15 @@ block tasks depend on, and each process rebuilds it once (cached by content hash
 No-data and cloud-masked pixels (NaN in any band) are NaN in the probabilities, 255 in
 class maps (:func:`classify`). :func:`write_cog` writes valid COGs atomically (internal
 tiles, overviews, DEFLATE, nodata, CRS), and :func:`write_scene_maps` writes one scene's
-class, confidence and probability COGs, skipping work already on disk (resume).
+class, confidence and probability COGs in one pass over the probabilities, skipping
+work already on disk (resume).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import io
 import os
@@ -297,6 +299,149 @@ def _aligned_chunk(target: int, tile: int, overlap: int) -> int:
     return max(n * stride - overlap, tile)
 
 
+def _halo_chunks(size: int, chunk: int, depth: int) -> tuple[int, ...]:
+    """Chunk sizes of ``chunk`` px along an axis of ``size``, none narrower than ``depth``.
+
+    A last chunk narrower than the halo is merged into the one before it, so that every
+    halo comes from the immediate neighbour.
+
+    Examples
+    --------
+    >>> _halo_chunks(100, 32, 16)
+    (32, 32, 36)
+    >>> _halo_chunks(96, 40, 16)
+    (40, 40, 16)
+    """
+    sizes = [chunk] * (size // chunk) + ([size % chunk] if size % chunk else [])
+    if len(sizes) > 1 and sizes[-1] < depth:
+        last = sizes.pop()
+        sizes[-1] += last
+    return tuple(sizes) if sizes else (size,)
+
+
+def _strip(block: np.ndarray[Any, Any], sy: slice, sx: slice) -> np.ndarray[Any, Any]:
+    """Copy a halo strip out (a view would keep the whole neighbour chunk alive)."""
+    return np.array(block[..., sy, sx], dtype="float32", copy=True)
+
+
+def _haloed_task(
+    parts: list[list[np.ndarray[Any, Any] | None]],
+    payload: _ModelPayload,
+    func: Any,
+    top: int,
+    left: int,
+) -> np.ndarray[Any, Any]:
+    """Assemble a chunk with its neighbours' strips, predict it, return the chunk's part."""
+    present = [[p for p in row if p is not None] for row in parts]
+    rows = [np.concatenate(row, axis=-1) if len(row) > 1 else row[0] for row in present if row]
+    block = np.concatenate(rows, axis=-2) if len(rows) > 1 else rows[0]
+    centre = parts[1][1]
+    assert centre is not None
+    del parts, rows
+    res: np.ndarray[Any, Any] = func(block, payload)
+    h, w = centre.shape[-2:]
+    return np.ascontiguousarray(res[..., top : top + h, left : left + w])
+
+
+def _file_backed(arr: da.Array) -> bool:
+    """Tell whether ``arr`` reads lazily from files through xarray (e.g. :func:`open_map`).
+
+    Such a source can read any window cheaply (the slice reaches the file reader), so
+    each block reads its own window with the halo instead of sharing neighbour chunks.
+    """
+    for layer in arr.dask.layers.values():
+        for key, value in layer.items() if len(layer) == 1 else ():
+            obj = getattr(value, "value", value)
+            if str(key).startswith("original-") and not isinstance(obj, np.ndarray):
+                return "xarray" in type(obj).__module__
+    return False
+
+
+def _read_window(dsk: Mapping[Any, Any], keys: list[Any]) -> np.ndarray[Any, Any]:
+    """Compute one window of a lazy source from its own small graph (sync, in the task)."""
+    from dask.array.core import concatenate3
+    from dask.local import get_sync
+
+    return np.asarray(concatenate3(get_sync(dict(dsk), keys)), dtype="float32")
+
+
+def _halo_map(
+    arr: da.Array,
+    grid: tuple[tuple[int, ...], ...],
+    model_key: Any,
+    *,
+    depth: int,
+    n_classes: int,
+    func: Any,
+) -> da.Array:
+    """Apply ``func(haloed_block, payload)`` to every ``(1, band, y, x)`` block of ``grid``.
+
+    Memory stays flat with the width of the scene, whatever order the scheduler runs the
+    blocks in. A source that reads from files (:func:`_file_backed`) is read once per
+    block, window plus halo, through a small graph of its own (GDAL's block cache makes
+    the re-read halos cheap). Any other source is chunked on ``grid``; each block then
+    depends on its own chunk and on *copied* strips (``depth`` px) of its eight
+    neighbours, never on views that would pin whole neighbour chunks. The result is
+    chunked on ``grid`` with ``n_classes`` along axis 1.
+    """
+    from dask.base import tokenize
+    from dask.highlevelgraph import HighLevelGraph
+
+    read = _file_backed(arr)
+    tok = tokenize(arr.name, grid, model_key.key, depth, n_classes, func)
+    strip_name, out_name = f"vitseg-halo-{tok}", f"vitseg-predict-{tok}"
+    ny, nx = len(grid[2]), len(grid[3])
+    y_off, x_off = np.cumsum((0, *grid[2])), np.cumsum((0, *grid[3]))
+    dsk: dict[Any, Any] = {}
+    sides = {-1: slice(-depth, None), 0: slice(None), 1: slice(0, depth)}
+    for t in range(len(grid[0])):
+        for i in range(ny):
+            for j in range(nx):
+                top = depth if (depth and i > 0) else 0
+                left = depth if (depth and j > 0) else 0
+                if read:
+                    bottom = depth if (depth and i < ny - 1) else 0
+                    right = depth if (depth and j < nx - 1) else 0
+                    win = arr[
+                        t : t + 1, :,
+                        y_off[i] - top : y_off[i + 1] + bottom,
+                        x_off[j] - left : x_off[j + 1] + right,
+                    ]  # fmt: skip
+                    sub = win.__dask_optimize__(win.__dask_graph__(), win.__dask_keys__())
+                    reader = functools.partial(_read_window, dict(sub), win.__dask_keys__())
+                    h, w = grid[2][i], grid[3][j]
+                    dsk[(out_name, t, 0, i, j)] = (
+                        _read_task, reader, model_key.key, func, top, left, h, w,
+                    )  # fmt: skip
+                    continue
+                parts: list[list[Any]] = [[None] * 3 for _ in range(3)]
+                for di in (-1, 0, 1):
+                    for dj in (-1, 0, 1):
+                        ii, jj = i + di, j + dj
+                        src = (arr.name, t, 0, ii, jj)
+                        if (di, dj) == (0, 0):
+                            parts[1][1] = src
+                        elif depth and 0 <= ii < ny and 0 <= jj < nx:
+                            key = (strip_name, t, i, j, di + 1, dj + 1)
+                            dsk[key] = (_strip, src, sides[di], sides[dj])
+                            parts[di + 1][dj + 1] = key
+                dsk[(out_name, t, 0, i, j)] = (
+                    _haloed_task, parts, model_key.key, func, top, left,
+                )  # fmt: skip
+    deps = [model_key] if read else [arr, model_key]
+    graph = HighLevelGraph.from_collections(out_name, dsk, dependencies=deps)
+    chunks = (grid[0], (n_classes,), grid[2], grid[3])
+    return da.Array(graph, out_name, chunks=chunks, dtype="float32")
+
+
+def _read_task(
+    reader: Any, payload: _ModelPayload, func: Any, top: int, left: int, h: int, w: int
+) -> np.ndarray[Any, Any]:
+    """Read a block with its halo, predict it, return the block's part."""
+    res: np.ndarray[Any, Any] = func(reader(), payload)
+    return np.ascontiguousarray(res[..., top : top + h, left : left + w])
+
+
 # ----------------------------------------------------------------------------- checks
 
 
@@ -515,28 +660,32 @@ def predict_cube(
         cy = cx = _aligned_chunk(1024, int(tile), int(overlap))
     cy, cx = max(cy, int(overlap), 1), max(cx, int(overlap), 1)
     arr = da.asarray(data) if isinstance(data, da.Array) else da.from_array(data, chunks=-1)
-    arr = arr.astype("float32").rechunk((1, -1, cy, cx))
-    depth = {0: 0, 1: 0, 2: int(overlap), 3: int(overlap)}
-    haloed = da.overlap.overlap(arr, depth=depth, boundary="none") if overlap else arr
+    arr = arr.astype("float32")
+    ys = _halo_chunks(arr.shape[2], cy, int(overlap))
+    xs = _halo_chunks(arr.shape[3], cx, int(overlap))
+    grid = ((1,) * arr.shape[0], (arr.shape[1],), ys, xs)
+    if not _file_backed(arr):
+        arr = arr.rechunk(grid)
     bf16_key = "auto" if bf16 == "auto" else ("true" if bf16 else "false")
     model_key = dask.delayed(payload, pure=True, name=f"vitseg-model-{payload.token[:32]}")
-    out = haloed.map_blocks(
-        _predict_block,
+    out = _halo_map(
+        arr,
+        grid,
         model_key,
-        tile=int(tile),
-        overlap=int(overlap),
-        batch_size=int(batch_size),
-        mean=mean,
-        std=std,
+        depth=int(overlap),
         n_classes=len(names),
-        device=str(device),
-        bf16=bf16_key,
-        dtype="float32",
-        chunks=(haloed.chunks[0], (len(names),), haloed.chunks[2], haloed.chunks[3]),
-        token="vitseg-predict",
+        func=functools.partial(
+            _predict_block,
+            tile=int(tile),
+            overlap=int(overlap),
+            batch_size=int(batch_size),
+            mean=mean,
+            std=std,
+            n_classes=len(names),
+            device=str(device),
+            bf16=bf16_key,
+        ),
     )
-    if overlap:
-        out = da.overlap.trim_internal(out, depth, boundary="none")
     coords: dict[str, Any] = {
         "time": c4["time"].values if "time" in c4.coords else np.arange(c4.sizes["time"]),
         "class": names,
@@ -664,7 +813,7 @@ def _stage(
             "driver": "GTiff", "height": height, "width": width, "count": count,
             "dtype": str(a2.dtype), "crs": arr.rio.crs, "transform": arr.rio.transform(),
             "nodata": nodata, "tiled": True, "blockxsize": 256, "blockysize": 256,
-            "compress": "deflate", "zlevel": 1, "BIGTIFF": "IF_SAFER",
+            "BIGTIFF": "IF_SAFER",  # uncompressed: 8x faster to stage, GDAL compresses once
         }  # fmt: skip
         names = arr.attrs.get("long_name")
         with rasterio.open(path, "w", **profile) as dst:
@@ -690,7 +839,9 @@ def _to_cog(
     import rasterio.shutil
 
     opts = {
-        "COMPRESS": "DEFLATE", "BLOCKSIZE": str(blocksize), "PREDICTOR": str(predictor),
+        # DEFLATE level 1: ~2x faster than the default 6, files ~5 % larger.
+        "COMPRESS": "DEFLATE", "LEVEL": "1", "BLOCKSIZE": str(blocksize),
+        "PREDICTOR": str(predictor),
         "OVERVIEWS": "IGNORE_EXISTING" if overviews else "NONE",
         "OVERVIEW_RESAMPLING": resampling.upper(), "RESAMPLING": resampling.upper(),
         "BIGTIFF": "IF_SAFER", "NUM_THREADS": "ALL_CPUS",
@@ -761,19 +912,41 @@ def write_cog(
     _check_crs(da_, "the array")
     if resampling not in {"nearest", "average", "mode"}:
         raise VitsegError(f"resampling must be one of nearest/average/mode; got {resampling!r}")
-    final = Path(path)
-    predictor = 3 if np.issubdtype(da_.dtype, np.floating) else 2
-    with atomic_path(final) as tmp:
-        stage = tmp.with_name(tmp.stem + ".stage.tif")
+    _write_cogs([da_], [Path(path)], [nodata], [resampling], overviews=overviews,
+                blocksize=int(blocksize))  # fmt: skip
+    return Path(path)
+
+
+def _write_cogs(
+    arrays: Sequence[xr.DataArray],
+    paths: Sequence[Path],
+    nodatas: Sequence[float | None],
+    resamplings: Sequence[str],
+    *,
+    overviews: bool = True,
+    blocksize: int = 512,
+) -> None:
+    """Write several arrays on one grid as COGs in ONE dask pass (shared inputs computed once).
+
+    Every array is staged chunk by chunk into a tiled GeoTIFF, then converted to a COG;
+    each final path appears only if all of them succeeded.
+    """
+    with contextlib.ExitStack() as stack:
+        tmps = [stack.enter_context(atomic_path(p)) for p in paths]
+        # All staging files beside the first output's temporary (one prefix to sweep).
+        stages = [tmps[0].with_name(f"{tmps[0].stem}.{i}.stage.tif") for i in range(len(tmps))]
         try:
-            _stage([da_], [stage], [nodata])
-            _to_cog(
-                stage, tmp, overviews=overviews, resampling=resampling,
-                blocksize=int(blocksize), predictor=predictor,
-            )  # fmt: skip
+            _stage(arrays, stages, nodatas)
+            for arr, stage, tmp, res in zip(arrays, stages, tmps, resamplings, strict=True):
+                predictor = 3 if np.issubdtype(arr.dtype, np.floating) else 2
+                _to_cog(
+                    stage, tmp, overviews=overviews, resampling=res, blocksize=blocksize,
+                    predictor=predictor,
+                )  # fmt: skip
+                stage.unlink(missing_ok=True)
         finally:
-            stage.unlink(missing_ok=True)
-    return final
+            for stage in stages:
+                stage.unlink(missing_ok=True)
 
 
 def open_map(path: str | os.PathLike[str], *, chunks: int | None = 1024) -> xr.DataArray:
@@ -844,9 +1017,10 @@ def write_scene_maps(
 
     ``<folder>/<prefix>_probs.tif`` (float32, one band per class, NaN no-data, average
     overviews), ``<prefix>_class.tif`` (uint8, 255 no-data) and
-    ``<prefix>_confidence.tif`` (float32). The probabilities are computed once; class
-    and confidence are derived from the written probability COG. A run killed half-way
-    resumes: files already present are kept unless ``overwrite``.
+    ``<prefix>_confidence.tif`` (float32). The probabilities are computed once, chunk by
+    chunk, and each chunk feeds all three files (one dask pass). A run killed half-way
+    resumes: files already present are kept unless ``overwrite``; missing class or
+    confidence files are then derived from the probability COG on disk.
 
     Parameters
     ----------
@@ -881,14 +1055,21 @@ def write_scene_maps(
     out = {name: Path(folder) / f"{prefix}_{name}.tif" for name in SCENE_LAYERS}
     if not overwrite and all(p.exists() for p in out.values()):
         return out
-    if overwrite or not out["probs"].exists():
+    todo = [k for k in SCENE_LAYERS if overwrite or not out[k].exists()]
+    if "probs" in todo:  # one pass: each chunk of probabilities feeds all three files
         if exclude is not None:
             probs = probs.where(~exclude.astype(bool))
-        write_cog(probs, out["probs"], nodata=float("nan"), resampling="average")
-    written = open_map(out["probs"])
-    cls, conf = classify(written)
-    if overwrite or not out["class"].exists():
-        write_cog(cls, out["class"], nodata=IGNORE_INDEX, resampling="nearest")
-    if overwrite or not out["confidence"].exists():
-        write_cog(conf, out["confidence"], nodata=float("nan"), resampling="average")
+        _check_crs(probs, "probs")
+    else:  # resume: class / confidence from the probabilities already written
+        probs = open_map(out["probs"])
+    cls, conf = classify(probs)
+    layers = {
+        "probs": (probs, float("nan"), "average"),
+        "class": (cls, IGNORE_INDEX, "nearest"),
+        "confidence": (conf, float("nan"), "average"),
+    }
+    _write_cogs(
+        [layers[k][0] for k in todo], [out[k] for k in todo],
+        [layers[k][1] for k in todo], [layers[k][2] for k in todo],
+    )  # fmt: skip
     return out
