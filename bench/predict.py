@@ -8,14 +8,18 @@ Usage (from the repo root)::
 
 What it measures, in one run:
 
-1. the bf16 (and fp32) matmul peak of this machine (square ``--matmul-n`` matmuls);
+1. the bf16 (and fp32) matmul peak of this machine (square matmuls of ``--matmul-n`` and
+   twice that, all cores, max of 5 bursts);
 2. per model (U-Net resnet34, SegFormer mit_b0; random weights, 10 bands, 3 classes):
-   the model alone on in-memory 256 x 256 tiles (km²/s of Sentinel-2 10 m pixels, and
+   the model alone on in-memory 256 x 256 tiles (median batch time after 2 warm-ups;
+   km²/s of Sentinel-2 10 m pixels, and
    its FLOP rate as a share of the matmul peak, FLOPs counted with torch's
    FlopCounterMode), and the whole path: local 10-band COG -> lazy cube ->
    ``predict_cube`` (overlap 32, blending) -> class, confidence and probability COGs
    (``write_scene_maps``). Each whole-path run is a fresh subprocess; its peak RSS
-   (``ru_maxrss``) is reported;
+   (``ru_maxrss``) is reported. "whole" is timed after an untimed warm-up prediction
+   of a tiny in-memory scene (weights loaded, kernels picked, as for the model alone);
+   "cold" includes that start-up (what a single small scene costs);
 3. for ``--memory-arch``: the whole path on 1x, 4x and 16x the base area, to show that
    peak memory stays flat (goal: 16x <= 1.25 x 1x) and time grows linearly.
 
@@ -86,6 +90,19 @@ def _worker(args: argparse.Namespace) -> None:
     from vitseg.predict import _aligned_chunk, open_map, predict_cube, write_scene_maps
 
     model = _model(args.arch)
+    if args.warm:  # steady state, as model-alone: weights loaded, kernels picked (untimed)
+        import numpy as np
+        import xarray as xr
+
+        side = 2 * args.tile
+        small = xr.DataArray(
+            np.full((10, side, side), 0.1, "float32"), dims=("band", "y", "x"),
+            coords={"y": 10.0 * np.arange(side)[::-1], "x": 10.0 * np.arange(side)},
+        ).rio.write_crs("EPSG:32630")  # fmt: skip
+        predict_cube(
+            model, small, tile=args.tile, overlap=0, batch_size=args.batch_size,
+            device=args.device,
+        ).compute()  # fmt: skip
     t0 = time.perf_counter()
     chunk = _aligned_chunk(1024, args.tile, args.overlap)  # read in the chunks predicted
     cube = open_map(args.input, chunks=chunk).rename({"class": "band"}).astype("float32") * 1e-4
@@ -101,13 +118,13 @@ def _worker(args: argparse.Namespace) -> None:
 
 
 def _whole_path(
-    args: argparse.Namespace, arch: str, px: int, inp: Path, out: Path
+    args: argparse.Namespace, arch: str, px: int, inp: Path, out: Path, *, warm: bool = True
 ) -> dict[str, Any]:
     cmd = [
         sys.executable, __file__, "--worker", "--arch", arch, "--px", str(px), "--input", str(inp),
         "--out-dir", str(out), "--tile", str(args.tile), "--overlap", str(args.overlap),
         "--batch-size", str(args.batch_size), "--device", args.device,
-        "--dask-workers", str(args.dask_workers),
+        "--dask-workers", str(args.dask_workers), *(["--warm"] if warm else []),
     ]  # fmt: skip
     # As dask.distributed does for its workers: return freed memory to the OS promptly, and
     # keep GDAL's block cache small (default 5 % of RAM), so RSS reflects the pipeline.
@@ -122,23 +139,29 @@ def _whole_path(
 
 
 def _matmul_peak(device: str, n: int, dtype_name: str) -> float:
-    """Best FLOP/s of ``n x n`` matmuls in ``dtype_name`` (median of short bursts)."""
+    """Best FLOP/s of square matmuls (``n`` and ``2n``) in ``dtype_name``, all cores.
+
+    The max over 5 bursts of 3 products per size: a peak, so that a loaded machine
+    (other jobs on the cores) biases it as little as possible.
+    """
     import torch
 
     dtype = getattr(torch, dtype_name)
-    a = torch.randn(n, n, device=device).to(dtype)
-    b = torch.randn(n, n, device=device).to(dtype)
     best = 0.0
-    for _ in range(5):
-        if device == "cuda":
-            torch.cuda.synchronize()
-        t = time.perf_counter()
-        reps = 3
-        for _ in range(reps):
-            torch.mm(a, b)
-        if device == "cuda":
-            torch.cuda.synchronize()
-        best = max(best, reps * 2 * n**3 / (time.perf_counter() - t))
+    for size in (n, 2 * n):
+        a = torch.randn(size, size, device=device).to(dtype)
+        b = torch.randn(size, size, device=device).to(dtype)
+        torch.mm(a, b)  # warm-up (oneDNN / cuBLAS kernel selection)
+        for _ in range(5):
+            if device == "cuda":
+                torch.cuda.synchronize()
+            t = time.perf_counter()
+            reps = 3
+            for _ in range(reps):
+                torch.mm(a, b)
+            if device == "cuda":
+                torch.cuda.synchronize()
+            best = max(best, reps * 2 * size**3 / (time.perf_counter() - t))
     return best
 
 
@@ -156,17 +179,22 @@ def _model_alone(args: argparse.Namespace, arch: str) -> dict[str, Any]:
     flops_per_px = fc.get_total_flops() / args.tile**2
     prepare_model(model, dev, bf16=bf16)
     x = to_input(torch.randn(args.batch_size, 10, args.tile, args.tile), dev, bf16=bf16)
+    times = []
     with torch.inference_mode(), autocast_context(dev, bf16=bf16):
-        model(x)  # warm-up
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
-        t = time.perf_counter()
+        for _ in range(2):  # warm-up: oneDNN picks and caches its kernels per shape
+            model(x)
         for _ in range(args.repeats):
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            t = time.perf_counter()
             model(x).float().softmax(1).cpu()
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
-        secs = time.perf_counter() - t
-    px_per_s = args.repeats * args.batch_size * args.tile**2 / secs
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - t)
+    # median batch time: robust to other jobs on a shared machine (the whole path is
+    # one long run, which averages over such bursts too)
+    secs = sorted(times)[len(times) // 2]
+    px_per_s = args.batch_size * args.tile**2 / secs
     return {"px_per_s": px_per_s, "km2_per_s": px_per_s * KM2_PER_PX, "bf16": bf16,
             "gflop_per_px": flops_per_px / 1e9, "flop_rate": px_per_s * flops_per_px}  # fmt: skip
 
@@ -181,7 +209,7 @@ def main() -> None:
     p.add_argument("--tile", type=int, default=256)
     p.add_argument("--overlap", type=int, default=32)
     p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=7, help="model-alone batches (median)")
     p.add_argument("--matmul-n", type=int, default=2048)
     p.add_argument("--dask-workers", type=int, default=2)
     p.add_argument("--workdir", default=None, help="scratch folder (default: a temp dir)")
@@ -191,6 +219,7 @@ def main() -> None:
     p.add_argument("--px", type=int, help=argparse.SUPPRESS)
     p.add_argument("--input", help=argparse.SUPPRESS)
     p.add_argument("--out-dir", help=argparse.SUPPRESS)
+    p.add_argument("--warm", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
         _worker(args)
@@ -220,13 +249,15 @@ def main() -> None:
     for arch in args.archs:
         alone = _model_alone(args, arch)
         whole = _whole_path(args, arch, base_px, inputs[base_px], work / "out")
+        cold = _whole_path(args, arch, base_px, inputs[base_px], work / "out", warm=False)
         rows.append({
             "model": arch, "model_alone_km2_s": alone["km2_per_s"],
             "whole_path_km2_s": whole["km2_per_s"],
             "whole/alone": whole["km2_per_s"] / alone["km2_per_s"],
+            "cold_whole_km2_s": cold["km2_per_s"],
             "gflop_per_px": alone["gflop_per_px"],
             "share_of_bf16_peak": alone["flop_rate"] / peak_bf16, "bf16": alone["bf16"],
-            "whole_maxrss_mb": whole["maxrss_mb"],
+            "whole_maxrss_mb": whole["maxrss_mb"], "load1": os.getloadavg()[0],
         })  # fmt: skip
     print(f"\nThroughput (scene {base_px} x {base_px} px = {base_px**2 * KM2_PER_PX:.1f} km², "
           f"tile {args.tile}, overlap {args.overlap}, batch {args.batch_size}, {dev})")  # fmt: skip
@@ -238,7 +269,7 @@ def main() -> None:
         rec = _whole_path(args, args.memory_arch, px, inputs[px], work / "out")
         mem_rows.append({"scale": f"{s}x", "px": f"{px}x{px}", "km2": rec["km2"],
                          "seconds": rec["seconds"], "km2_s": rec["km2_per_s"],
-                         "maxrss_mb": rec["maxrss_mb"]})  # fmt: skip
+                         "maxrss_mb": rec["maxrss_mb"], "load1": os.getloadavg()[0]})  # fmt: skip
     base = mem_rows[0]
     for r in mem_rows:
         r["rss_vs_1x"] = r["maxrss_mb"] / base["maxrss_mb"]

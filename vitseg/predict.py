@@ -236,12 +236,13 @@ def _predict_block(
     out = np.full((n_t, n_classes, h, w), np.nan, dtype="float32")
     if h == 0 or w == 0:
         return out
-    x = np.asarray(block, dtype="float32")
+    x = np.array(block, dtype="float32", copy=True)  # one working copy, then in place
     valid = np.isfinite(x).all(axis=1)  # (t, y, x)
     if not valid.any():
         return out
-    x = (x - mean[None, :, None, None]) / std[None, :, None, None]
-    x = np.where(np.isfinite(x), x, np.float32(0.0)).astype("float32", copy=False)
+    x -= mean.astype("float32")[None, :, None, None]
+    x /= std.astype("float32")[None, :, None, None]
+    np.copyto(x, np.float32(0.0), where=~np.isfinite(x))  # no-data = the band mean
     hp, wp = max(h, tile), max(w, tile)
     if hp > h or wp > w:
         pad = ((0, 0), (0, 0), (0, hp - h), (0, wp - w))
@@ -480,13 +481,16 @@ def _norm_arrays(
     return mean, std, want
 
 
-def _infer_classes(model: Any, payload: _ModelPayload, n_bands: int, tile: int) -> list[str]:
+def _infer_classes(
+    model: Any, payload: _ModelPayload, n_bands: int, tile: int, device: str, bf16: str
+) -> list[str]:
     meta = getattr(model, "meta", None)
     n: int | None = None
     if isinstance(meta, Mapping) and isinstance(meta.get("classes"), int):
         n = int(meta["classes"])
     if n is None:
-        m, dev, use16 = _get_model(payload, "cpu", "false")
+        # the same cache key as the prediction: one copy of the weights per process
+        m, dev, use16 = _get_model(payload, device, bf16)
         side = min(tile, 64)
         n = _forward(m, dev, use16, np.zeros((1, n_bands, side, side), "float32")).shape[1]
     if n == len(CLASSES):
@@ -648,10 +652,11 @@ def predict_cube(
             )
         c4 = c4.sel(band=want)
     payload = _payload(model)
+    bf16_key = "auto" if bf16 == "auto" else ("true" if bf16 else "false")
     names = (
         [str(c) for c in classes]
         if classes is not None
-        else _infer_classes(model, payload, c4.sizes["band"], int(tile))
+        else _infer_classes(model, payload, c4.sizes["band"], int(tile), str(device), bf16_key)
     )
     data = c4.data
     if chunk_size is not None:
@@ -666,7 +671,6 @@ def predict_cube(
     grid = ((1,) * arr.shape[0], (arr.shape[1],), ys, xs)
     if not _file_backed(arr):
         arr = arr.rechunk(grid)
-    bf16_key = "auto" if bf16 == "auto" else ("true" if bf16 else "false")
     model_key = dask.delayed(payload, pure=True, name=f"vitseg-model-{payload.token[:32]}")
     out = _halo_map(
         arr,
