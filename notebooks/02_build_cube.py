@@ -85,9 +85,7 @@ run = io.start_run(
     notebook="02_build_cube",
 )  # fmt: skip
 client = cluster.get_client(dask_scheduler)  # None: dask's threaded scheduler
-data_source = (
-    "simulated scenes (vitseg.synthetic)" if simulated else "Sentinel-2 L2A (Earth Search)"
-)
+data_source = io.data_source(simulated)
 label = "[SIMULATED] " if simulated else ""
 print(f"vitseg {vitseg.__version__}; {data_source}; boxes {boxes}; seasons {seasons}; {crs}")
 

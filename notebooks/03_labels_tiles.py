@@ -81,9 +81,7 @@ run = io.start_run(
 )  # fmt: skip
 client = cluster.get_client(dask_scheduler)  # None: dask's threaded scheduler
 season = seasons[0]
-data_source = (
-    "simulated scenes (vitseg.synthetic)" if simulated else "Sentinel-2 L2A (Earth Search)"
-)
+data_source = io.data_source(simulated)
 label = "[SIMULATED] " if simulated else ""
 tiles_dir = run.data / "tiles"
 print(f"vitseg {vitseg.__version__}; season {season}; tiles of {tile_px} px -> {tiles_dir}")

@@ -97,7 +97,7 @@ run = io.start_run(
     notebook="04_train",
 )  # fmt: skip
 tiles_path = Path(tiles_dir) if tiles_dir else run.data / "tiles"
-data_source = "simulated scenes (vitseg.synthetic)" if simulated else "Sentinel-2 L2A"
+data_source = io.data_source(simulated)
 label = "[SIMULATED] " if simulated else ""
 dev = models.select_device(device)
 print(f"vitseg {vitseg.__version__}; tiles {tiles_path}; device {dev}; "

@@ -81,7 +81,7 @@ run = vio.start_run(
     },
     notebook="05_benchmark",
 )  # fmt: skip
-data_source = "simulated scenes (vitseg.synthetic)" if simulated else "Sentinel-2 L2A scenes"
+data_source = vio.data_source(simulated)
 label = "simulated" if simulated else "Sentinel-2"
 tiles_dir = run.data / "tiles"
 index = pd.read_csv(tiles_dir / "index.csv")

@@ -98,9 +98,7 @@ run = io.start_run(
     notebook="06_predict",
 )  # fmt: skip
 client = cluster.get_client(dask_scheduler)  # None: dask's threaded scheduler
-data_source = (
-    "simulated scenes (vitseg.synthetic)" if simulated else "Sentinel-2 L2A (Earth Search)"
-)
+data_source = vitseg.io.data_source(simulated)
 label = "[SIMULATED] " if simulated else ""
 print(f"vitseg {vitseg.__version__}; {data_source}; scheduler: {client or 'threads'}")
 

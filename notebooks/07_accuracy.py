@@ -81,7 +81,7 @@ run = vio.start_run(
     },
     notebook="07_accuracy",
 )  # fmt: skip
-data_source = "simulated scenes (vitseg.synthetic)" if simulated else "Sentinel-2 L2A scenes"
+data_source = vio.data_source(simulated)
 label = "simulated" if simulated else "Sentinel-2"
 
 # %% [markdown]

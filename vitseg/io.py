@@ -28,6 +28,7 @@ __all__ = [
     "atomic_write_text",
     "clean_partials",
     "data_path",
+    "data_source",
     "git_sha",
     "package_versions",
     "read_json",
@@ -50,6 +51,20 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 #: Marker in the names of temporary files, so that leftovers of killed writers can be found.
 _TMP_MARK = "vitseg-tmp-"
+
+
+SIMULATED_SOURCE = "simulated scenes (vitseg.synthetic)"
+
+
+def data_source(simulated: bool) -> str:
+    """Return the ``data_source`` label every table of a run carries.
+
+    Examples
+    --------
+    >>> data_source(True)
+    'simulated scenes (vitseg.synthetic)'
+    """
+    return SIMULATED_SOURCE if simulated else "Sentinel-2 L2A (Earth Search)"
 
 
 def clean_partials(root: str | os.PathLike[str]) -> list[Path]:
