@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import rioxarray  # noqa: F401
 import xarray as xr
+from _rasters import class_grid as grid
 from pyproj import Geod
 from shapely.geometry import box
 
@@ -25,19 +26,6 @@ from vitseg.errors import (
     ParamsError,
     VectorError,
 )
-
-
-def grid(arr, *, crs="EPSG:32630", res=10.0, x0=600000.0, y0=700000.0, chunks=None):
-    arr = np.asarray(arr, dtype="uint8")
-    ny, nx = arr.shape
-    data = dask.array.from_array(arr, chunks=chunks) if chunks else arr
-    da = xr.DataArray(
-        data,
-        dims=("y", "x"),
-        coords={"y": y0 - (np.arange(ny) + 0.5) * res, "x": x0 + (np.arange(nx) + 0.5) * res},
-    )
-    return da.rio.write_crs(crs)
-
 
 BEFORE = [[2, 2, 2], [0, 1, 255], [2, 0, 1]]
 AFTER = [[0, 2, 1], [0, 0, 2], [255, 2, 1]]

@@ -1,27 +1,15 @@
-import dask.array
 import geopandas as gpd
 import numpy as np
 import pytest
 import rioxarray  # noqa: F401
 import xarray as xr
+from _rasters import class_grid as grid
 from shapely.geometry import Point, box
 
 from vitseg.density import kde_map
 from vitseg.errors import CRSMismatchError, MissingCRSError, ParamsError
 
 X0, Y0 = 600000.0, 700000.0
-
-
-def grid(arr, *, crs="EPSG:32630", res=10.0, chunks=None):
-    arr = np.asarray(arr, dtype="uint8")
-    ny, nx = arr.shape
-    data = dask.array.from_array(arr, chunks=chunks) if chunks else arr
-    da = xr.DataArray(
-        data,
-        dims=("y", "x"),
-        coords={"y": Y0 - (np.arange(ny) + 0.5) * res, "x": X0 + (np.arange(nx) + 0.5) * res},
-    )
-    return da.rio.write_crs(crs)
 
 
 @pytest.fixture

@@ -1,28 +1,16 @@
-import dask.array
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
 import rioxarray  # noqa: F401
 import xarray as xr
+from _rasters import class_grid as grid
 from shapely.geometry import box
 
 from vitseg.errors import MissingCRSError, VectorError
 from vitseg.zonal import zonal_areas, zonal_polygon_areas
 
 X0, Y0, RES = 600000.0, 700000.0, 10.0
-
-
-def grid(arr, *, crs="EPSG:32630", res=RES, x0=X0, y0=Y0, chunks=None):
-    arr = np.asarray(arr, dtype="uint8")
-    ny, nx = arr.shape
-    data = dask.array.from_array(arr, chunks=chunks) if chunks else arr
-    da = xr.DataArray(
-        data,
-        dims=("y", "x"),
-        coords={"y": y0 - (np.arange(ny) + 0.5) * res, "x": x0 + (np.arange(nx) + 0.5) * res},
-    )
-    return da.rio.write_crs(crs)
 
 
 @pytest.fixture
