@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 demo: env
 	$(PY) -m vitseg run params/demo.yaml
 
-## Everything CI checks: lint, types, unit tests, and every notebook with params/ci.yaml
+## Everything CI checks: lint, types, unit tests, every notebook with params/ci.yaml, and the real-data experiment
 test: env browser lint typecheck pytest notebooks-ci
 
 browser:
@@ -36,6 +36,7 @@ pytest: env
 
 notebooks-ci: env
 	$(PY) -m vitseg run params/ci.yaml --force
+	$(PY) -m vitseg run params/ghana_earthrise.yaml --force
 
 ## Pair notebooks/*.py with .ipynb for JupyterLab (the .ipynb are gitignored)
 sync: env
