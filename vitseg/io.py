@@ -15,6 +15,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -79,12 +80,7 @@ def clean_partials(root: str | os.PathLike[str]) -> list[Path]:
     if not base.exists():
         return removed
     for path in base.rglob(f".*.{_TMP_MARK}*"):
-        if path.is_dir():
-            import shutil
-
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
+        _remove(path)
         removed.append(path)
     return removed
 
@@ -134,30 +130,28 @@ def atomic_path(path: str | os.PathLike[str], *, suffix: str | None = None) -> I
     final.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(
         prefix=f".{final.name}.{_TMP_MARK}",
-        suffix=(suffix if suffix is not None else final.suffix) + ".part",
+        suffix=suffix if suffix is not None else final.suffix,
         dir=final.parent,
     )
     os.close(fd)
     tmp = Path(name)
-    # Drop the extra ``.part`` so GDAL & co. see the real extension.
-    real_tmp = tmp.with_name(tmp.name[: -len(".part")])
-    tmp.unlink()
+    tmp.unlink()  # the name is reserved; the writer creates a file or a folder there
     try:
-        yield real_tmp
-        if real_tmp.is_dir():
-            if final.exists():
-                import shutil
-
-                shutil.rmtree(final)
-        os.replace(real_tmp, final)
+        yield tmp
+        if tmp.is_dir() and final.exists():
+            _remove(final)
+        os.replace(tmp, final)
     except BaseException:
-        if real_tmp.is_dir():
-            import shutil
-
-            shutil.rmtree(real_tmp, ignore_errors=True)
-        else:
-            real_tmp.unlink(missing_ok=True)
+        _remove(tmp)
         raise
+
+
+def _remove(path: Path) -> None:
+    """Delete a file or a folder tree, if it exists."""
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
