@@ -211,7 +211,7 @@ def _check_type(notebook: str, key: str, value: Any, spec: Mapping[str, Any]) ->
         "dict": (dict,),
     }.get(declared)
     if expected is None:  # papermill could not infer: use the default's type
-        if default is None or isinstance(default, (list, dict, str, bool, int, float)) is False:
+        if not isinstance(default, (list, dict, str, bool, int, float)):
             return
         expected = (int, float) if isinstance(default, float) else (type(default),)
     ok = isinstance(value, expected) and not (isinstance(value, bool) and bool not in expected)
