@@ -114,6 +114,7 @@ def test_write_composite_cog(tmp_path: Path) -> None:
     comp = composite(make_cube("EPSG:32630", "dask"), season="2020-21")
     path = write_composite(comp, tmp_path / "data" / "composite_obuasi_2020-21.tif")
     assert path.exists() and not list(path.parent.glob("*.part"))
+    assert not list(path.parent.glob(".*vitseg-tmp-*"))  # no temporary left beside it
     with rasterio.open(path) as ds:
         assert ds.count == 2 and ds.dtypes[0] == "float32"
         assert ds.crs.to_epsg() == 32630 and ds.descriptions == ("B04", "B08")
