@@ -19,6 +19,7 @@ from vitseg.predict import (
     open_map,
     predict_cube,
     tile_starts,
+    window_layout,
     write_cog,
     write_scene_maps,
 )
@@ -78,6 +79,27 @@ def test_tile_starts_cover_everything() -> None:
     assert starts[0] == 0 and starts[-1] == 68 and np.all(np.diff(starts) <= 24)
 
 
+@pytest.mark.parametrize("tile", [64, 96, 256, 1024])
+@pytest.mark.parametrize("overlap", [0, 8, 32])
+def test_window_layout_covers_with_the_overlap_and_no_more_windows(tile: int, overlap: int) -> None:
+    for size in [*range(1, 300, 7), 959, 960, 992, 1024, 1056, 1088, 1120, 2048]:
+        side, starts = window_layout(size, tile, overlap)
+        assert side <= tile and side % 32 == 0
+        assert len(starts) == len(tile_starts(size, tile, overlap))  # never more windows
+        assert starts[0] == 0 and starts[-1] + side >= size  # every pixel covered
+        gaps = np.diff(starts)
+        assert (side - gaps >= overlap).all()  # neighbours share at least the overlap
+        if len(starts) > 1:
+            assert side >= 2 * overlap
+
+
+def test_window_layout_saves_pixels_and_keeps_odd_tiles() -> None:
+    assert window_layout(1056, 1024, 32) == (544, [0, 512])
+    assert window_layout(150, 1024, 32) == (160, [0])
+    assert window_layout(1152, 256, 32) == (256, tile_starts(1152, 256, 32))
+    assert window_layout(70, 48, 12) == (48, tile_starts(70, 48, 12))  # 48 % 32: fixed size
+
+
 def test_blend_window_shape() -> None:
     w = blend_window(32, 16)
     assert w[:4].tolist() == [0, 0, 0, 0] and w[12:20].tolist() == [1.0] * 8
@@ -88,7 +110,16 @@ def test_blend_window_shape() -> None:
 
 @pytest.mark.parametrize(
     ("tile", "overlap", "chunk"),
-    [(32, 16, 40), (32, 16, None), (48, 12, 64), (32, 16, 1000), (64, 32, 30)],
+    [
+        (32, 16, 40),
+        (32, 16, None),
+        (48, 12, 64),
+        (32, 16, 1000),
+        (64, 32, 30),
+        (128, 16, None),  # windows shrink to the blocks
+        (128, 16, 40),
+        (96, 16, 60),
+    ],
 )
 @pytest.mark.parametrize("backing", ["numpy", "dask"])
 def test_tiled_equals_whole_away_from_border(
@@ -182,6 +213,68 @@ def test_model_weights_are_one_graph_key(values: np.ndarray) -> None:
     keys = [k for k in dict(probs.data.__dask_graph__()) if "vitseg-model" in str(k)]
     assert len(keys) == 1
     assert probs.data.npartitions == 2 * 3 * 3
+
+
+def test_model_is_serialised_once_until_its_weights_change(monkeypatch) -> None:
+    import vitseg.predict as vp
+
+    net = tiny_net()
+    first = vp._payload(net)
+    saves: list[int] = []
+    real_save = torch.save
+    monkeypatch.setattr(torch, "save", lambda *a, **k: (saves.append(1), real_save(*a, **k)))
+    assert vp._payload(net) is first and not saves  # cached: no second torch.save
+    with torch.no_grad():
+        net[0].bias.add_(1.0)  # an in-place change (as an optimiser step makes)
+    changed = vp._payload(net)
+    assert changed.token != first.token and len(saves) == 1
+    net.load_state_dict(tiny_net(seed=0).state_dict())  # back to the first weights
+    assert vp._payload(net).token == first.token
+
+
+def test_classify_matches_numpy_argmax_with_ties_and_nan() -> None:
+    rng = np.random.default_rng(3)
+    p = rng.integers(0, 4, size=(2, 3, 17, 19)).astype("float32") / 4  # many ties
+    p[0, 1, 3, 4] = np.nan
+    p[1, :, 5:9, 2] = np.nan
+    arr = xr.DataArray(da.from_array(p, chunks=(1, 3, 8, 8)), dims=("time", "class", "y", "x"))
+    cls, conf = classify(arr)
+    valid = np.isfinite(p).all(axis=1)
+    filled = np.nan_to_num(p, nan=-1)
+    want = np.where(valid, filled.argmax(axis=1), 255)
+    np.testing.assert_array_equal(cls.values, want)
+    np.testing.assert_array_equal(conf.values, np.where(valid, filled.max(axis=1), np.nan))
+    assert (
+        cls.dtype == np.uint8
+        and conf.dtype == np.float32
+        and cls.dims == arr.dims[:1] + arr.dims[2:]
+    )
+
+
+def test_concurrent_block_tasks_share_the_cores() -> None:
+    import contextlib
+    import threading
+
+    import vitseg.predict as vp
+
+    main_threads = torch.get_num_threads()
+    seen: dict[str, int] = {}
+
+    def task(name: str, others: int) -> None:
+        with contextlib.ExitStack() as stack:
+            for _ in range(others + 1):
+                stack.enter_context(vp._busy())
+            vp._share_cores(torch)
+            seen[name] = torch.get_num_threads()
+
+    for name, others in (("alone", 0), ("pair", 1)):
+        th = threading.Thread(target=task, args=(name, others))
+        th.start()
+        th.join()
+    base = vp._BASE_THREADS
+    assert base is not None
+    assert seen == {"alone": base, "pair": max(1, base // 2)}
+    assert torch.get_num_threads() == main_threads and vp._ACTIVE == 0
 
 
 @pytest.mark.parametrize(
