@@ -2,29 +2,35 @@
 
 Usage (from the repo root)::
 
-    .venv/bin/python bench/predict.py                      # CPU, both models, 1x/4x/16x
+    .venv/bin/python bench/predict.py                      # CPU: U-Net 256/1024, SegFormer 256
     .venv/bin/python bench/predict.py --device cuda        # on a GPU
-    .venv/bin/python bench/predict.py --base-px 512 --scales 1 4   # quicker
+    .venv/bin/python bench/predict.py --base-px 1024 --scales 1 4   # quicker
 
 What it measures, in one run:
 
 1. the bf16 (and fp32) matmul peak of this machine (square matmuls of ``--matmul-n`` and
    twice that, all cores, max of 5 bursts);
-2. per model (U-Net resnet34, SegFormer mit_b0; random weights, 10 bands, 3 classes):
-   the model alone on in-memory 256 x 256 tiles (median batch time after 2 warm-ups;
-   km²/s of Sentinel-2 10 m pixels, and
-   its FLOP rate as a share of the matmul peak, FLOPs counted with torch's
+2. per configuration ``arch:tile`` (U-Net resnet34, SegFormer mit_b0; random weights,
+   10 bands, 3 classes; ``--batch-size`` windows of 256 px, fewer of larger windows so
+   that a batch holds about as many pixels): the model alone on in-memory ``tile`` x
+   ``tile`` windows (median batch time after 2 warm-ups; km²/s of Sentinel-2 10 m
+   pixels, and its FLOP rate as a share of the matmul peak, FLOPs counted with torch's
    FlopCounterMode), and the whole path: local 10-band COG -> lazy cube ->
-   ``predict_cube`` (overlap 32, blending) -> class, confidence and probability COGs
-   (``write_scene_maps``). Each whole-path run is a fresh subprocess; its peak RSS
-   (``ru_maxrss``) is reported. "whole" is timed after an untimed warm-up prediction
-   of a tiny in-memory scene (weights loaded, kernels picked, as for the model alone);
-   "cold" includes that start-up (what a single small scene costs);
-3. for ``--memory-arch``: the whole path on 1x, 4x and 16x the base area, to show that
+   ``predict_cube`` (same tile and batch, overlap 32, blending) -> class, confidence and
+   probability COGs (``write_scene_maps``). The model alone is measured right before
+   and right after the whole path, and the ratio uses their mean, so that a shared
+   machine's slow and fast spells bias both sides alike. Each whole-path run is a fresh
+   subprocess; its peak RSS (``ru_maxrss``) is reported. "whole" is the second of two
+   runs over the same scene in that process (weights loaded, oneDNN kernels picked for
+   every window shape, as for the model alone and as when scene after scene is
+   mapped); "cold" is a single run in a fresh process, start-up included (what one
+   scene costs);
+3. for ``--memory-config``: the whole path on 1x, 4x and 16x the base area, to show that
    peak memory stays flat (goal: 16x <= 1.25 x 1x) and time grows linearly.
 
 The input scenes are smooth simulated reflectance fields (uint16 DN, scale 1e-4, like
-Sentinel-2 L2A) written as COGs beforehand (not timed).
+Sentinel-2 L2A) written as COGs beforehand (not timed). The 1x scene (2048 px, 419 km²)
+spans four prediction chunks, as any scene larger than ~10 km across does.
 """
 
 from __future__ import annotations
@@ -84,58 +90,123 @@ def _model(arch: str) -> Any:
 
 
 def _worker(args: argparse.Namespace) -> None:
-    """Whole path in this (fresh) process; print JSON with seconds and peak RSS."""
+    """Whole path in this (fresh) process; print JSON with seconds, model-alone rates, RSS.
+
+    With ``--rounds N`` the model alone (the very model object the whole path uses) and
+    the whole path alternate: alone, whole, alone, ... , alone.
+    """
     import dask
 
-    from vitseg.predict import _aligned_chunk, open_map, predict_cube, write_scene_maps
+    from vitseg.predict import (
+        _aligned_chunk,
+        _get_model,
+        _payload,
+        open_map,
+        predict_cube,
+        write_scene_maps,
+    )
 
     model = _model(args.arch)
-    if args.warm:  # steady state, as model-alone: weights loaded, kernels picked (untimed)
-        import numpy as np
-        import xarray as xr
 
-        side = 2 * args.tile
-        small = xr.DataArray(
-            np.full((10, side, side), 0.1, "float32"), dims=("band", "y", "x"),
-            coords={"y": 10.0 * np.arange(side)[::-1], "x": 10.0 * np.arange(side)},
-        ).rio.write_crs("EPSG:32630")  # fmt: skip
-        predict_cube(
-            model, small, tile=args.tile, overlap=0, batch_size=args.batch_size,
-            device=args.device,
-        ).compute()  # fmt: skip
-    t0 = time.perf_counter()
-    chunk = _aligned_chunk(1024, args.tile, args.overlap)  # read in the chunks predicted
-    cube = open_map(args.input, chunks=chunk).rename({"class": "band"}).astype("float32") * 1e-4
-    probs = predict_cube(
-        model, cube, tile=args.tile, overlap=args.overlap, batch_size=args.batch_size,
-        device=args.device,
-    )  # fmt: skip
-    with dask.config.set(scheduler="threads", num_workers=args.dask_workers):
-        write_scene_maps(probs, args.out_dir, prefix=f"{args.arch}_{args.px}", overwrite=True)
-    secs = time.perf_counter() - t0
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": secs, "maxrss_mb": rss_mb}))
+    def run(out_dir: str) -> float:
+        t0 = time.perf_counter()
+        chunk = _aligned_chunk(1024, args.tile, args.overlap)  # read in the chunks predicted
+        cube = open_map(args.input, chunks=chunk).rename({"class": "band"}).astype("float32")
+        probs = predict_cube(
+            model, cube * 1e-4, tile=args.tile, overlap=args.overlap,
+            batch_size=args.batch_size, device=args.device,
+        )  # fmt: skip
+        with dask.config.set(scheduler="threads", num_workers=args.dask_workers):
+            write_scene_maps(probs, out_dir, prefix=f"{args.arch}_{args.px}", overwrite=True)
+        return time.perf_counter() - t0
+
+    if not args.warm:
+        print(json.dumps({"seconds": [run(args.out_dir)], "alone_km2_s": [], **_rss()}))
+        return
+    run(str(Path(args.out_dir) / "warm-up"))  # steady state, as when scene after scene is mapped
+    net, dev, use16 = _get_model(_payload(model), args.device, "auto")  # the path's own copy
+    alone = [_alone_rate(net, dev, use16, args)]
+    seconds = []
+    for _ in range(args.rounds):
+        seconds.append(run(args.out_dir))
+        alone.append(_alone_rate(net, dev, use16, args))
+    print(json.dumps({"seconds": seconds, "alone_km2_s": alone, **_rss()}))
+
+
+def _rss() -> dict[str, float]:
+    return {"maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def _alone_rate(net: Any, dev: Any, use16: bool, args: argparse.Namespace) -> float:
+    """km²/s of ``net`` alone on in-memory windows: median of ``--repeats`` batches."""
+    import torch
+
+    from vitseg.models import autocast_context, to_input
+
+    x = to_input(torch.randn(args.batch_size, 10, args.tile, args.tile), dev, bf16=use16)
+    times = []
+    with torch.inference_mode(), autocast_context(dev, bf16=use16):
+        for _ in range(2):  # warm-up: oneDNN picks and caches its kernels per shape
+            net(x)
+        for _ in range(args.repeats):
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            t = time.perf_counter()
+            net(x).float().softmax(1).cpu()
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - t)
+    secs = sorted(times)[len(times) // 2]
+    return float(args.batch_size * args.tile**2 * KM2_PER_PX / secs)
+
+
+def _batch(args: argparse.Namespace, tile: int) -> int:
+    """Windows per batch at ``tile`` px: about as many pixels as the 256 px batch."""
+    return max(1, round(int(args.batch_size) * (256 / tile) ** 2))
 
 
 def _whole_path(
-    args: argparse.Namespace, arch: str, px: int, inp: Path, out: Path, *, warm: bool = True
+    args: argparse.Namespace,
+    arch: str,
+    tile: int,
+    px: int,
+    inp: Path,
+    out: Path,
+    *,
+    warm: bool = True,
+    rounds: int = 1,
 ) -> dict[str, Any]:
     cmd = [
         sys.executable, __file__, "--worker", "--arch", arch, "--px", str(px), "--input", str(inp),
-        "--out-dir", str(out), "--tile", str(args.tile), "--overlap", str(args.overlap),
-        "--batch-size", str(args.batch_size), "--device", args.device,
-        "--dask-workers", str(args.dask_workers), *(["--warm"] if warm else []),
+        "--out-dir", str(out), "--tile", str(tile), "--overlap", str(args.overlap),
+        "--batch-size", str(_batch(args, tile)), "--device", args.device,
+        "--dask-workers", str(args.dask_workers), "--repeats", str(args.repeats),
+        "--rounds", str(rounds), *(["--warm"] if warm else []),
     ]  # fmt: skip
-    # As dask.distributed does for its workers: return freed memory to the OS promptly, and
-    # keep GDAL's block cache small (default 5 % of RAM), so RSS reflects the pipeline.
-    env = {"MALLOC_TRIM_THRESHOLD_": "65536", "GDAL_CACHEMAX": "128", **os.environ}
+    # Keep GDAL's block cache small (default 5 % of RAM), so RSS reflects the pipeline.
+    # glibc's malloc keeps its defaults: MALLOC_TRIM_THRESHOLD_ (which dask.distributed
+    # sets for its workers) turns off the adaptive mmap threshold, so every large tensor
+    # is mapped and faulted in anew; it made the model alone ~1.6x slower here.
+    env = {"GDAL_CACHEMAX": "128", **os.environ}
     res = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     if res.returncode:
         raise RuntimeError(f"worker failed:\n{res.stderr[-3000:]}")
     rec: dict[str, Any] = json.loads(res.stdout.strip().splitlines()[-1])
     rec["km2"] = px * px * KM2_PER_PX
-    rec["km2_per_s"] = rec["km2"] / rec["seconds"]
+    rates = [rec["km2"] / sec for sec in rec["seconds"]]
+    alone = rec["alone_km2_s"]
+    # each whole-path run against the mean of the model-alone rates right around it
+    ratios = [r / ((a + b) / 2) for r, a, b in zip(rates, alone, alone[1:], strict=False)]
+    rec["km2_per_s"] = _median(rates)
+    rec["ratio"] = _median(ratios) if ratios else float("nan")
+    rec["alone"] = _median(alone) if alone else float("nan")
+    rec["seconds"] = _median(rec["seconds"])
     return rec
+
+
+def _median(values: list[float]) -> float:
+    v = sorted(values)
+    return (v[len(v) // 2] + v[(len(v) - 1) // 2]) / 2
 
 
 def _matmul_peak(device: str, n: int, dtype_name: str) -> float:
@@ -165,57 +236,36 @@ def _matmul_peak(device: str, n: int, dtype_name: str) -> float:
     return best
 
 
-def _model_alone(args: argparse.Namespace, arch: str) -> dict[str, Any]:
+def _flops_per_px(arch: str, tile: int) -> float:
+    """FLOPs per output pixel of ``arch`` on ``tile`` px windows (torch's FlopCounterMode)."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from vitseg.models import autocast_context, prepare_model, select_device, to_input, use_bf16
-
-    dev = select_device(args.device)
-    bf16 = use_bf16(dev, "auto")
-    model = _model(arch)
     with FlopCounterMode(display=False) as fc, torch.inference_mode():
-        model(torch.zeros(1, 10, args.tile, args.tile))
-    flops_per_px = fc.get_total_flops() / args.tile**2
-    prepare_model(model, dev, bf16=bf16)
-    x = to_input(torch.randn(args.batch_size, 10, args.tile, args.tile), dev, bf16=bf16)
-    times = []
-    with torch.inference_mode(), autocast_context(dev, bf16=bf16):
-        for _ in range(2):  # warm-up: oneDNN picks and caches its kernels per shape
-            model(x)
-        for _ in range(args.repeats):
-            if dev.type == "cuda":
-                torch.cuda.synchronize()
-            t = time.perf_counter()
-            model(x).float().softmax(1).cpu()
-            if dev.type == "cuda":
-                torch.cuda.synchronize()
-            times.append(time.perf_counter() - t)
-    # median batch time: robust to other jobs on a shared machine (the whole path is
-    # one long run, which averages over such bursts too)
-    secs = sorted(times)[len(times) // 2]
-    px_per_s = args.batch_size * args.tile**2 / secs
-    return {"px_per_s": px_per_s, "km2_per_s": px_per_s * KM2_PER_PX, "bf16": bf16,
-            "gflop_per_px": flops_per_px / 1e9, "flop_rate": px_per_s * flops_per_px}  # fmt: skip
+        _model(arch)(torch.zeros(1, 10, tile, tile))
+    return float(fc.get_total_flops()) / tile**2
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--device", default="cpu", help="cpu | cuda | auto")
-    p.add_argument("--archs", nargs="+", default=["unet", "segformer"])
-    p.add_argument("--base-px", type=int, default=1024, help="side of the 1x scene (px)")
+    p.add_argument("--configs", nargs="+", default=["unet:256", "unet:1024", "segformer:256"],
+                   help="arch:tile pairs for the throughput table")  # fmt: skip
+    p.add_argument("--base-px", type=int, default=2048, help="side of the 1x scene (px)")
     p.add_argument("--scales", type=int, nargs="+", default=[1, 4, 16], help="area multiples")
-    p.add_argument("--memory-arch", default="unet")
-    p.add_argument("--tile", type=int, default=256)
+    p.add_argument("--memory-config", default="unet:256", help="arch:tile of the scaling runs")
     p.add_argument("--overlap", type=int, default=32)
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--batch-size", type=int, default=8, help="windows of 256 px per batch")
     p.add_argument("--repeats", type=int, default=7, help="model-alone batches (median)")
+    p.add_argument("--rounds", type=int, default=3, help="whole-path runs, each between two "
+                   "model-alone measurements; the median ratio is reported")  # fmt: skip
     p.add_argument("--matmul-n", type=int, default=2048)
     p.add_argument("--dask-workers", type=int, default=2)
     p.add_argument("--workdir", default=None, help="scratch folder (default: a temp dir)")
     # worker mode (internal)
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--arch", help=argparse.SUPPRESS)
+    p.add_argument("--tile", type=int, default=256, help=argparse.SUPPRESS)
     p.add_argument("--px", type=int, help=argparse.SUPPRESS)
     p.add_argument("--input", help=argparse.SUPPRESS)
     p.add_argument("--out-dir", help=argparse.SUPPRESS)
@@ -246,27 +296,34 @@ def main() -> None:
 
     rows = []
     base_px = args.base_px
-    for arch in args.archs:
-        alone = _model_alone(args, arch)
-        whole = _whole_path(args, arch, base_px, inputs[base_px], work / "out")
-        cold = _whole_path(args, arch, base_px, inputs[base_px], work / "out", warm=False)
+    from vitseg.models import select_device, use_bf16
+
+    bf16 = use_bf16(select_device(args.device), "auto")
+    for config in args.configs:
+        arch, tile = _config(config)
+        whole = _whole_path(
+            args, arch, tile, base_px, inputs[base_px], work / "out", rounds=args.rounds
+        )
+        cold = _whole_path(args, arch, tile, base_px, inputs[base_px], work / "out", warm=False)
+        flops = _flops_per_px(arch, tile)
         rows.append({
-            "model": arch, "model_alone_km2_s": alone["km2_per_s"],
-            "whole_path_km2_s": whole["km2_per_s"],
-            "whole/alone": whole["km2_per_s"] / alone["km2_per_s"],
-            "cold_whole_km2_s": cold["km2_per_s"],
-            "gflop_per_px": alone["gflop_per_px"],
-            "share_of_bf16_peak": alone["flop_rate"] / peak_bf16, "bf16": alone["bf16"],
-            "whole_maxrss_mb": whole["maxrss_mb"], "load1": os.getloadavg()[0],
+            "model": arch, "tile": tile, "batch": _batch(args, tile),
+            "model_alone_km2_s": whole["alone"], "whole_path_km2_s": whole["km2_per_s"],
+            "whole/alone": whole["ratio"], "cold_whole_km2_s": cold["km2_per_s"],
+            "gflop_per_px": flops / 1e9,
+            "share_of_bf16_peak": whole["alone"] / KM2_PER_PX * flops / peak_bf16,
+            "bf16": bf16, "whole_maxrss_mb": whole["maxrss_mb"], "load1": os.getloadavg()[0],
         })  # fmt: skip
     print(f"\nThroughput (scene {base_px} x {base_px} px = {base_px**2 * KM2_PER_PX:.1f} km², "
-          f"tile {args.tile}, overlap {args.overlap}, batch {args.batch_size}, {dev})")  # fmt: skip
+          f"overlap {args.overlap}, {dev}; medians of {args.rounds} rounds, each whole-path "
+          "run set against the model alone measured right before and after it)")  # fmt: skip
     _print_table(rows)
 
     mem_rows = []
+    arch, tile = _config(args.memory_config)
     for s in args.scales:
         px = round(args.base_px * s**0.5)
-        rec = _whole_path(args, args.memory_arch, px, inputs[px], work / "out")
+        rec = _whole_path(args, arch, tile, px, inputs[px], work / "out")
         mem_rows.append({"scale": f"{s}x", "px": f"{px}x{px}", "km2": rec["km2"],
                          "seconds": rec["seconds"], "km2_s": rec["km2_per_s"],
                          "maxrss_mb": rec["maxrss_mb"], "load1": os.getloadavg()[0]})  # fmt: skip
@@ -274,8 +331,14 @@ def main() -> None:
     for r in mem_rows:
         r["rss_vs_1x"] = r["maxrss_mb"] / base["maxrss_mb"]
         r["time_vs_1x_per_area"] = (r["seconds"] / base["seconds"]) / (r["km2"] / base["km2"])
-    print(f"\nScaling of the whole path ({args.memory_arch}, fresh process per size)")
+    print(f"\nScaling of the whole path ({arch}, tile {tile}, fresh process per size)")
     _print_table(mem_rows)
+
+
+def _config(text: str) -> tuple[str, int]:
+    """``"unet:1024"`` -> ``("unet", 1024)``."""
+    arch, _, tile = text.partition(":")
+    return arch, int(tile or 256)
 
 
 def _print_table(rows: list[dict[str, Any]]) -> None:
