@@ -275,6 +275,13 @@ def test_concurrent_block_tasks_share_the_cores() -> None:
     assert base is not None
     assert seen == {"alone": base, "pair": max(1, base // 2)}
     assert torch.get_num_threads() == main_threads and vp._ACTIVE == 0
+    # a forward outside any block task (the caller's thread) leaves its thread count alone
+    torch.set_num_threads(1)
+    try:
+        vp._forward(tiny_net(), torch.device("cpu"), False, np.zeros((1, 4, 8, 8), "float32"))
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(main_threads)
 
 
 @pytest.mark.parametrize(

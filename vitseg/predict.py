@@ -178,6 +178,8 @@ _INFER_LOCK = threading.Lock()
 _ACTIVE = 0
 _ACTIVE_LOCK = threading.Lock()
 _BASE_THREADS: int | None = None
+#: Per thread: how deep inside _busy() it is (only such threads adjust torch's threads).
+_LOCAL = threading.local()
 #: How many times this process rebuilt a model from its payload (tests read it).
 _LOADS = 0
 
@@ -279,9 +281,11 @@ def _busy() -> Iterator[None]:
     global _ACTIVE
     with _ACTIVE_LOCK:
         _ACTIVE += 1
+    _LOCAL.depth = getattr(_LOCAL, "depth", 0) + 1
     try:
         yield
     finally:
+        _LOCAL.depth -= 1
         with _ACTIVE_LOCK:
             _ACTIVE -= 1
 
@@ -311,7 +315,7 @@ def _forward(
 
     from vitseg.models import autocast_context, to_input
 
-    if dev.type == "cpu":
+    if dev.type == "cpu" and getattr(_LOCAL, "depth", 0):  # a block task, not the caller
         _share_cores(torch)
     lock = _INFER_LOCK if dev.type != "cpu" else contextlib.nullcontext()
     with lock, torch.inference_mode():
