@@ -888,24 +888,18 @@ def _classify_block(
 ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
     """Argmax and max over the last axis; ``nodata`` / NaN where any value is NaN."""
     with _busy():
-        return _classify_values(p, nodata=nodata)
-
-
-def _classify_values(
-    p: np.ndarray[Any, Any], *, nodata: int
-) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-    best = np.array(p[..., 0], dtype=np.result_type(p.dtype, np.float32), copy=True)
-    idx = np.zeros(best.shape, dtype="uint8")
-    valid = np.isfinite(best)
-    for k in range(1, p.shape[-1]):
-        pk = p[..., k]
-        valid &= np.isfinite(pk)
-        higher = pk > best
-        idx[higher] = k
-        np.maximum(best, pk, out=best, where=higher)
-    idx[~valid] = nodata
-    best[~valid] = np.nan
-    return idx, best.astype("float32", copy=False)
+        best = np.array(p[..., 0], dtype=np.result_type(p.dtype, np.float32), copy=True)
+        idx = np.zeros(best.shape, dtype="uint8")
+        valid = np.isfinite(best)
+        for k in range(1, p.shape[-1]):
+            pk = p[..., k]
+            valid &= np.isfinite(pk)
+            higher = pk > best  # strict: ties keep the first class, as argmax does
+            idx[higher] = k
+            np.maximum(best, pk, out=best, where=higher)
+        idx[~valid] = nodata
+        best[~valid] = np.nan
+        return idx, best.astype("float32", copy=False)
 
 
 # ----------------------------------------------------------------------------- COGs
