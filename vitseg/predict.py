@@ -347,16 +347,18 @@ def _predict_block(
 ) -> np.ndarray[Any, Any]:
     """Blended tiled prediction of one ``(time, band, y, x)`` block (with its halo)."""
     n_t, _, h, w = block.shape
-    out = np.full((n_t, n_classes, h, w), np.nan, dtype="float32")
-    if h == 0 or w == 0:
-        return out
     x = np.array(block, dtype="float32", copy=True)  # one working copy, then in place
-    valid = np.isfinite(x).all(axis=1)  # (t, y, x)
-    if not valid.any():
-        return out
-    x -= mean.astype("float32")[None, :, None, None]
-    x /= std.astype("float32")[None, :, None, None]
-    np.copyto(x, np.float32(0.0), where=~np.isfinite(x))  # no-data = the band mean
+    finite = np.isfinite(x)  # (t, band, y, x); normalising keeps it (std > 0)
+    valid = finite.all(axis=1)  # (t, y, x)
+    if h == 0 or w == 0 or not valid.any():
+        return np.full((n_t, n_classes, h, w), np.nan, dtype="float32")
+    if mean.any():
+        x -= mean.astype("float32")[None, :, None, None]
+    if (std != 1).any():
+        x /= std.astype("float32")[None, :, None, None]
+    if not finite.all():
+        np.copyto(x, np.float32(0.0), where=~finite)  # no-data = the band mean
+    del finite
     (ty, ys), (tx, xs) = window_layout(h, tile, overlap), window_layout(w, tile, overlap)
     hp, wp = max(h, ty), max(w, tx)
     if hp > h or wp > w:
