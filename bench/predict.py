@@ -98,7 +98,6 @@ def _worker(args: argparse.Namespace) -> None:
     import dask
 
     from vitseg.predict import (
-        _aligned_chunk,
         _get_model,
         _payload,
         open_map,
@@ -110,8 +109,7 @@ def _worker(args: argparse.Namespace) -> None:
 
     def run(out_dir: str) -> float:
         t0 = time.perf_counter()
-        chunk = _aligned_chunk(1024, args.tile, args.overlap)  # read in the chunks predicted
-        cube = open_map(args.input, chunks=chunk).rename({"class": "band"}).astype("float32")
+        cube = open_map(args.input).rename({"class": "band"}).astype("float32")
         probs = predict_cube(
             model, cube * 1e-4, tile=args.tile, overlap=args.overlap,
             batch_size=args.batch_size, device=args.device,

@@ -206,6 +206,43 @@ def test_bf16_autocast_close_to_fp32(values: np.ndarray) -> None:
     np.testing.assert_allclose(p16, p32, atol=0.05)
 
 
+def test_channels_last_batches_equal_channels_first(monkeypatch, values: np.ndarray) -> None:
+    """The bands-last working copy (bf16 CPUs) gives the channels-first answer (fp32 here)."""
+    import vitseg.models
+
+    vals = values.copy()
+    vals[0, 2, 5:9, 60:70] = np.nan
+    cube = make_cube(vals).isel(x=slice(0, 20))  # narrower than a tile: padded
+    norm = {"mean": [0.1, 0.2, 0.3, 0.4], "std": [1.0, 2.0, 0.5, 4.0]}
+    kw = {"tile": 32, "overlap": 16, "norm": norm, "device": "cpu", "bf16": False}
+    want = predict_cube(tiny_net(), cube, **kw).values
+    monkeypatch.setattr(vitseg.models, "channels_last", lambda *a, **k: True)
+    got = predict_cube(tiny_net(), cube, **kw).values
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_allclose(got, want, atol=1e-6)
+
+
+def test_batches_are_balanced(monkeypatch) -> None:
+    """25 windows with batch_size 8 go as 7 + 6 + 6 + 6 (no batch of one)."""
+    import vitseg.predict as vp
+
+    sizes: list[int] = []
+    forward = vp._forward
+
+    def spy(model, dev, use16, batch, **kw):  # type: ignore[no-untyped-def]
+        sizes.append(len(batch))
+        return forward(model, dev, use16, batch, **kw)
+
+    monkeypatch.setattr(vp, "_forward", spy)
+    vals = np.random.default_rng(5).normal(size=(1, 4, 128, 128)).astype("float32")
+    probs = predict_cube(
+        tiny_net(), make_cube(vals), tile=32, overlap=8, batch_size=8, chunk_size=128,
+        classes=["mines", "built", "vegetation"], device="cpu", bf16=False,
+    )  # fmt: skip
+    assert np.isfinite(probs.values).all()
+    assert sorted(sizes, reverse=True) == [7, 6, 6, 6]
+
+
 def test_model_weights_are_one_graph_key(values: np.ndarray) -> None:
     probs = predict_cube(
         tiny_net(), make_cube(values, dask_chunks=32), tile=32, overlap=16, chunk_size=32
@@ -346,9 +383,28 @@ def test_write_cog_probabilities_roundtrip(tmp_path) -> None:
     probs[:, :10] = np.nan
     path = write_cog(probs, tmp_path / "p.tif", nodata=float("nan"), resampling="average")
     assert cog_validate(str(path))[0]
+    with rasterio.open(path) as src:  # float layers: ZSTD with the floating-point predictor
+        assert src.compression.name.lower() == "zstd"
+        assert src.tags(ns="IMAGE_STRUCTURE")["PREDICTOR"] == "3"
     back = open_map(path, chunks=128)
     assert list(back["class"].values) == ["mines", "built", "vegetation"]
     xr.testing.assert_allclose(back.drop_vars("spatial_ref"), probs.drop_vars("spatial_ref"))
+    old = write_cog(probs, tmp_path / "d.tif", nodata=float("nan"), compress="deflate")
+    with rasterio.open(old) as src:
+        assert src.compression.name.lower() == "deflate"
+    xr.testing.assert_allclose(
+        open_map(old).drop_vars("spatial_ref"), back.drop_vars("spatial_ref")
+    )
+    with pytest.raises(VitsegError, match="compress must be one of"):
+        write_cog(probs, tmp_path / "e.tif", compress="lzw")  # type: ignore[arg-type]
+
+
+def test_open_map_chunks_follow_the_file_tiles(tmp_path) -> None:
+    """A chunk side is rounded to whole internal tiles (no tile decoded for two chunks)."""
+    cls = _grid_da(np.zeros((1100, 1030), "uint8"))
+    path = write_cog(cls, tmp_path / "c.tif", nodata=255, overviews=False, blocksize=512)
+    assert open_map(path, chunks=1088).chunks == ((1024, 76), (1024, 6))
+    assert open_map(path, chunks=300).chunks == ((300, 300, 300, 200), (300, 300, 300, 130))
 
 
 def test_write_cog_errors(tmp_path) -> None:

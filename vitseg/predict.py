@@ -19,7 +19,7 @@ block overlap the model's work on another instead of competing with it for cores
 
 No-data and cloud-masked pixels (NaN in any band) are NaN in the probabilities, 255 in
 class maps (:func:`classify`). :func:`write_cog` writes valid COGs atomically (internal
-tiles, overviews, DEFLATE, nodata, CRS), and :func:`write_scene_maps` writes one scene's
+tiles, overviews, ZSTD or DEFLATE, nodata, CRS), and :func:`write_scene_maps` writes one scene's
 class, confidence and probability COGs in one pass over the probabilities, skipping
 work already on disk (resume).
 """
@@ -308,9 +308,13 @@ def _share_cores(torch: Any) -> None:
 
 
 def _forward(
-    model: Any, dev: Any, use16: bool, batch: np.ndarray[Any, Any]
+    model: Any, dev: Any, use16: bool, batch: np.ndarray[Any, Any], *, nhwc: bool = False
 ) -> np.ndarray[Any, Any]:
-    """Softmax probabilities ``(N, K, H, W)`` float32 for a normalised batch."""
+    """Softmax probabilities ``(N, K, H, W)`` float32 for a normalised batch.
+
+    ``batch`` is ``(N, C, H, W)``, or ``(N, H, W, C)`` with ``nhwc`` (then it reaches a
+    channels-last model without another copy).
+    """
     import torch
 
     from vitseg.models import autocast_context, to_input
@@ -319,7 +323,8 @@ def _forward(
         _share_cores(torch)
     lock = _INFER_LOCK if dev.type != "cpu" else contextlib.nullcontext()
     with lock, torch.inference_mode():
-        x = to_input(torch.from_numpy(batch), dev, bf16=use16)
+        t = torch.from_numpy(batch)
+        x = to_input(t.permute(0, 3, 1, 2) if nhwc else t, dev, bf16=use16)
         with autocast_context(dev, bf16=use16):
             logits = model(x)
         logits = logits.float()
@@ -345,26 +350,37 @@ def _predict_block(
     device: str,
     bf16: str,
 ) -> np.ndarray[Any, Any]:
-    """Blended tiled prediction of one ``(time, band, y, x)`` block (with its halo)."""
+    """Blended tiled prediction of one ``(time, band, y, x)`` block (with its halo).
+
+    For a channels-last model (bf16) the block is transposed once to ``(time, y, x,
+    band)`` in the working copy, so that each batch is one plain copy of its windows and
+    reaches the model as is (a channels-first batch costs a stack and then a transpose
+    per batch: ~3x the copying).
+    """
+    from vitseg.models import channels_last
+
     n_t, _, h, w = block.shape
-    x = np.array(block, dtype="float32", copy=True)  # one working copy, then in place
-    finite = np.isfinite(x)  # (t, band, y, x); normalising keeps it (std > 0)
-    valid = finite.all(axis=1)  # (t, y, x)
+    valid = np.isfinite(block).all(axis=1)  # (t, y, x)
     if h == 0 or w == 0 or not valid.any():
         return np.full((n_t, n_classes, h, w), np.nan, dtype="float32")
+    model, dev, use16 = _get_model(payload, device, bf16)
+    nhwc = channels_last(dev, use16)
+    # one working copy (bands last for a channels-last model), then in place
+    x = np.array(np.moveaxis(block, 1, -1) if nhwc else block, dtype="float32", order="C")
+    bshape = (1, 1, 1, -1) if nhwc else (1, -1, 1, 1)
     if mean.any():
-        x -= mean.astype("float32")[None, :, None, None]
+        x -= mean.astype("float32").reshape(bshape)
     if (std != 1).any():
-        x /= std.astype("float32")[None, :, None, None]
-    if not finite.all():
-        np.copyto(x, np.float32(0.0), where=~finite)  # no-data = the band mean
-    del finite
+        x /= std.astype("float32").reshape(bshape)
+    if not valid.all():
+        np.copyto(x, np.float32(0.0), where=~np.isfinite(x))  # no-data = the band mean
     (ty, ys), (tx, xs) = window_layout(h, tile, overlap), window_layout(w, tile, overlap)
     hp, wp = max(h, ty), max(w, tx)
     if hp > h or wp > w:
-        pad = ((0, 0), (0, 0), (0, hp - h), (0, wp - w))
+        yx = ((0, hp - h), (0, wp - w))
+        pad = ((0, 0), *yx, (0, 0)) if nhwc else ((0, 0), (0, 0), *yx)
         x = np.pad(x, pad, mode="reflect" if (hp - h < h and wp - w < w) else "edge")
-        valid = np.pad(valid, pad[:1] + pad[2:], constant_values=False)
+        valid = np.pad(valid, ((0, 0), *yx), constant_values=False)
     wy = {y0: blend_window(ty, overlap, taper_start=y0 > 0, taper_end=y0 + ty < hp) for y0 in ys}
     wx = {x0: blend_window(tx, overlap, taper_start=x0 > 0, taper_end=x0 + tx < wp) for x0 in xs}
     acc = np.zeros((n_t, n_classes, hp, wp), dtype="float32")
@@ -379,11 +395,18 @@ def _predict_block(
         for x0 in xs
         if valid[t, y0 : y0 + ty, x0 : x0 + tx].any()
     ]
-    model, dev, use16 = _get_model(payload, device, bf16)
-    for start in range(0, len(jobs), batch_size):
-        chunk = jobs[start : start + batch_size]
-        batch = np.stack([x[t, :, y0 : y0 + ty, x0 : x0 + tx] for t, y0, x0 in chunk])
-        probs = _forward(model, dev, use16, batch)
+    # As few batches as batch_size allows, of sizes differing by at most one: 25 windows
+    # go as 7+6+6+6, not 8+8+8+1 (a batch of one costs ~2.7 windows' time on the CPU).
+    n_batches = -(-len(jobs) // batch_size)
+    for k in range(n_batches):
+        chunk = jobs[k * len(jobs) // n_batches : (k + 1) * len(jobs) // n_batches]
+        if nhwc:
+            batch = np.empty((len(chunk), ty, tx, x.shape[-1]), dtype="float32")
+            for i, (t, y0, x0) in enumerate(chunk):
+                batch[i] = x[t, y0 : y0 + ty, x0 : x0 + tx]
+        else:
+            batch = np.stack([x[t, :, y0 : y0 + ty, x0 : x0 + tx] for t, y0, x0 in chunk])
+        probs = _forward(model, dev, use16, batch, nhwc=nhwc)
         if probs.shape[1] != n_classes:
             raise VitsegError(
                 f"the model returned {probs.shape[1]} channels but {n_classes} classes were "
@@ -997,15 +1020,35 @@ def overview_factors(height: int, width: int, blocksize: int) -> list[int]:
     return factors
 
 
+def _codec(compress: str, dtype: Any) -> tuple[str, int]:
+    """Return ``(GDAL codec, predictor)`` for ``compress`` and a band dtype.
+
+    ``"auto"``: ZSTD with the floating-point predictor for float layers (as small as
+    DEFLATE and ~1.8x faster to write: 0.35 vs 0.62 s for a 2048 px 3-band probability
+    layer), DEFLATE with horizontal differencing for integer layers (class maps: small
+    and read by every GeoTIFF reader). Level 1 either way (DEFLATE: ~2x faster than the
+    default level 6, files ~5 % larger).
+    """
+    floating = bool(np.issubdtype(np.dtype(dtype), np.floating))
+    codec = {"auto": "ZSTD" if floating else "DEFLATE"}.get(compress, compress.upper())
+    return codec, 3 if floating else 2
+
+
 def _to_cog(
-    stage: Path, dst: Path, *, overviews: bool, resampling: str, blocksize: int, predictor: int
+    stage: Path,
+    dst: Path,
+    *,
+    overviews: bool,
+    resampling: str,
+    blocksize: int,
+    codec: str,
+    predictor: int,
 ) -> None:
     import rasterio.shutil
     from rasterio.enums import Resampling
 
     opts = {
-        # DEFLATE level 1: ~2x faster than the default 6, files ~5 % larger.
-        "COMPRESS": "DEFLATE", "LEVEL": "1", "BLOCKSIZE": str(blocksize),
+        "COMPRESS": codec, "LEVEL": "1", "BLOCKSIZE": str(blocksize),
         "PREDICTOR": str(predictor), "OVERVIEWS": "FORCE_USE_EXISTING" if overviews else "NONE",
         "RESAMPLING": resampling.upper(), "BIGTIFF": "IF_SAFER", "NUM_THREADS": "ALL_CPUS",
     }  # fmt: skip
@@ -1029,13 +1072,14 @@ def write_cog(
     overviews: bool = True,
     resampling: Literal["nearest", "average", "mode"] = "nearest",
     blocksize: int = 512,
+    compress: Literal["auto", "deflate", "zstd"] = "auto",
 ) -> Path:
     """Write a 2-D or 3-D DataArray as a Cloud-Optimised GeoTIFF, atomically.
 
     The array is computed chunk by chunk into a tiled staging GeoTIFF beside ``path``
     (memory bounded by the chunk size, any dask scheduler; on a remote cluster the
     folder must be shared), then GDAL's COG driver writes internal tiles, overviews and
-    DEFLATE compression. Nothing appears at ``path`` unless everything succeeded.
+    compression. Nothing appears at ``path`` unless everything succeeded.
 
     Parameters
     ----------
@@ -1053,6 +1097,10 @@ def write_cog(
         probabilities.
     blocksize
         Internal tile size in pixels.
+    compress
+        ``"auto"``: ZSTD (floating-point predictor) for float arrays, as small as DEFLATE
+        and ~1.8x faster to write, read by GDAL >= 2.3, rasterio and QGIS; DEFLATE for
+        integer arrays. ``"deflate"`` for readers without ZSTD.
 
     Returns
     -------
@@ -1083,8 +1131,10 @@ def write_cog(
     _check_crs(da_, "the array")
     if resampling not in {"nearest", "average", "mode"}:
         raise VitsegError(f"resampling must be one of nearest/average/mode; got {resampling!r}")
+    if compress not in {"auto", "deflate", "zstd"}:
+        raise VitsegError(f"compress must be one of auto/deflate/zstd; got {compress!r}")
     _write_cogs([da_], [Path(path)], [nodata], [resampling], overviews=overviews,
-                blocksize=int(blocksize))  # fmt: skip
+                blocksize=int(blocksize), compress=compress)  # fmt: skip
     return Path(path)
 
 
@@ -1096,6 +1146,7 @@ def _write_cogs(
     *,
     overviews: bool = True,
     blocksize: int = 512,
+    compress: str = "auto",
 ) -> None:
     """Write several arrays on one grid as COGs in ONE dask pass (shared inputs computed once).
 
@@ -1108,25 +1159,34 @@ def _write_cogs(
         stages = [tmps[0].with_name(f"{tmps[0].stem}.{i}.stage.tif") for i in range(len(tmps))]
         try:
             _stage(arrays, stages, nodatas)
-            jobs = [
-                functools.partial(
-                    _to_cog,
-                    stage,
-                    tmp,
-                    overviews=overviews,
-                    resampling=res,
-                    blocksize=blocksize,
-                    predictor=3 if np.issubdtype(a.dtype, np.floating) else 2,
-                )
-                for a, stage, tmp, res in zip(arrays, stages, tmps, resamplings, strict=True)
-            ]
-            # GDAL releases the GIL: the conversions (overviews, DEFLATE) run side by side
+            jobs = []
+            for a, stage, tmp, res in zip(arrays, stages, tmps, resamplings, strict=True):
+                codec, predictor = _codec(compress, a.dtype)
+                job = functools.partial(
+                    _to_cog, stage, tmp, overviews=overviews, resampling=res,
+                    blocksize=blocksize, codec=codec, predictor=predictor,
+                )  # fmt: skip
+                jobs.append(job)
+            # GDAL releases the GIL: the conversions (overviews, compression) run side by side
             with concurrent.futures.ThreadPoolExecutor(len(jobs)) as pool:
                 for fut in [pool.submit(job) for job in jobs]:
                     fut.result()
         finally:
             for stage in stages:
                 stage.unlink(missing_ok=True)
+
+
+def _tile_multiple(chunk: int | None, block: int) -> int | None:
+    """Round a chunk side larger than ``block`` to the nearest multiple of it.
+
+    Examples
+    --------
+    >>> _tile_multiple(1088, 512), _tile_multiple(1024, 256), _tile_multiple(300, 512)
+    (1024, 1024, 300)
+    """
+    if not chunk or chunk <= block:
+        return chunk
+    return max(1, round(chunk / block)) * block
 
 
 def open_map(path: str | os.PathLike[str], *, chunks: int | None = 1024) -> xr.DataArray:
@@ -1139,7 +1199,10 @@ def open_map(path: str | os.PathLike[str], *, chunks: int | None = 1024) -> xr.D
     path
         A GeoTIFF / COG.
     chunks
-        Dask chunk side (None loads into memory).
+        Dask chunk side (None loads into memory). A side larger than the file's internal
+        tiles is rounded to a whole number of them (1088 -> 1024 for 512 px tiles): a
+        chunk edge inside a tile makes GDAL decode that tile for both chunks, and such
+        reads of a 10-band COG cost up to 4x more CPU here.
 
     Returns
     -------
@@ -1164,10 +1227,10 @@ def open_map(path: str | os.PathLike[str], *, chunks: int | None = 1024) -> xr.D
             bh, bw = ds.block_shapes[0]
             r0, c0 = (ds.height - 1) // bh * bh, (ds.width - 1) // bw * bw
             ds.read(window=Window(c0, r0, ds.width - c0, ds.height - r0))
+        spec = {"band": -1, "y": _tile_multiple(chunks, bh), "x": _tile_multiple(chunks, bw)}
         arr = rioxarray.open_rasterio(
-            path, chunks={"band": -1, "y": chunks, "x": chunks} if chunks else None,
-            mask_and_scale=False, lock=False,
-        )  # fmt: skip
+            path, chunks=spec if chunks else None, mask_and_scale=False, lock=False
+        )
     except rasterio.errors.RasterioError as exc:
         raise CorruptRasterError(
             f"cannot read raster {str(path)!r} ({exc}); it is truncated or corrupt. Delete it "
