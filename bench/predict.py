@@ -145,9 +145,10 @@ def _alone_rate(net: Any, dev: Any, use16: bool, args: argparse.Namespace) -> tu
 
     One stream (each batch uses every core; median of ``--repeats`` batches) and, on
     the CPU, one stream per dask worker side by side, each with its share of the cores
-    (as the whole path runs it: on this 2-core VM two 1-thread streams beat one 2-thread
-    stream by up to 40 %, since OpenMP threads wait for their slowest member; ``split``
-    is ``one`` on a GPU). The better of the two is the bar the whole path is held to.
+    (as the whole path runs it: on this 2-core VM two 1-thread streams did 1.2-2.1x the
+    work of one 2-thread stream in bench/results/predict_cpu_2core.txt, since OpenMP
+    threads wait for their slowest member; ``split`` is ``one`` on a GPU). The better of
+    the two is the bar the whole path is held to.
     """
     import torch
 

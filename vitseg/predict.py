@@ -1030,8 +1030,9 @@ def _codec(compress: str, dtype: Any) -> tuple[str, int]:
     default level 6, files ~5 % larger).
     """
     floating = bool(np.issubdtype(np.dtype(dtype), np.floating))
-    codec = {"auto": "ZSTD" if floating else "DEFLATE"}.get(compress, compress.upper())
-    return codec, 3 if floating else 2
+    if compress == "auto":
+        return ("ZSTD" if floating else "DEFLATE"), 3 if floating else 2
+    return compress.upper(), 3 if floating else 2
 
 
 def _to_cog(
@@ -1186,7 +1187,7 @@ def _tile_multiple(chunk: int | None, block: int) -> int | None:
     """
     if not chunk or chunk <= block:
         return chunk
-    return max(1, round(chunk / block)) * block
+    return round(chunk / block) * block  # chunk > block: at least one tile
 
 
 def open_map(path: str | os.PathLike[str], *, chunks: int | None = 1024) -> xr.DataArray:
