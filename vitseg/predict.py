@@ -1031,7 +1031,7 @@ def _codec(compress: str, dtype: Any) -> tuple[str, int]:
     """
     floating = bool(np.issubdtype(np.dtype(dtype), np.floating))
     if compress == "auto":
-        return ("ZSTD" if floating else "DEFLATE"), 3 if floating else 2
+        compress = "zstd" if floating else "deflate"
     return compress.upper(), 3 if floating else 2
 
 
