@@ -18,6 +18,7 @@ from vitseg.predict import (
     classify,
     open_map,
     predict_cube,
+    quantise_probs,
     tile_starts,
     window_layout,
     write_cog,
@@ -453,6 +454,60 @@ def test_write_scene_maps_and_resume(tmp_path, values: np.ndarray) -> None:
     with pytest.raises(RuntimeError, match="recomputed"):
         write_scene_maps(poisoned, tmp_path, prefix="S2A_1", overwrite=True)
     assert out["probs"].stat().st_mtime_ns == mtimes["probs"]  # failed write left it intact
+
+
+@pytest.mark.parametrize("chunks", [None, 40])
+def test_scene_maps_store_uint8_probabilities_that_decode_within_half_a_step(
+    tmp_path, values: np.ndarray, chunks: int | None
+) -> None:
+    probs = predict_cube(
+        tiny_net(), make_cube(values), tile=32, overlap=16, device="cpu", bf16=False
+    ).isel(time=0)
+    want = probs.compute()
+    exclude = xr.zeros_like(want.isel({"class": 0}), dtype=bool)
+    exclude[:, :7] = True
+    out = write_scene_maps(probs, tmp_path / "q", prefix="s", exclude=exclude)
+    full = write_scene_maps(probs, tmp_path / "f", prefix="s", exclude=exclude, dtype="float32")
+    for name in ("probs", "confidence"):
+        with rasterio.open(out[name]) as src:
+            assert src.dtypes[0] == "uint8" and src.nodata == 255
+            assert set(src.scales) == {0.004} and set(src.offsets) == {0.0}
+            codes = src.read()
+        assert codes[..., :7].tolist() == np.full_like(codes[..., :7], 255).tolist()
+        assert codes[..., 7:].max() <= 250
+        with rasterio.open(full[name]) as src:
+            assert src.dtypes[0] == "float32"
+        assert cog_validate(str(out[name]))[0]
+    back = open_map(out["probs"], chunks=chunks)
+    assert back.dtype == "float32" and list(back["class"].values) == list(want["class"].values)
+    assert isinstance(back.data, da.Array) == (chunks is not None)
+    got, exact = back.values, open_map(full["probs"], chunks=chunks).values
+    assert np.isnan(got[..., :7]).all() and np.isnan(exact[..., :7]).all()
+    np.testing.assert_allclose(got[..., 7:], want.values[..., 7:], rtol=0, atol=0.002 + 1e-6)
+    np.testing.assert_array_equal(exact[..., 7:], want.values[..., 7:])
+    np.testing.assert_allclose(
+        got[..., 7:] * 250, np.round(got[..., 7:] * 250), atol=1e-4
+    )  # on the grid
+    conf = open_map(out["confidence"], chunks=chunks).values
+    np.testing.assert_array_equal(conf[:, 7:], got[:, :, 7:].max(axis=0))  # max of the codes
+    cls_q, cls_f = (open_map(o["class"], chunks=None).values for o in (out, full))
+    np.testing.assert_array_equal(cls_q, cls_f)  # classes from the unrounded probabilities
+    assert (open_map(out["class"], chunks=None).values[:, :7] == 255).all()
+    with pytest.raises(VitsegError, match="dtype must be"):
+        write_scene_maps(probs, tmp_path / "e", prefix="s", dtype="float16")  # type: ignore[arg-type]
+
+
+def test_quantise_probs_rounds_and_keeps_nan() -> None:
+    p = xr.DataArray(np.array([0.0, 0.0019, 0.0021, 0.5, 0.999, 1.0, np.nan], "float32"))
+    q = quantise_probs(p)
+    assert q.dtype == "uint8" and q.values.tolist() == [0, 0, 1, 125, 250, 250, 255]
+    assert q.attrs["scale_factor"] == 0.004
+    lazy = quantise_probs(p.chunk(3))
+    assert isinstance(lazy.data, da.Array) and lazy.values.tolist() == q.values.tolist()
+    assert quantise_probs(p, step=0.01).values.tolist()[:4] == [0, 0, 0, 50]
+    for bad in (0.001, 0.0, -0.1, 0.003):
+        with pytest.raises(VitsegError, match="step must be 1/n"):
+            quantise_probs(p, step=bad)
 
 
 def test_write_scene_maps_dims_error(tmp_path) -> None:
