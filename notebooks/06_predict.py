@@ -44,7 +44,7 @@ arch = "unet"
 tile_px = 256
 overlap_px = 32
 batch_size = 8
-chunks_px = 1088
+chunks_px = 1024
 device = "auto"
 cloud_method = "both"
 bright_threshold = 0.2
@@ -189,7 +189,7 @@ excl_table
 probs = {
     b: predict.predict_cube(
         model, c, tile=tile_px, overlap=overlap_px, batch_size=batch_size, norm=norm,
-        device=device, chunk_size=chunks_px, classes=class_names,
+        device=device, classes=class_names,  # blocks of whole windows, ~1024 px
     )
     for b, c in cubes.items()
 }  # fmt: skip

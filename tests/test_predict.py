@@ -550,10 +550,34 @@ def test_file_backed_cube_reads_windows_and_equals_in_memory(tmp_path, crs: str)
     assert np.isnan(got.values[:, 3:9, 40:50]).all()
 
 
+@pytest.mark.parametrize("size", [1000, 1500, 2048, 2100, 4096, 5000, 8192])
+def test_default_chunks_put_the_blocks_on_one_window_lattice(size: int) -> None:
+    from vitseg.predict import _lattice_chunks
+
+    sizes = _lattice_chunks(size, 256, 32)
+    assert sum(sizes) == size and min(sizes) > 256 // 4
+    blocks = [c + 16 * (i > 0) + 16 * (i < len(sizes) - 1) for i, c in enumerate(sizes)]
+    layouts = [window_layout(b, 256, 32) for b in blocks]
+    # every block but the short first one is five whole 256 px windows, overlapping by 32
+    assert all(lay == (256, [0, 224, 448, 672, 896]) for lay in layouts[1:])
+    # so blocks share only their edge windows' overlap: as many windows as one block over
+    # the whole axis would need (the old 1088 px chunks with 32 px halos: 10 for 2048)
+    assert sum(len(starts) for _, starts in layouts) == len(tile_starts(size, 256, 32))
+
+
+def test_predict_cube_default_chunks_remainder_first() -> None:
+    arr = da.zeros((1, 4, 2048, 2100), chunks=(1, 4, 1024, 1024), dtype="float32")
+    cube = make_cube(np.zeros((1, 4, 1, 1), "float32")).isel(y=[0] * 2048, x=[0] * 2100)
+    cube = cube.copy(data=arr)
+    probs = predict_cube(tiny_net(), cube, tile=256, overlap=32, classes=["a", "b", "c"])
+    assert probs.data.chunks[2:] == ((912, 1136), (964, 1136))
+
+
 def test_halo_strips_are_copies_and_short_last_chunk_is_merged(values: np.ndarray) -> None:
     from vitseg.predict import _halo_chunks, _strip
 
-    assert _halo_chunks(100, 32, 16) == (32, 32, 36) and _halo_chunks(96, 40, 16) == (40, 40, 16)
+    assert _halo_chunks(100, 32, 16) == (32, 32, 36) and _halo_chunks(100, 40, 16) == (40, 40, 20)
+    assert _halo_chunks(90, 40, 8) == (40, 50)  # a quarter-chunk sliver is merged
     assert _halo_chunks(10, 32, 16) == (10,)
     block = np.zeros((1, 4, 50, 50), "float32")
     strip = _strip(block, slice(-16, None), slice(None))

@@ -2,14 +2,17 @@
 
 :func:`predict_cube` turns a lazy ``(time, band, y, x)`` reflectance cube of any size
 into per-class probabilities on exactly the cube's grid. It works chunk by chunk
-(``dask.array`` blocks with a halo of ``overlap`` pixels), and inside each block cuts
+(``dask.array`` blocks with a halo of half the overlap), and inside each block cuts
 windows of at most ``tile`` x ``tile`` pixels that overlap by ``overlap`` pixels (as few
 as full tiles would need, each no larger than that count requires:
-:func:`window_layout`). Overlapping windows are blended with a smooth weight (zero in
-the outer quarter of the overlap, a raised-cosine ramp over the middle half, one
-inside), so a model whose receptive field is no wider than a quarter of the overlap
-gives exactly the whole-image answer, and any model gives seam-free maps. Peak memory
-depends on the chunk and tile sizes, not on the area.
+:func:`window_layout`). By default the chunks follow one window lattice over the scene,
+so that neighbouring blocks share just the overlap of their edge windows and a scene
+costs no more windows than if it were one block. Overlapping windows are blended with a
+smooth weight (zero in the outer quarter of the overlap, a raised-cosine ramp over the
+middle half, one inside), so a model whose receptive field is no wider than a quarter of
+the overlap gives exactly the whole-image answer; at a chunk boundary the map passes
+from one window to the next mid-overlap, each at least half an overlap from its own
+edge. Peak memory depends on the chunk and tile sizes, not on the area.
 
 The model reaches dask workers once: it is serialised into a single graph key that all
 block tasks depend on (once per module and weights, not per call), and each process
@@ -427,40 +430,62 @@ def _predict_block(
     return res.astype("float32", copy=False)
 
 
-def _aligned_chunk(target: int, tile: int, overlap: int) -> int:
-    """``n * (tile - overlap) - overlap`` nearest to ``target``, for some ``n >= 1``.
+def _lattice_chunks(size: int, tile: int, overlap: int, target: int = 1024) -> tuple[int, ...]:
+    """Default chunk sizes along an axis: blocks of whole windows on one window lattice.
 
-    A chunk of that size plus a halo of ``overlap`` on both sides is covered by exactly
-    ``n`` windows advancing by ``tile - overlap``.
+    Windows advance by ``stride = tile - overlap`` from the far edge of the axis, and
+    chunk boundaries fall in the middle of the overlaps, so that a chunk plus its halo
+    of ``overlap // 2`` on each inner side is exactly ``n`` windows (``n * stride`` about
+    ``target``): neighbouring blocks share only the overlap of their edge windows, and
+    an axis costs no more windows than one block covering it whole (2048 px of tile 256,
+    overlap 32: 9 windows, not 5 + 5). The short remainder is the *first* chunk: dask
+    starts with the last blocks, so the largest run first and the smallest last, and the
+    workers finish together. A remainder shorter than a quarter chunk (or than the halo)
+    is merged into its neighbour.
 
     Examples
     --------
-    >>> _aligned_chunk(1024, 256, 32)
-    1088
-    >>> _aligned_chunk(1024, 1024, 32)  # one 1024 px window per chunk and its halos
-    960
+    >>> _lattice_chunks(2048, 256, 32)  # blocks of 928 and 1152 px: 4 + 5 windows
+    (912, 1136)
+    >>> _lattice_chunks(4096, 256, 32)
+    (720, 1120, 1120, 1136)
+    >>> _lattice_chunks(1000, 256, 32), _lattice_chunks(2048, 1024, 32)
+    ((1000,), (1040, 1008))
     """
     stride = max(tile - overlap, 1)
-    n = max(1, round((target + overlap) / stride))
-    return max(n * stride - overlap, 1)
+    half = overlap // 2
+    core = max(1, round(target / stride)) * stride
+    last = core + half  # the far edge block: n windows ending at the edge
+    if size <= last:
+        return (size,)
+    sizes, rest = [last], size - last
+    while rest > core:
+        sizes.append(core)
+        rest -= core
+    if rest:
+        sizes.append(rest)
+    if len(sizes) > 1 and sizes[-1] < max(half, core // 4):
+        short = sizes.pop()
+        sizes[-1] += short
+    return tuple(reversed(sizes))
 
 
 def _halo_chunks(size: int, chunk: int, depth: int) -> tuple[int, ...]:
     """Chunk sizes of ``chunk`` px along an axis of ``size``, none narrower than ``depth``.
 
     A last chunk narrower than the halo (so that every halo comes from the immediate
-    neighbour) or than a quarter chunk (a sliver would cost a task, and model windows, of
-    its own) is merged into the one before it.
+    neighbour) or no wider than a quarter chunk (a sliver would cost a task, and model
+    windows, of its own) is merged into the one before it.
 
     Examples
     --------
-    >>> _halo_chunks(100, 32, 16)
-    (32, 32, 36)
-    >>> _halo_chunks(96, 40, 16)
-    (40, 40, 16)
+    >>> _halo_chunks(100, 32, 16), _halo_chunks(90, 40, 8)
+    ((32, 32, 36), (40, 50))
+    >>> _halo_chunks(100, 40, 16)
+    (40, 40, 20)
     """
     sizes = [chunk] * (size // chunk) + ([size % chunk] if size % chunk else [])
-    if len(sizes) > 1 and sizes[-1] < max(depth, chunk // 4):
+    if len(sizes) > 1 and (sizes[-1] < depth or sizes[-1] <= chunk // 4):
         last = sizes.pop()
         sizes[-1] += last
     return tuple(sizes) if sizes else (size,)
@@ -713,8 +738,9 @@ def predict_cube(
         CPU runs as fast per pixel on 1024 px as on 256 px windows (``bench/predict.py``);
         a SegFormer's attention grows faster than its windows, so it keeps 256.
     overlap
-        Pixels shared by neighbouring windows and halo added around each dask chunk;
-        ``0 <= overlap <= tile // 2``. Windows are blended (see :func:`blend_window`).
+        Pixels shared by neighbouring windows (``0 <= overlap <= tile // 2``); each dask
+        chunk is read with a halo of ``overlap // 2``. Windows are blended (see
+        :func:`blend_window`).
     batch_size
         Windows per forward pass (memory grows linearly with it).
     norm
@@ -729,9 +755,10 @@ def predict_cube(
         bfloat16 autocast: ``"auto"`` on AMX CPUs (with channels-last) and bf16 GPUs,
         fp32 otherwise.
     chunk_size
-        Side in pixels of the dask chunks processed at once. Default: about 1024, chosen
-        so that a chunk plus its two halos holds a whole number of windows (no window
-        wasted on a sliver: 1088 for tile 256 / overlap 32). Peak memory grows with it.
+        Side in pixels of the dask chunks processed at once. Default: about 1024 px of
+        whole windows on one lattice (:func:`_lattice_chunks`: 1120 for tile 256 / overlap
+        32, a short remainder first, 2048 px as 912 + 1136), so that no window is wasted
+        at chunk boundaries. Peak memory grows with it.
     classes
         Class names, one per output channel (default: vitseg's 3 classes for 3
         channels, the binary scheme for 2).
@@ -811,15 +838,14 @@ def predict_cube(
         else _infer_classes(model, payload, c4.sizes["band"], int(tile), str(device), bf16_key)
     )
     data = c4.data
-    if chunk_size is not None:
-        cy = cx = int(chunk_size)
-    else:
-        cy = cx = _aligned_chunk(1024, int(tile), int(overlap))
-    cy, cx = max(cy, int(overlap), 1), max(cx, int(overlap), 1)
     arr = da.asarray(data) if isinstance(data, da.Array) else da.from_array(data, chunks=-1)
     arr = arr.astype("float32")
-    ys = _halo_chunks(arr.shape[2], cy, int(overlap))
-    xs = _halo_chunks(arr.shape[3], cx, int(overlap))
+    depth = int(overlap) // 2  # halo: a block's edge windows reach half an overlap beyond it
+    if chunk_size is not None:
+        c = max(int(chunk_size), int(overlap), 1)
+        ys, xs = (_halo_chunks(n, c, depth) for n in arr.shape[2:])
+    else:
+        ys, xs = (_lattice_chunks(n, int(tile), int(overlap)) for n in arr.shape[2:])
     grid = ((1,) * arr.shape[0], (arr.shape[1],), ys, xs)
     if not _file_backed(arr):
         arr = arr.rechunk(grid)
@@ -828,7 +854,7 @@ def predict_cube(
         arr,
         grid,
         model_key,
-        depth=int(overlap),
+        depth=depth,
         n_classes=len(names),
         func=functools.partial(
             _predict_block,
