@@ -20,7 +20,8 @@ What it measures, in one run:
    the cores, as the whole path runs it; "model_alone" is the better of the two and the
    bar for "whole/alone". Then the whole path: local 10-band COG -> lazy cube ->
    ``predict_cube`` (same tile and batch, overlap 32, blending) -> class, confidence and
-   probability COGs (``write_scene_maps``). The model alone is measured right before
+   probability COGs (``write_scene_maps`` defaults: uint8 probability and confidence
+   codes of 0.004). The model alone is measured right before
    and right after the whole path, and the ratio uses their mean, so that a shared
    machine's slow and fast spells bias both sides alike. Each whole-path run is a fresh
    subprocess; its peak RSS (``ru_maxrss``) is reported. "whole" is the second of two
