@@ -28,7 +28,9 @@
 # `<report_dir>/data/items.json` (notebook 02), optional exclusion polygon files.
 #
 # **Outputs.** COGs under `<report_dir>/maps/`: `<box>/<item_id>_{class,confidence,probs}.tif`
-# per scene, `ensemble_<box>_<season>_{class,confidence,valid_count,probs}.tif`,
+# per scene (probabilities and confidence as uint8 codes of 0.004, a tenth of the float32
+# size; `predict.open_map` decodes them to float32 within 0.002),
+# `ensemble_<box>_<season>_{class,confidence,valid_count,probs}.tif`,
 # `mosaic_<season>_class.tif`; tables of timings, exclusions and class areas; figures.
 # Rerunning skips scenes whose COGs exist (`overwrite=False`).
 

@@ -426,7 +426,8 @@ def _predict_block(
             p *= np.outer(wy[y0], wx[x0])[None]
             acc[t, :, y0 : y0 + ty, x0 : x0 + tx] += p
     res = acc[:, :, :h, :w] / np.maximum(wsum[:h, :w], np.float32(1e-12))
-    res[np.broadcast_to(~valid[:, None, :h, :w], res.shape)] = np.nan
+    if not valid[:, :h, :w].all():  # (padding is not part of the block)
+        res[np.broadcast_to(~valid[:, None, :h, :w], res.shape)] = np.nan
     return res.astype("float32", copy=False)
 
 
