@@ -1218,9 +1218,9 @@ def quantise_probs(probs: xr.DataArray, *, step: float = PROB_STEP) -> xr.DataAr
     """Return probabilities as uint8 codes ``round(p / step)``; NaN becomes 255.
 
     The result carries ``scale_factor`` (``step``) and ``_FillValue`` (255), so that
-    :func:`write_cog` stores them in the file and :func:`open_map` (or rioxarray with
-    ``mask_and_scale=True``, QGIS, GDAL) decodes float probabilities again, within
-    ``step / 2``. With the default step of 0.004 a probability layer is about a tenth of
+    :func:`write_cog` stores them in the file, and :func:`open_map` (or any reader that
+    applies the file's scale: rioxarray with ``mask_and_scale=True``, ``gdal_translate
+    -unscale``) gives float probabilities back, within ``step / 2``. With the default step of 0.004 a probability layer is about a tenth of
     its float32 size and a third of the time to write.
 
     Parameters
