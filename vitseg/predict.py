@@ -441,8 +441,8 @@ def _lattice_chunks(size: int, tile: int, overlap: int, target: int = 1024) -> t
     an axis costs no more windows than one block covering it whole (2048 px of tile 256,
     overlap 32: 9 windows, not 5 + 5). The short remainder is the *first* chunk: dask
     starts with the last blocks, so the largest run first and the smallest last, and the
-    workers finish together. A remainder shorter than a quarter chunk (or than the halo)
-    is merged into its neighbour.
+    workers finish together. A remainder no longer than a quarter chunk (or shorter than
+    the halo) is merged into its neighbour (:func:`_halo_chunks`).
 
     Examples
     --------
@@ -456,18 +456,12 @@ def _lattice_chunks(size: int, tile: int, overlap: int, target: int = 1024) -> t
     stride = max(tile - overlap, 1)
     half = overlap // 2
     core = max(1, round(target / stride)) * stride
-    last = core + half  # the far edge block: n windows ending at the edge
-    if size <= last:
+    if size <= core + half:
         return (size,)
-    sizes, rest = [last], size - last
-    while rest > core:
-        sizes.append(core)
-        rest -= core
-    if rest:
-        sizes.append(rest)
-    if len(sizes) > 1 and sizes[-1] < max(half, core // 4):
-        short = sizes.pop()
-        sizes[-1] += short
+    # cores counted from the far edge, whose block has no outer halo: its n windows
+    # reach half an overlap further, into the chunk itself
+    sizes = list(_halo_chunks(size - half, core, half))
+    sizes[0] += half
     return tuple(reversed(sizes))
 
 
@@ -1252,13 +1246,7 @@ def quantise_probs(probs: xr.DataArray, *, step: float = PROB_STEP) -> xr.DataAr
             f"step must be 1/n for a whole n from 1 to 254 (e.g. 0.004 or 0.01), so that "
             f"1.0 has a code below {PROB_NODATA}; got {step!r}"
         )
-    func = functools.partial(_quantise_block, inv=1.0 / step, top=top)
-    data = (
-        probs.data.map_blocks(func, dtype="uint8")
-        if isinstance(probs.data, da.Array)
-        else func(np.asarray(probs.data))
-    )
-    out = probs.copy(data=data)
+    out = _per_block(probs, functools.partial(_quantise_block, inv=1.0 / step, top=top), "uint8")
     out.attrs.update(scale_factor=float(step), add_offset=0.0)
     out.attrs["_FillValue"] = np.uint8(PROB_NODATA)
     return out
@@ -1275,15 +1263,20 @@ def _quantise_block(p: np.ndarray[Any, Any], *, inv: float, top: int) -> np.ndar
         return codes
 
 
-def _decode(arr: xr.DataArray, scale: float, offset: float, nodata: Any) -> xr.DataArray:
-    """Scaled integer codes -> float32 ``code * scale + offset``, no-data -> NaN."""
-    func = functools.partial(_decode_block, scale=scale, offset=offset, nodata=nodata)
+def _per_block(arr: xr.DataArray, func: Any, dtype: str) -> xr.DataArray:
+    """``arr`` with ``func`` applied to each dask block (lazily), or to its numpy array."""
     data = (
-        arr.data.map_blocks(func, dtype="float32")
+        arr.data.map_blocks(func, dtype=dtype)
         if isinstance(arr.data, da.Array)
         else func(np.asarray(arr.data))
     )
-    out = arr.copy(data=data)
+    return arr.copy(data=data)
+
+
+def _decode(arr: xr.DataArray, scale: float, offset: float, nodata: Any) -> xr.DataArray:
+    """Scaled integer codes -> float32 ``code * scale + offset``, no-data -> NaN."""
+    func = functools.partial(_decode_block, scale=scale, offset=offset, nodata=nodata)
+    out = _per_block(arr, func, "float32")
     for key in ("scale_factor", "add_offset"):
         out.attrs.pop(key, None)
     out.attrs["_FillValue"] = np.float32(np.nan)
@@ -1293,13 +1286,12 @@ def _decode(arr: xr.DataArray, scale: float, offset: float, nodata: Any) -> xr.D
 def _decode_block(
     codes: np.ndarray[Any, Any], *, scale: float, offset: float, nodata: Any
 ) -> np.ndarray[Any, Any]:
-    if codes.dtype.kind in "iu" and codes.dtype.itemsize <= 2:
+    if codes.dtype in (np.uint8, np.uint16):
         # a lookup table computed in float64: 250 * 0.004 decodes to exactly 1.0
-        info = np.iinfo(codes.dtype)
-        lut = (np.arange(info.min, info.max + 1) * scale + offset).astype("float32")
-        if nodata is not None and info.min <= nodata <= info.max:
-            lut[int(nodata) - info.min] = np.nan
-        values: np.ndarray[Any, Any] = lut[codes.astype("int64") - info.min if info.min else codes]
+        lut = (np.arange(np.iinfo(codes.dtype).max + 1) * scale + offset).astype("float32")
+        if nodata is not None and 0 <= nodata < lut.size:
+            lut[int(nodata)] = np.nan
+        values: np.ndarray[Any, Any] = lut[codes]
         return values
     out = (codes.astype("float64") * scale + offset).astype("float32")
     if nodata is not None:
