@@ -79,8 +79,8 @@ SCENE_LAYERS = ("probs", "class", "confidence")
 #: Probabilities stored as uint8 (:func:`write_scene_maps` default): value = round(p / step),
 #: 0..250, so that 0.004 steps decode exactly to 0, 0.004, ..., 1 (rounding error <= 0.002).
 PROB_STEP = 0.004
-#: No-data code of uint8 probability and class layers.
-PROB_NODATA = 255
+#: No-data code of uint8 probability and confidence layers (the class maps' code too).
+PROB_NODATA = IGNORE_INDEX
 
 # ----------------------------------------------------------------------------- tiling
 
@@ -1214,8 +1214,9 @@ def quantise_probs(probs: xr.DataArray, *, step: float = PROB_STEP) -> xr.DataAr
     The result carries ``scale_factor`` (``step``) and ``_FillValue`` (255), so that
     :func:`write_cog` stores them in the file, and :func:`open_map` (or any reader that
     applies the file's scale: rioxarray with ``mask_and_scale=True``, ``gdal_translate
-    -unscale``) gives float probabilities back, within ``step / 2``. With the default step of 0.004 a probability layer is about a tenth of
-    its float32 size and a third of the time to write.
+    -unscale``) gives float probabilities back, within ``step / 2``. With the default
+    step of 0.004 a probability layer is about a tenth of its float32 size and a third
+    of the time to write.
 
     Parameters
     ----------
