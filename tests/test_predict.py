@@ -550,6 +550,48 @@ def test_file_backed_cube_reads_windows_and_equals_in_memory(tmp_path, crs: str)
     assert np.isnan(got.values[:, 3:9, 40:50]).all()
 
 
+def test_scaled_digital_numbers_from_a_file_read_each_window_once(tmp_path, monkeypatch) -> None:
+    """``open_map(dn).astype("float32") * 1e-4``: each block reads only its own window.
+
+    dask would slice the window out of whole scaled chunks (here up to 4 per block); the
+    plan applies the same element-wise tasks to the window as read from the file.
+    """
+    import rioxarray._io as rio_io
+
+    from vitseg.predict import _source_plan
+
+    dn = np.random.default_rng(4).integers(1, 10_000, size=(1, 4, 100, 90)).astype("uint16")
+    path = write_cog(make_cube(dn).isel(time=0), tmp_path / "dn.tif", nodata=0, overviews=False)
+    lazy = open_map(path, chunks=32).rename({"class": "band"})
+    cube = (lazy.astype("float32") * 1e-4 - 0.1).clip(0.0, 1.0)
+    plan = _source_plan(cube.data)
+    assert plan is not None and plan.shape == (4, 100, 90)
+    window = (slice(0, 4), slice(20, 70), slice(25, 61))
+    np.testing.assert_array_equal(plan.read(window), cube.data[window].compute())
+    reads: list[int] = []
+    getitem = rio_io.RasterioArrayWrapper._getitem
+
+    def spy(self, key):  # count the pixels each read asks the file for
+        _, win, _, _ = self._get_indexer(key)
+        reads.append((win[0][1] - win[0][0]) * (win[1][1] - win[1][0]))
+        return getitem(self, key)
+
+    monkeypatch.setattr(rio_io.RasterioArrayWrapper, "_getitem", spy)
+    kw = {"tile": 32, "overlap": 16, "chunk_size": 40, "device": "cpu", "bf16": False}
+    got = predict_cube(tiny_net(), cube, **kw)
+    assert got.data.chunks == ((3,), (40, 40, 20), (40, 50))
+    out = got.values
+    # six blocks, one read each, of the block plus its 8 px halo on inner sides
+    assert sorted(reads) == sorted(h * w for h in (48, 56, 28) for w in (48, 58))
+    want = predict_cube(tiny_net(), cube.compute(), **kw)
+    np.testing.assert_allclose(out, want.values, atol=1e-6)
+    # what the plan does not take: a per-chunk function, an in-memory operand, a rechunk
+    assert _source_plan(lazy.data.map_blocks(lambda b: b * 2)) is None
+    assert _source_plan((lazy * da.ones((4, 1, 1), chunks=1)).data) is None
+    assert _source_plan(lazy.data.rechunk(50)) is None
+    assert _source_plan(make_cube(dn.astype("float32"), dask_chunks=32).data) is None
+
+
 @pytest.mark.parametrize("size", [1000, 1500, 2048, 2100, 4096, 5000, 8192])
 def test_default_chunks_put_the_blocks_on_one_window_lattice(size: int) -> None:
     from vitseg.predict import _lattice_chunks

@@ -35,6 +35,7 @@ import dataclasses
 import functools
 import hashlib
 import io
+import operator
 import os
 import threading
 import uuid
@@ -525,6 +526,127 @@ def _file_backed(arr: da.Array) -> bool:
     return False
 
 
+@dataclasses.dataclass(frozen=True)
+class _SourcePlan:
+    """Element-wise dask layers over lazily read file sources, evaluable on any window.
+
+    ``steps`` maps a layer name to its task and arguments ``(placeholder, kind, value)``:
+    ``kind`` is ``"array"`` (``value`` names the layer below), ``"slices"`` (the window, for
+    a source's ``getter``) or ``"const"`` (a scalar, or the lazily indexed file array).
+    """
+
+    top: str
+    steps: Mapping[str, tuple[Any, tuple[tuple[str, str, Any], ...]]]
+    shape: tuple[int, ...]
+
+    def read(self, window: tuple[slice, ...]) -> np.ndarray[Any, Any]:
+        """Evaluate the layers on ``window`` only: the slice reaches the file reader."""
+
+        def value(name: str) -> Any:
+            task, args = self.steps[name]
+            vals = {
+                p: window if k == "slices" else value(v) if k == "array" else v for p, k, v in args
+            }
+            return task(vals)
+
+        return np.asarray(value(self.top), dtype="float32")
+
+
+_POINTWISE = (
+    operator.add, operator.sub, operator.mul, operator.truediv, operator.floordiv,
+    operator.mod, operator.pow, operator.neg, operator.pos, operator.abs, operator.invert,
+    operator.eq, operator.ne, operator.lt, operator.le, operator.gt, operator.ge,
+    operator.and_, operator.or_, operator.xor, np.where, np.clip,
+)  # fmt: skip
+
+
+def _pointwise(func: Any) -> bool:
+    """Tell whether a blockwise function acts pixel by pixel (same result on any window)."""
+    from dask.array.chunk import astype
+
+    return isinstance(func, np.ufunc) or func is astype or any(func is f for f in _POINTWISE)
+
+
+def _source_plan(arr: da.Array) -> _SourcePlan | None:
+    """Plan window reads of ``arr`` when it is element-wise ops over file-backed sources.
+
+    ``open_map(path).astype("float32") * 1e-4`` is such an array. dask slices a window
+    out of each whole chunk *after* the element-wise ops, so a window crossing chunk
+    edges would read, convert and scale up to four whole chunks (2.25x the scene for
+    2048 px in 1024 px chunks and four blocks); the plan instead applies the same tasks
+    to a window read straight from the file. Only pixel-wise functions (:func:`_pointwise`:
+    arithmetic, comparisons, ufuncs, ``where``, ``clip``, ``astype``) over sources read
+    by dask's ``getter`` qualify; anything else (``map_blocks``, reductions,
+    broadcasting, rechunking, indexing, in-memory sources) returns None, and the caller
+    reads windows through the dask graph.
+    """
+    from dask._task_spec import DataNode, GraphNode, Task, TaskRef
+    from dask.array.core import getter, getter_inline, getter_nofancy
+    from dask.blockwise import Blockwise, blockwise_token
+    from dask.layers import ArraySliceDep
+
+    hlg = arr.dask
+    steps: dict[str, tuple[Any, tuple[tuple[str, str, Any], ...]]] = {}
+    n_sources = 0
+
+    def visit(name: str) -> bool:
+        nonlocal n_sources
+        if name in steps:
+            return True
+        layer = hlg.layers.get(name)
+        if (
+            not isinstance(layer, Blockwise) or layer.concatenate or layer.new_axes
+            or not isinstance(layer.task, Task) or layer.output_blocks is not None
+        ):  # fmt: skip
+            return False
+        func = layer.task.func
+        if not (
+            _pointwise(func) or (layer.io_deps and func in (getter, getter_inline, getter_nofancy))
+        ):
+            return False
+        placeholders = {blockwise_token(i) for i in range(len(layer.indices))}
+        if not set(layer.task.dependencies) <= placeholders:
+            return False
+        out_ind, args = tuple(layer.output_indices), []
+        for i, (ref, ind) in enumerate(layer.indices):
+            ph = blockwise_token(i)
+            if ind is None:  # passed whole: a scalar, or the file array of a source
+                if isinstance(ref, TaskRef) and layer.io_deps:  # a source's file array
+                    node = hlg.get(ref.key)
+                    obj = node.value if isinstance(node, DataNode) else node
+                    if "xarray" not in type(obj).__module__:
+                        return False
+                    args.append((ph, "const", obj))
+                elif np.ndim(ref) == 0 and not isinstance(ref, (da.Array, GraphNode, TaskRef)):
+                    args.append((ph, "const", ref))
+                else:
+                    return False
+            elif tuple(ind) != out_ind:
+                return False
+            elif ref in layer.io_deps:
+                dep = layer.io_deps[ref]
+                if not isinstance(dep, ArraySliceDep) or tuple(dep.chunks) != arr.chunks:
+                    return False
+                n_sources += 1
+                args.append((ph, "slices", None))
+            elif visit(ref):
+                args.append((ph, "array", ref))
+            else:
+                return False
+        steps[name] = (layer.task, tuple(args))
+        return True
+
+    if not visit(arr.name) or not n_sources:
+        return None
+    return _SourcePlan(arr.name, steps, tuple(arr.shape))
+
+
+def _plan_read(plan: _SourcePlan, window: tuple[slice, ...], expand: bool) -> np.ndarray[Any, Any]:
+    """Read one window through ``plan`` (with a leading time axis added if ``expand``)."""
+    block = plan.read(window)
+    return block[None] if expand else block
+
+
 def _read_window(dsk: Mapping[Any, Any], keys: list[Any]) -> np.ndarray[Any, Any]:
     """Compute one window of a lazy source from its own small graph (sync, in the task)."""
     from dask.array.core import concatenate3
@@ -541,6 +663,7 @@ def _halo_map(
     depth: int,
     n_classes: int,
     func: Any,
+    plan: _SourcePlan | None = None,
 ) -> da.Array:
     """Apply ``func(haloed_block, payload)`` to every ``(1, band, y, x)`` block of ``grid``.
 
@@ -549,14 +672,16 @@ def _halo_map(
     block, window plus halo, through a small graph of its own (GDAL's block cache makes
     the re-read halos cheap). Any other source is chunked on ``grid``; each block then
     depends on its own chunk and on *copied* strips (``depth`` px) of its eight
-    neighbours, never on views that would pin whole neighbour chunks. The result is
-    chunked on ``grid`` with ``n_classes`` along axis 1.
+    neighbours, never on views that would pin whole neighbour chunks. With a ``plan``
+    (:func:`_source_plan` of the cube's data, ``(band, y, x)`` or ``(time, band, y, x)``)
+    each block's window is read through the plan instead of dask's slicing. The result
+    is chunked on ``grid`` with ``n_classes`` along axis 1.
     """
     from dask.base import tokenize
     from dask.highlevelgraph import HighLevelGraph
 
-    read = _file_backed(arr)
-    tok = tokenize(arr.name, grid, model_key.key, depth, n_classes, func)
+    read = plan is not None or _file_backed(arr)
+    tok = tokenize(arr.name, grid, model_key.key, depth, n_classes, func, plan is None)
     strip_name, out_name = f"vitseg-halo-{tok}", f"vitseg-predict-{tok}"
     ny, nx = len(grid[2]), len(grid[3])
     y_off, x_off = np.cumsum((0, *grid[2])), np.cumsum((0, *grid[3]))
@@ -570,14 +695,18 @@ def _halo_map(
                 if read:
                     bottom = depth if (depth and i < ny - 1) else 0
                     right = depth if (depth and j < nx - 1) else 0
-                    win = arr[
-                        t : t + 1, :,
-                        y_off[i] - top : y_off[i + 1] + bottom,
-                        x_off[j] - left : x_off[j + 1] + right,
-                    ]  # fmt: skip
-                    sub = win.__dask_optimize__(win.__dask_graph__(), win.__dask_keys__())
-                    reader = functools.partial(_read_window, dict(sub), win.__dask_keys__())
                     h, w = grid[2][i], grid[3][j]
+                    ys = slice(int(y_off[i] - top), int(y_off[i + 1] + bottom))
+                    xs = slice(int(x_off[j] - left), int(x_off[j + 1] + right))
+                    if plan is not None:
+                        timed = len(plan.shape) == 4
+                        lead = (slice(t, t + 1),) if timed else ()
+                        window = (*lead, slice(0, plan.shape[-3]), ys, xs)
+                        reader = functools.partial(_plan_read, plan, window, not timed)
+                    else:
+                        win = arr[t : t + 1, :, ys, xs]
+                        sub = win.__dask_optimize__(win.__dask_graph__(), win.__dask_keys__())
+                        reader = functools.partial(_read_window, dict(sub), win.__dask_keys__())
                     dsk[(out_name, t, 0, i, j)] = (
                         _read_task, reader, model_key.key, func, top, left, h, w,
                     )  # fmt: skip
@@ -824,7 +953,8 @@ def predict_cube(
                 f"the model was trained on bands {want} but the cube lacks {missing} "
                 f"(it has {bands}); build the cube with bands={want}"
             )
-        c4 = c4.sel(band=want)
+        if list(want) != bands:
+            c4 = c4.sel(band=want)
     payload = _payload(model)
     bf16_key = "auto" if bf16 == "auto" else ("true" if bf16 else "false")
     names = (
@@ -842,7 +972,10 @@ def predict_cube(
     else:
         ys, xs = (_lattice_chunks(n, int(tile), int(overlap)) for n in arr.shape[2:])
     grid = ((1,) * arr.shape[0], (arr.shape[1],), ys, xs)
-    if not _file_backed(arr):
+    plan = None
+    if isinstance(cube.data, da.Array) and c4.sizes["band"] == cube.sizes["band"]:
+        plan = _source_plan(cube.data)  # windows read straight from the files
+    if plan is None and not _file_backed(arr):
         arr = arr.rechunk(grid)
     model_key = dask.delayed(payload, pure=True, name=f"vitseg-model-{payload.token[:32]}")
     out = _halo_map(
@@ -862,6 +995,7 @@ def predict_cube(
             device=str(device),
             bf16=bf16_key,
         ),
+        plan=plan,
     )
     coords: dict[str, Any] = {
         "time": c4["time"].values if "time" in c4.coords else np.arange(c4.sizes["time"]),
