@@ -294,7 +294,7 @@ def main() -> None:
     p.add_argument("--overlap", type=int, default=32)
     p.add_argument("--batch-size", type=int, default=8, help="windows of 256 px per batch")
     p.add_argument("--repeats", type=int, default=7, help="model-alone batches (median)")
-    p.add_argument("--rounds", type=int, default=3, help="whole-path runs, each between two "
+    p.add_argument("--rounds", type=int, default=5, help="whole-path runs, each between two "
                    "model-alone measurements; the median ratio is reported")  # fmt: skip
     p.add_argument("--matmul-n", type=int, default=2048)
     p.add_argument("--dask-workers", type=int, default=2)

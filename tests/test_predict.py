@@ -585,6 +585,37 @@ def test_scaled_digital_numbers_from_a_file_read_each_window_once(tmp_path, monk
     assert sorted(reads) == sorted(h * w for h in (48, 56, 28) for w in (48, 58))
     want = predict_cube(tiny_net(), cube.compute(), **kw)
     np.testing.assert_allclose(out, want.values, atol=1e-6)
+    # arithmetic on an intermediate writes over it: the uint16 read and ONE float32 array
+    import tracemalloc
+
+    scaled = _source_plan((lazy.astype("float32") * 1e-4).data)
+    assert scaled is not None
+    full = (slice(0, 4), slice(0, 100), slice(0, 90))
+    tracemalloc.start()
+    try:
+        arr = scaled.read(full)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_allclose(arr, dn[0] * np.float32(1e-4), rtol=1e-6)
+    assert peak < 2 * arr.nbytes  # (a new array for the product: 2.5x)
+    # ... but never over what a source returned (a reader may hand out its cache)
+    monkeypatch.setattr(rio_io.RasterioArrayWrapper, "_getitem", getitem)
+    fpath = write_cog(make_cube(dn.astype("float32")).isel(time=0), tmp_path / "f.tif",
+                      nodata=float("nan"), overviews=False)  # fmt: skip
+    flt = open_map(fpath, chunks=32).rename({"class": "band"})
+    handed: list[np.ndarray] = []
+
+    def keep(self, key):
+        out = getitem(self, key)
+        handed.append(out)
+        return out
+
+    monkeypatch.setattr(rio_io.RasterioArrayWrapper, "_getitem", keep)
+    doubled = _source_plan((flt * 2.0).data)
+    assert doubled is not None
+    np.testing.assert_array_equal(doubled.read(full), 2 * dn[0])
+    assert len(handed) == 1 and np.array_equal(handed[0], dn[0])
     # what the plan does not take: a per-chunk function, an in-memory operand, a rechunk
     assert _source_plan(lazy.data.map_blocks(lambda b: b * 2)) is None
     assert _source_plan((lazy * da.ones((4, 1, 1), chunks=1)).data) is None

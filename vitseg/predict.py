@@ -426,10 +426,12 @@ def _predict_block(
         for (t, y0, x0), p in zip(chunk, probs, strict=True):
             p *= np.outer(wy[y0], wx[x0])[None]
             acc[t, :, y0 : y0 + ty, x0 : x0 + tx] += p
-    res = acc[:, :, :h, :w] / np.maximum(wsum[:h, :w], np.float32(1e-12))
-    if not valid[:, :h, :w].all():  # (padding is not part of the block)
+    np.maximum(wsum, np.float32(1e-12), out=wsum)
+    acc /= wsum  # in place: no second block-sized array (and its page faults)
+    res = acc[:, :, :h, :w]  # (padding is not part of the block)
+    if not valid[:, :h, :w].all():
         res[np.broadcast_to(~valid[:, None, :h, :w], res.shape)] = np.nan
-    return res.astype("float32", copy=False)
+    return res
 
 
 def _lattice_chunks(size: int, tile: int, overlap: int, target: int = 1024) -> tuple[int, ...]:
@@ -540,17 +542,57 @@ class _SourcePlan:
     shape: tuple[int, ...]
 
     def read(self, window: tuple[slice, ...]) -> np.ndarray[Any, Any]:
-        """Evaluate the layers on ``window`` only: the slice reaches the file reader."""
+        """Evaluate the layers on ``window`` only: the slice reaches the file reader.
+
+        An arithmetic step whose float input is an intermediate used by it alone (say
+        the ``* 1e-4`` after ``astype``) writes its result over that input: one
+        window-sized array (and its page faults) less per step. Never over what a source
+        returned, which may be a reader's cache.
+        """
+        from dask._task_spec import GraphNode, TaskRef
+
+        uses: dict[str, int] = {}
+        for _, args in self.steps.values():
+            for _, k, v in args:
+                if k == "array":
+                    uses[v] = uses.get(v, 0) + 1
+        sources = {
+            n for n, (_, args) in self.steps.items() if any(k == "slices" for _, k, _ in args)
+        }
 
         def value(name: str) -> Any:
             task, args = self.steps[name]
-            vals = {
+            vals: dict[str, Any] = {
                 p: window if k == "slices" else value(v) if k == "array" else v for p, k, v in args
             }
+            ufunc = _UFUNCS.get(task.func, task.func)
+            plain = all(isinstance(a, TaskRef) or not isinstance(a, GraphNode) for a in task.args)
+            if isinstance(ufunc, np.ufunc) and ufunc.nout == 1 and not task.kwargs and plain:
+                ops = [vals[a.key] if isinstance(a, TaskRef) else a for a in task.args]
+                spare = {
+                    id(vals[p])
+                    for p, k, v in args
+                    if k == "array" and uses[v] == 1 and v not in sources
+                }
+                for op in ops:
+                    if (
+                        id(op) in spare and isinstance(op, np.ndarray)
+                        and np.issubdtype(op.dtype, np.floating)
+                        and np.result_type(*ops) == op.dtype
+                        and np.broadcast_shapes(*(np.shape(o) for o in ops)) == op.shape
+                    ):  # fmt: skip
+                        return ufunc(*ops, out=op)
             return task(vals)
 
         return np.asarray(value(self.top), dtype="float32")
 
+
+_UFUNCS: dict[Any, np.ufunc] = {
+    operator.add: np.add, operator.sub: np.subtract, operator.mul: np.multiply,
+    operator.truediv: np.true_divide, operator.floordiv: np.floor_divide,
+    operator.mod: np.remainder, operator.pow: np.power, operator.neg: np.negative,
+    operator.pos: np.positive, operator.abs: np.absolute,
+}  # fmt: skip
 
 _POINTWISE = (
     operator.add, operator.sub, operator.mul, operator.truediv, operator.floordiv,
