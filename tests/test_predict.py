@@ -664,6 +664,20 @@ def test_halo_strips_are_copies_and_short_last_chunk_is_merged(values: np.ndarra
     np.testing.assert_allclose(probs.values[..., 4:-4, 4:-4], want[..., 4:-4, 4:-4], atol=2e-5)
 
 
+def test_free_memory_is_handed_back_once_per_write(tmp_path, monkeypatch, values) -> None:
+    import vitseg.predict as vp
+
+    calls = []
+    monkeypatch.setattr(vp, "_release_free_memory", lambda: calls.append(1))
+    probs = predict_cube(tiny_net(), make_cube(values, dask_chunks=40).isel(time=0),
+                         tile=32, overlap=16, device="cpu", bf16=False)  # fmt: skip
+    write_scene_maps(probs, tmp_path, prefix="s")
+    assert calls == [1]  # one pass for the three layers, one release
+    monkeypatch.undo()
+    vp._release_free_memory()  # the real one: glibc's malloc_trim here, a no-op elsewhere
+    assert vp._MALLOC_TRIM is not None
+
+
 def test_write_scene_maps_computes_probabilities_once(tmp_path, values: np.ndarray) -> None:
     calls = []
 

@@ -1382,6 +1382,33 @@ def _write_cogs(
         finally:
             for stage in stages:
                 stage.unlink(missing_ok=True)
+            _release_free_memory()
+
+
+def _release_free_memory() -> None:
+    """Hand memory that glibc's allocator keeps after a scene back to the system.
+
+    Blocks, batches and GDAL's conversion buffers are freed into per-thread arenas that
+    glibc trims only at their top, so without this a process mapping scene after scene
+    grows: on bench/predict.py's scenes (U-Net, tile 256) peak RSS went 1.40 -> 1.54 ->
+    1.63 GB over three 2048 px scenes and 1.71 -> 2.10 GB over two 8192 px ones (with
+    it: 1.37 -> 1.41 -> 1.43 and 1.64 -> 1.82 GB). Once per written scene, not per
+    block: trimming after each block cost the SegFormer path ~9 % (freed pages are
+    faulted in again). No-op off glibc.
+    """
+    global _MALLOC_TRIM
+    if _MALLOC_TRIM is None:
+        try:
+            import ctypes
+
+            _MALLOC_TRIM = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _MALLOC_TRIM = False
+    if _MALLOC_TRIM:
+        _MALLOC_TRIM(0)
+
+
+_MALLOC_TRIM: Any = None
 
 
 def quantise_probs(probs: xr.DataArray, *, step: float = PROB_STEP) -> xr.DataArray:
