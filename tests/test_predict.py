@@ -664,6 +664,20 @@ def test_halo_strips_are_copies_and_short_last_chunk_is_merged(values: np.ndarra
     np.testing.assert_allclose(probs.values[..., 4:-4, 4:-4], want[..., 4:-4, 4:-4], atol=2e-5)
 
 
+def test_a_file_backed_cube_is_fed_in_the_models_band_order(tmp_path) -> None:
+    dn = np.random.default_rng(5).integers(1, 10_000, size=(1, 4, 40, 40)).astype("uint16")
+    path = write_cog(make_cube(dn).isel(time=0), tmp_path / "dn.tif", nodata=0, overviews=False)
+    cube = open_map(path, chunks=32).rename({"class": "band"}).astype("float32") * 1e-4
+    order = [str(b) for b in cube["band"].values[::-1]]
+    kw = {"tile": 32, "overlap": 16, "chunk_size": 40, "device": "cpu", "bf16": False,
+          "norm": {"mean": [0.0] * 4, "std": [1.0] * 4, "bands": order}}  # fmt: skip
+    got = predict_cube(tiny_net(), cube, **kw).values
+    want = predict_cube(tiny_net(), cube.compute(), **kw).values
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    same = predict_cube(tiny_net(), cube, **{**kw, "norm": None}).values
+    assert np.abs(got - same).max() > 1e-3  # the order matters to this network
+
+
 def test_free_memory_is_handed_back_once_per_write(tmp_path, monkeypatch, values) -> None:
     import vitseg.predict as vp
 

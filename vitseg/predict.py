@@ -587,26 +587,25 @@ class _SourcePlan:
         return np.asarray(value(self.top), dtype="float32")
 
 
+# the operators of dask's element-wise arithmetic, as numpy ufuncs
 _UFUNCS: dict[Any, np.ufunc] = {
     operator.add: np.add, operator.sub: np.subtract, operator.mul: np.multiply,
     operator.truediv: np.true_divide, operator.floordiv: np.floor_divide,
     operator.mod: np.remainder, operator.pow: np.power, operator.neg: np.negative,
-    operator.pos: np.positive, operator.abs: np.absolute,
+    operator.pos: np.positive, operator.abs: np.absolute, operator.invert: np.invert,
+    operator.eq: np.equal, operator.ne: np.not_equal, operator.lt: np.less,
+    operator.le: np.less_equal, operator.gt: np.greater, operator.ge: np.greater_equal,
+    operator.and_: np.bitwise_and, operator.or_: np.bitwise_or, operator.xor: np.bitwise_xor,
 }  # fmt: skip
-
-_POINTWISE = (
-    operator.add, operator.sub, operator.mul, operator.truediv, operator.floordiv,
-    operator.mod, operator.pow, operator.neg, operator.pos, operator.abs, operator.invert,
-    operator.eq, operator.ne, operator.lt, operator.le, operator.gt, operator.ge,
-    operator.and_, operator.or_, operator.xor, np.where, np.clip,
-)  # fmt: skip
 
 
 def _pointwise(func: Any) -> bool:
     """Tell whether a blockwise function acts pixel by pixel (same result on any window)."""
     from dask.array.chunk import astype
 
-    return isinstance(func, np.ufunc) or func is astype or any(func is f for f in _POINTWISE)
+    return isinstance(_UFUNCS.get(func, func), np.ufunc) or any(
+        func is f for f in (astype, np.where, np.clip)
+    )
 
 
 def _source_plan(arr: da.Array) -> _SourcePlan | None:
@@ -996,7 +995,7 @@ def predict_cube(
                 f"(it has {bands}); build the cube with bands={want}"
             )
         if list(want) != bands:
-            c4 = c4.sel(band=want)
+            c4 = c4.sel(band=want)  # (a cube in another order gets no read plan below)
     payload = _payload(model)
     bf16_key = "auto" if bf16 == "auto" else ("true" if bf16 else "false")
     names = (
@@ -1015,7 +1014,7 @@ def predict_cube(
         ys, xs = (_lattice_chunks(n, int(tile), int(overlap)) for n in arr.shape[2:])
     grid = ((1,) * arr.shape[0], (arr.shape[1],), ys, xs)
     plan = None
-    if isinstance(cube.data, da.Array) and c4.sizes["band"] == cube.sizes["band"]:
+    if isinstance(cube.data, da.Array) and (want is None or list(want) == bands):
         plan = _source_plan(cube.data)  # windows read straight from the files
     if plan is None and not _file_backed(arr):
         arr = arr.rechunk(grid)
