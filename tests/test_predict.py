@@ -616,6 +616,14 @@ def test_scaled_digital_numbers_from_a_file_read_each_window_once(tmp_path, monk
     assert doubled is not None
     np.testing.assert_array_equal(doubled.read(full), 2 * dn[0])
     assert len(handed) == 1 and np.array_equal(handed[0], dn[0])
+    # a finite no-data value: open_map masks with where(x != nodata, x, nan), x read once
+    npath = write_cog(make_cube(dn.astype("float32")).isel(time=0), tmp_path / "n.tif",
+                      nodata=-9999.0, overviews=False)  # fmt: skip
+    masked = _source_plan(open_map(npath, chunks=32).data)
+    assert masked is not None and len(masked.steps) >= 3
+    handed.clear()
+    np.testing.assert_array_equal(masked.read(full), dn[0])
+    assert len(handed) == 1
     # what the plan does not take: a per-chunk function, an in-memory operand, a rechunk
     assert _source_plan(lazy.data.map_blocks(lambda b: b * 2)) is None
     assert _source_plan((lazy * da.ones((4, 1, 1), chunks=1)).data) is None

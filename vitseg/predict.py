@@ -560,7 +560,14 @@ class _SourcePlan:
             n for n, (_, args) in self.steps.items() if any(k == "slices" for _, k, _ in args)
         }
 
+        memo: dict[str, Any] = {}  # a step used twice (``where(x != nodata, x)``) runs once
+
         def value(name: str) -> Any:
+            if name not in memo:
+                memo[name] = evaluate(name)
+            return memo[name]
+
+        def evaluate(name: str) -> Any:
             task, args = self.steps[name]
             vals: dict[str, Any] = {
                 p: window if k == "slices" else value(v) if k == "array" else v for p, k, v in args
