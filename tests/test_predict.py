@@ -400,6 +400,57 @@ def test_write_cog_probabilities_roundtrip(tmp_path) -> None:
         write_cog(probs, tmp_path / "e.tif", compress="lzw")  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("kind", "resampling"),
+    [("codes", "average"), ("float", "average"), ("classes", "nearest")],
+)
+def test_overviews_built_in_the_pass_match_the_whole_image(
+    tmp_path, monkeypatch, kind: str, resampling: str
+) -> None:
+    """Chunks on multiples of the largest factor: overview levels computed chunk by chunk
+    equal those of the whole image, and GDAL's own (chunks off the factors) within a step."""
+    import vitseg.predict as vp
+
+    rng = np.random.default_rng(5)
+    if kind == "float":
+        arr = rng.random((2, 600, 520)).astype("float32")
+        arr[:, 100:140, 30:90], nodata = np.nan, float("nan")
+    else:
+        top = 250 if kind == "codes" else 3
+        arr, nodata = rng.integers(0, top, (2, 600, 520)).astype("uint8"), 255
+        arr[:, 100:140, 30:90] = 255
+        arr[0, 598:, 515:] = 255  # a ragged edge group with no valid pixel
+    img = _grid_da(arr)
+    calls = []
+    real = vp._reduce_window
+    monkeypatch.setattr(vp, "_reduce_window", lambda *a: calls.append(1) or real(*a))
+    path = write_cog(img.chunk({"y": 200, "x": 200}), tmp_path / "in_pass.tif",
+                     nodata=nodata, resampling=resampling, blocksize=256)  # fmt: skip
+    assert calls and cog_validate(str(path))[0]
+    n = len(calls)
+    gdal = write_cog(img.chunk({"y": 199, "x": 199}), tmp_path / "gdal.tif",
+                     nodata=nodata, resampling=resampling, blocksize=256)  # fmt: skip
+    assert len(calls) == n  # 199 px chunks: GDAL builds the overviews after the pass
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gdal.tif", "in_pass.tif"]
+    want = real(arr, [2, 4], resampling, nodata)
+    for level, expected in enumerate(want):
+        with rasterio.open(path, overview_level=level) as src:
+            got = src.read()
+        with rasterio.open(gdal, overview_level=level) as src:
+            theirs = src.read()
+        np.testing.assert_array_equal(got, expected)
+        assert got.shape == theirs.shape == (2, -(-600 // 2 ** (level + 1)), 260 // 2**level)
+        if kind == "classes":  # both take each group's first pixel
+            np.testing.assert_array_equal(got, theirs)
+        elif kind == "codes":  # GDAL averages level 4 from level 2's rounded codes and
+            np.testing.assert_array_equal(got == 255, theirs == 255)  # their no-data count
+            clean = vp._sum_groups((arr == 255).astype("float32"), 2 ** (level + 1)) == 0
+            diff = np.abs(got.astype(int) - theirs.astype(int))
+            assert clean.mean() > 0.9 and diff[clean].max() <= level + 1
+        else:
+            np.testing.assert_allclose(got, theirs, atol=1e-6, equal_nan=True)
+
+
 def test_open_map_chunks_follow_the_file_tiles(tmp_path) -> None:
     """A chunk side is rounded to whole internal tiles (no tile decoded for two chunks)."""
     cls = _grid_da(np.zeros((1100, 1030), "uint8"))

@@ -1141,24 +1141,113 @@ def _classify_block(
 
 
 class _WindowWriter:
-    """``dask.array.store`` target writing windows into a GeoTIFF (picklable: a path)."""
+    """``dask.array.store`` target writing windows into a GeoTIFF (picklable: paths).
 
-    def __init__(self, path: str, band_indexes: list[int] | None) -> None:
+    With ``overviews`` (``(factor, path)`` pairs, factors rising) each window also
+    writes its own pixels of every overview level into that level's GeoTIFF
+    (:func:`_reduce_window`); the caller guarantees that windows start on multiples of
+    the largest factor, so that no overview pixel draws on two windows.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        band_indexes: list[int] | None,
+        overviews: Sequence[tuple[int, str]] = (),
+        resampling: str = "nearest",
+        nodata: float | None = None,
+    ) -> None:
         self.path = path
         self.band_indexes = band_indexes
+        self.overviews = tuple(overviews)
+        self.resampling = resampling
+        self.nodata = nodata
 
     def __setitem__(self, key: tuple[slice, ...], item: np.ndarray[Any, Any]) -> None:
         import rasterio
         from rasterio.windows import Window
 
         ys, xs = key[-2], key[-1]
-        win = Window(xs.start, ys.start, xs.stop - xs.start, ys.stop - ys.start)
-        with _busy(), rasterio.open(self.path, "r+") as dst:
-            if len(key) == 3:
-                idx = list(range(key[0].start + 1, key[0].stop + 1))
-                dst.write(item, window=win, indexes=idx)
-            else:
-                dst.write(item, window=win, indexes=1)
+        idx: list[int] | int = (
+            list(range(key[0].start + 1, key[0].stop + 1)) if len(key) == 3 else 1
+        )
+        with _busy():
+            levels = [(ys.start, xs.start, item, self.path)]
+            if self.overviews:
+                factors = [f for f, _ in self.overviews]
+                reduced = _reduce_window(item, factors, self.resampling, self.nodata)
+                for (f, path), arr in zip(self.overviews, reduced, strict=True):
+                    levels.append((ys.start // f, xs.start // f, arr, path))
+            for y0, x0, arr, path in levels:
+                win = Window(x0, y0, arr.shape[-1], arr.shape[-2])
+                with rasterio.open(path, "r+") as dst:
+                    dst.write(arr, window=win, indexes=idx)
+
+
+def _reduce_window(
+    item: np.ndarray[Any, Any], factors: Sequence[int], resampling: str, nodata: float | None
+) -> list[np.ndarray[Any, Any]]:
+    """Overview pixels of a window at each of ``factors`` (rising, each dividing the next).
+
+    ``"average"``: the mean of the valid pixels (not NaN, not ``nodata``) of each
+    ``f x f`` group, rounded for integer layers, ``nodata`` (NaN for floats) where a
+    group has none; a window edge that is the image edge may cut a group short (GDAL's
+    overview sizes round up). ``"nearest"``: each group's first pixel.
+
+    Examples
+    --------
+    >>> a = np.array([[1, 3, 255], [5, 7, 9]], dtype="uint8")
+    >>> [o.tolist() for o in _reduce_window(a, [2], "average", 255)]
+    [[[4, 9]]]
+    >>> [o.tolist() for o in _reduce_window(a, [2], "nearest", 255)]
+    [[[1, 255]]]
+    """
+    if resampling == "nearest":
+        return [item[..., ::f, ::f] for f in factors]
+    floating = np.issubdtype(item.dtype, np.floating)
+    valid = np.isfinite(item) if floating else None
+    if nodata is not None and not np.isnan(nodata):
+        valid = item != nodata if valid is None else valid & (item != nodata)
+    acc = np.float64 if floating or item.dtype.itemsize > 1 else np.float32  # uint8: exact
+    counts: np.ndarray[Any, Any] | None = None
+    if valid is None or valid.all():
+        sums = item.astype(acc)
+    else:
+        sums, counts = np.where(valid, item, 0).astype(acc), valid.astype(np.float32)
+    fill = np.nan if nodata is None else nodata
+    h, w = item.shape[-2:]
+    out, done = [], 1
+    for f in factors:
+        k = f // done
+        sums, done = _sum_groups(sums, k), f
+        if counts is not None:
+            counts = _sum_groups(counts, k)
+            mean = sums / np.maximum(counts, 1)
+        else:  # every pixel valid: a group holds f x f of them, fewer at the image edge
+            cy = np.minimum(f, h - f * np.arange(sums.shape[-2]))
+            cx = np.minimum(f, w - f * np.arange(sums.shape[-1]))
+            mean = sums / np.outer(cy, cx).astype(acc)
+        if not floating:
+            info = np.iinfo(item.dtype)
+            mean = np.clip(np.rint(mean), info.min, info.max)
+        if counts is not None:
+            mean = np.where(counts > 0, mean, fill)
+        out.append(mean.astype(item.dtype))
+    return out
+
+
+def _sum_groups(a: np.ndarray[Any, Any], k: int) -> np.ndarray[Any, Any]:
+    """Sum ``k x k`` groups of the last two axes (zero-padded at the far edges)."""
+    h, w = a.shape[-2:]
+    ph, pw = -h % k, -w % k
+    if ph or pw:
+        a = np.pad(a, [(0, 0)] * (a.ndim - 2) + [(0, ph), (0, pw)])
+    out = a[..., ::k, ::k].copy()  # k * k strided adds: far faster than a reshaped sum
+    for i in range(k):
+        for j in range(k):
+            if i or j:
+                out += a[..., i::k, j::k]
+    return out
 
 
 def _store_lock() -> Any:
@@ -1182,13 +1271,26 @@ def _quiet_gdal() -> Iterator[None]:
 
 
 def _stage(
-    arrays: Sequence[xr.DataArray], paths: Sequence[Path], nodatas: Sequence[float | None]
-) -> None:
-    """Write DataArrays to tiled GeoTIFFs chunk by chunk (one dask pass for all)."""
-    import rasterio
+    arrays: Sequence[xr.DataArray],
+    paths: Sequence[Path],
+    nodatas: Sequence[float | None],
+    overviews: Sequence[tuple[list[int], str]] | None = None,
+) -> list[bool]:
+    """Write DataArrays to tiled GeoTIFFs chunk by chunk (one dask pass for all).
 
-    sources, targets = [], []
-    for arr, path, nodata in zip(arrays, paths, nodatas, strict=True):
+    ``overviews`` gives each array's overview factors and resampling. Where every inner
+    chunk edge falls on a multiple of the largest factor and the resampling is
+    ``"average"`` or ``"nearest"``, the overview levels are computed in the same pass,
+    chunk by chunk, into ``<path>.ovr``, ``<path>.ovr.ovr``, ... (GDAL's chained external
+    overviews), so that the conversion to a COG after the pass only compresses. Returns,
+    per array, whether its overviews were written so.
+    """
+    import rasterio
+    from rasterio.transform import Affine
+
+    sources, targets, built = [], [], []
+    todo = overviews if overviews is not None else [([], "nearest")] * len(arrays)
+    for arr, path, nodata, (factors, resampling) in zip(arrays, paths, nodatas, todo, strict=True):
         a2 = arr if arr.ndim == 3 else arr.expand_dims("band_", axis=0)
         count, height, width = a2.shape
         profile = {
@@ -1213,9 +1315,25 @@ def _stage(
             if isinstance(a2.data, da.Array)
             else da.from_array(a2.data, chunks=(-1, 1024, 1024))
         )
+        edges = [int(e) for c in data.chunks[-2:] for e in np.cumsum(c[:-1])]
+        levels: list[tuple[int, str]] = []
+        if (
+            factors and resampling in {"average", "nearest"}
+            and all(e % factors[-1] == 0 for e in edges)
+        ):  # fmt: skip
+            ovr = str(path)
+            for f in factors:
+                ovr += ".ovr"
+                shape = {"height": -(-height // f), "width": -(-width // f)}
+                tf = profile["transform"] * Affine.scale(f)
+                with rasterio.open(ovr, "w", **{**profile, **shape, "transform": tf}):
+                    pass
+                levels.append((f, ovr))
+        built.append(bool(levels))
         sources.append(data if arr.ndim == 3 else data[0])
-        targets.append(_WindowWriter(str(path), None))
+        targets.append(_WindowWriter(str(path), None, levels, resampling, nodata))
     da.store(sources, targets, lock=_store_lock(), compute=True)
+    return built
 
 
 def overview_factors(height: int, width: int, blocksize: int) -> list[int]:
@@ -1257,7 +1375,9 @@ def _to_cog(
     blocksize: int,
     codec: str,
     predictor: int,
+    built: bool = False,
 ) -> None:
+    """Convert a staging GeoTIFF to a COG (its overviews built first, unless ``built``)."""
     import rasterio.shutil
     from rasterio.enums import Resampling
 
@@ -1267,7 +1387,7 @@ def _to_cog(
         "RESAMPLING": resampling.upper(), "BIGTIFF": "IF_SAFER", "NUM_THREADS": "ALL_CPUS",
     }  # fmt: skip
     with _quiet_gdal():
-        if overviews:
+        if overviews and not built:
             # Overviews built in the uncompressed staging file, then copied: the COG
             # driver would build them into a compressed temporary file and recompress
             # them (same pixels, ~30 % more time for a probability layer).
@@ -1364,21 +1484,29 @@ def _write_cogs(
 ) -> None:
     """Write several arrays on one grid as COGs in ONE dask pass (shared inputs computed once).
 
-    Every array is staged chunk by chunk into a tiled GeoTIFF, then converted to a COG;
-    each final path appears only if all of them succeeded.
+    Every array is staged chunk by chunk into a tiled GeoTIFF (with its overview levels
+    where its chunk edges allow, see :func:`_stage`), then converted to a COG; each
+    final path appears only if all of them succeeded.
     """
     with contextlib.ExitStack() as stack:
         tmps = [stack.enter_context(atomic_path(p)) for p in paths]
         # All staging files beside the first output's temporary (one prefix to sweep).
         stages = [tmps[0].with_name(f"{tmps[0].stem}.{i}.stage.tif") for i in range(len(tmps))]
         try:
-            _stage(arrays, stages, nodatas)
+            heights_widths = [a.shape[-2:] for a in arrays]
+            plans = [
+                (overview_factors(h, w, blocksize) if overviews else [], res)
+                for (h, w), res in zip(heights_widths, resamplings, strict=True)
+            ]
+            built = _stage(arrays, stages, nodatas, plans)
             jobs = []
-            for a, stage, tmp, res in zip(arrays, stages, tmps, resamplings, strict=True):
+            for a, stage, tmp, res, done in zip(
+                arrays, stages, tmps, resamplings, built, strict=True
+            ):
                 codec, predictor = _codec(compress, a.dtype)
                 job = functools.partial(
                     _to_cog, stage, tmp, overviews=overviews, resampling=res,
-                    blocksize=blocksize, codec=codec, predictor=predictor,
+                    blocksize=blocksize, codec=codec, predictor=predictor, built=done,
                 )  # fmt: skip
                 jobs.append(job)
             # GDAL releases the GIL: the conversions (overviews, compression) run side by side
@@ -1387,6 +1515,8 @@ def _write_cogs(
                     fut.result()
         finally:
             for stage in stages:
+                for extra in sorted(stage.parent.glob(f"{stage.name}.ovr*")):
+                    extra.unlink(missing_ok=True)
                 stage.unlink(missing_ok=True)
             _release_free_memory()
 
