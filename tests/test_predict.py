@@ -424,14 +424,15 @@ def test_overviews_built_in_the_pass_match_the_whole_image(
     calls = []
     real = vp._reduce_window
     monkeypatch.setattr(vp, "_reduce_window", lambda *a: calls.append(1) or real(*a))
-    path = write_cog(img.chunk({"y": 200, "x": 200}), tmp_path / "in_pass.tif",
+    path = write_cog(img.chunk({"y": 200, "x": 200}), tmp_path / "in_[pass].tif",
                      nodata=nodata, resampling=resampling, blocksize=256)  # fmt: skip
     assert calls and cog_validate(str(path))[0]
     n = len(calls)
     gdal = write_cog(img.chunk({"y": 199, "x": 199}), tmp_path / "gdal.tif",
                      nodata=nodata, resampling=resampling, blocksize=256)  # fmt: skip
     assert len(calls) == n  # 199 px chunks: GDAL builds the overviews after the pass
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["gdal.tif", "in_pass.tif"]
+    # no staging file or overview level left behind (a glob would miss "[pass]")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gdal.tif", "in_[pass].tif"]
     want = real(arr, [2, 4], resampling, nodata)
     for level, expected in enumerate(want):
         with rasterio.open(path, overview_level=level) as src:
@@ -449,6 +450,20 @@ def test_overviews_built_in_the_pass_match_the_whole_image(
             assert clean.mean() > 0.9 and diff[clean].max() <= level + 1
         else:
             np.testing.assert_allclose(got, theirs, atol=1e-6, equal_nan=True)
+
+
+def test_a_failed_write_leaves_no_staging_or_overview_levels(tmp_path) -> None:
+    img = _grid_da(np.zeros((600, 520), "uint8")).chunk({"y": 200, "x": 200})
+
+    def boom(block: np.ndarray, block_info: dict | None = None) -> np.ndarray:
+        if block_info and block_info[0]["chunk-location"] == (2, 2):
+            raise RuntimeError("disk full")
+        return block
+
+    bad = img.copy(data=img.data.map_blocks(boom, dtype="uint8"))
+    with pytest.raises(RuntimeError, match="disk full"):
+        write_cog(bad, tmp_path / "c.tif", nodata=255, blocksize=256)
+    assert not list(tmp_path.iterdir())
 
 
 def test_open_map_chunks_follow_the_file_tiles(tmp_path) -> None:

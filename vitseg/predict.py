@@ -1515,8 +1515,10 @@ def _write_cogs(
                     fut.result()
         finally:
             for stage in stages:
-                for extra in sorted(stage.parent.glob(f"{stage.name}.ovr*")):
-                    extra.unlink(missing_ok=True)
+                ovr = Path(f"{stage}.ovr")  # the chain of overview levels, if any
+                while ovr.exists():
+                    ovr.unlink()
+                    ovr = Path(f"{ovr}.ovr")
                 stage.unlink(missing_ok=True)
             _release_free_memory()
 
