@@ -1152,13 +1152,11 @@ class _WindowWriter:
     def __init__(
         self,
         path: str,
-        band_indexes: list[int] | None,
         overviews: Sequence[tuple[int, str]] = (),
         resampling: str = "nearest",
         nodata: float | None = None,
     ) -> None:
         self.path = path
-        self.band_indexes = band_indexes
         self.overviews = tuple(overviews)
         self.resampling = resampling
         self.nodata = nodata
@@ -1274,7 +1272,7 @@ def _stage(
     arrays: Sequence[xr.DataArray],
     paths: Sequence[Path],
     nodatas: Sequence[float | None],
-    overviews: Sequence[tuple[list[int], str]] | None = None,
+    overviews: Sequence[tuple[list[int], str]],
 ) -> list[bool]:
     """Write DataArrays to tiled GeoTIFFs chunk by chunk (one dask pass for all).
 
@@ -1289,8 +1287,9 @@ def _stage(
     from rasterio.transform import Affine
 
     sources, targets, built = [], [], []
-    todo = overviews if overviews is not None else [([], "nearest")] * len(arrays)
-    for arr, path, nodata, (factors, resampling) in zip(arrays, paths, nodatas, todo, strict=True):
+    for arr, path, nodata, (factors, resampling) in zip(
+        arrays, paths, nodatas, overviews, strict=True
+    ):
         a2 = arr if arr.ndim == 3 else arr.expand_dims("band_", axis=0)
         count, height, width = a2.shape
         profile = {
@@ -1331,7 +1330,7 @@ def _stage(
                 levels.append((f, ovr))
         built.append(bool(levels))
         sources.append(data if arr.ndim == 3 else data[0])
-        targets.append(_WindowWriter(str(path), None, levels, resampling, nodata))
+        targets.append(_WindowWriter(str(path), levels, resampling, nodata))
     da.store(sources, targets, lock=_store_lock(), compute=True)
     return built
 
@@ -1371,13 +1370,14 @@ def _to_cog(
     dst: Path,
     *,
     overviews: bool,
+    factors: list[int],
+    built: bool,
     resampling: str,
     blocksize: int,
     codec: str,
     predictor: int,
-    built: bool = False,
 ) -> None:
-    """Convert a staging GeoTIFF to a COG (its overviews built first, unless ``built``)."""
+    """Convert a staging GeoTIFF to a COG; overviews at ``factors`` first, unless ``built``."""
     import rasterio.shutil
     from rasterio.enums import Resampling
 
@@ -1387,14 +1387,12 @@ def _to_cog(
         "RESAMPLING": resampling.upper(), "BIGTIFF": "IF_SAFER", "NUM_THREADS": "ALL_CPUS",
     }  # fmt: skip
     with _quiet_gdal():
-        if overviews and not built:
+        if factors and not built:
             # Overviews built in the uncompressed staging file, then copied: the COG
             # driver would build them into a compressed temporary file and recompress
             # them (same pixels, ~30 % more time for a probability layer).
             with rasterio.open(stage, "r+") as ds:
-                factors = overview_factors(ds.height, ds.width, blocksize)
-                if factors:
-                    ds.build_overviews(factors, Resampling[resampling])
+                ds.build_overviews(factors, Resampling[resampling])
         rasterio.shutil.copy(str(stage), str(dst), driver="COG", **opts)
 
 
@@ -1493,20 +1491,19 @@ def _write_cogs(
         # All staging files beside the first output's temporary (one prefix to sweep).
         stages = [tmps[0].with_name(f"{tmps[0].stem}.{i}.stage.tif") for i in range(len(tmps))]
         try:
-            heights_widths = [a.shape[-2:] for a in arrays]
             plans = [
-                (overview_factors(h, w, blocksize) if overviews else [], res)
-                for (h, w), res in zip(heights_widths, resamplings, strict=True)
+                (overview_factors(a.shape[-2], a.shape[-1], blocksize) if overviews else [], res)
+                for a, res in zip(arrays, resamplings, strict=True)
             ]
             built = _stage(arrays, stages, nodatas, plans)
             jobs = []
-            for a, stage, tmp, res, done in zip(
-                arrays, stages, tmps, resamplings, built, strict=True
+            for a, stage, tmp, (factors, res), done in zip(
+                arrays, stages, tmps, plans, built, strict=True
             ):
                 codec, predictor = _codec(compress, a.dtype)
                 job = functools.partial(
-                    _to_cog, stage, tmp, overviews=overviews, resampling=res,
-                    blocksize=blocksize, codec=codec, predictor=predictor, built=done,
+                    _to_cog, stage, tmp, overviews=overviews, factors=factors, built=done,
+                    resampling=res, blocksize=blocksize, codec=codec, predictor=predictor,
                 )  # fmt: skip
                 jobs.append(job)
             # GDAL releases the GIL: the conversions (overviews, compression) run side by side
