@@ -1369,7 +1369,6 @@ def _to_cog(
     stage: Path,
     dst: Path,
     *,
-    overviews: bool,
     factors: list[int],
     built: bool,
     resampling: str,
@@ -1383,7 +1382,7 @@ def _to_cog(
 
     opts = {
         "COMPRESS": codec, "LEVEL": "1", "BLOCKSIZE": str(blocksize),
-        "PREDICTOR": str(predictor), "OVERVIEWS": "FORCE_USE_EXISTING" if overviews else "NONE",
+        "PREDICTOR": str(predictor), "OVERVIEWS": "FORCE_USE_EXISTING" if factors else "NONE",
         "RESAMPLING": resampling.upper(), "BIGTIFF": "IF_SAFER", "NUM_THREADS": "ALL_CPUS",
     }  # fmt: skip
     with _quiet_gdal():
@@ -1502,8 +1501,8 @@ def _write_cogs(
             ):
                 codec, predictor = _codec(compress, a.dtype)
                 job = functools.partial(
-                    _to_cog, stage, tmp, overviews=overviews, factors=factors, built=done,
-                    resampling=res, blocksize=blocksize, codec=codec, predictor=predictor,
+                    _to_cog, stage, tmp, factors=factors, built=done, resampling=res,
+                    blocksize=blocksize, codec=codec, predictor=predictor,
                 )  # fmt: skip
                 jobs.append(job)
             # GDAL releases the GIL: the conversions (overviews, compression) run side by side
