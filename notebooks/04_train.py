@@ -100,8 +100,9 @@ tiles_path = Path(tiles_dir) if tiles_dir else run.data / "tiles"
 data_source = io.data_source(simulated)
 label = "[SIMULATED] " if simulated else ""
 dev = models.select_device(device)
-print(f"vitseg {vitseg.__version__}; tiles {tiles_path}; device {dev}; "
-      f"bf16 {models.use_bf16(dev, bf16)} (AMX: {models.amx_available()}); "
+use16, why16 = models.bf16_decision(dev, bf16)
+io.update_manifest(run.root, "precision", {"device": str(dev), "bf16": use16, "reason": why16})
+print(f"vitseg {vitseg.__version__}; tiles {tiles_path}; device {dev}; {why16}; "
       f"torch threads {torch.get_num_threads()}")  # fmt: skip
 
 # %% [markdown]

@@ -3,9 +3,13 @@ import torch
 
 from vitseg.errors import VitsegError
 from vitseg.models import (
+    BF16_CPU_FLAGS,
     MODELS,
     amx_available,
     autocast_context,
+    bf16_cpu_flags,
+    bf16_decision,
+    cpu_flags,
     create_model,
     predict_logits,
     prepare_model,
@@ -93,8 +97,34 @@ def test_size_not_multiple_of_32_is_error_but_predict_logits_pads():
     assert out.shape == (2, 2, 40, 50) and out.dtype == torch.float32
 
 
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        ("fpu sse2 amx_bf16 amx_tile avx512f", True),  # Intel Sapphire Rapids (AMX)
+        ("fpu sse2 avx512f avx512_bf16 avx512_vnni", True),  # AMD Zen 4 (AVX-512 BF16, no AMX)
+        ("fpu sse2 avx2 avx512f", False),  # AVX-512 without bf16
+        ("fpu sse2 avx2", False),
+    ],
+)
+def test_bf16_auto_by_cpu_flags(tmp_path, flags, expected):
+    info = tmp_path / "cpuinfo"
+    info.write_text(f"processor : 0\nflags\t\t: {flags}\n\nprocessor : 1\nflags\t\t: {flags}\n")
+    use, reason = bf16_decision("cpu", "auto", cpuinfo=str(info))
+    assert use is expected
+    assert reason.startswith("bf16" if expected else "fp32")
+    if expected:
+        assert any(f in reason for f in BF16_CPU_FLAGS)
+    # an explicit choice wins over the flags
+    assert bf16_decision("cpu", not expected, cpuinfo=str(info))[0] is (not expected)
+
+
+def test_bf16_decision_rejects_bad_values():
+    with pytest.raises(VitsegError, match="'bf16' must be"):
+        bf16_decision("cpu", "yes")  # type: ignore[arg-type]
+
+
 def test_amx_flag_parsing(tmp_path):
-    amx_available.cache_clear()
+    cpu_flags.cache_clear()
     yes = tmp_path / "yes"
     yes.write_text("processor : 0\nflags\t\t: fpu sse2 amx_bf16 amx_tile\n")
     no = tmp_path / "no"
@@ -109,7 +139,7 @@ def test_device_helpers():
     assert cpu.type == "cpu"
     assert select_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
     assert use_bf16(cpu, False) is False and use_bf16(cpu, True) is True
-    assert use_bf16(cpu, "auto") == amx_available()
+    assert use_bf16(cpu, "auto") == bool(bf16_cpu_flags())
     with autocast_context(cpu, bf16=True):
         y = torch.ones(2, 2) @ torch.ones(2, 2)
     assert y.dtype == torch.bfloat16

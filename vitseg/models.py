@@ -40,12 +40,16 @@ import vitseg.compat  # noqa: F401  (must precede segmentation_models_pytorch)
 from vitseg.errors import VitsegError
 
 __all__ = [
+    "BF16_CPU_FLAGS",
     "MODELS",
     "SegmentationModel",
     "UnknownModelError",
     "amx_available",
     "autocast_context",
+    "bf16_cpu_flags",
+    "bf16_decision",
     "channels_last",
+    "cpu_flags",
     "create_model",
     "predict_logits",
     "prepare_model",
@@ -237,22 +241,91 @@ def create_model(
 # --------------------------------------------------------------------------- devices
 
 
+#: CPU flags (``/proc/cpuinfo``) that mean native bf16 matrix multiplies: Intel AMX, and
+#: the AVX-512 BF16 instructions of AMD Zen 4+ and Intel Cooper Lake / Sapphire Rapids+.
+BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
+
+
 @functools.cache
+def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> frozenset[str]:
+    """Return the CPU feature flags listed in ``cpuinfo`` (empty when unreadable).
+
+    Examples
+    --------
+    >>> isinstance(cpu_flags(), frozenset)
+    True
+    """
+    try:
+        text = Path(cpuinfo).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return frozenset()
+    flags: set[str] = set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            flags.update(value.split())
+    return frozenset(flags)
+
+
 def amx_available(cpuinfo: str = "/proc/cpuinfo") -> bool:
-    """Return True when the CPU advertises the ``amx_bf16`` flag (fast bf16 matmuls).
+    """Return True when the CPU advertises the ``amx_bf16`` flag (Intel AMX).
 
     Examples
     --------
     >>> isinstance(amx_available(), bool)
     True
     """
-    try:
-        text = Path(cpuinfo).read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return False
-    return any(
-        line.startswith("flags") and "amx_bf16" in line.split() for line in text.splitlines()
-    )
+    return "amx_bf16" in cpu_flags(cpuinfo)
+
+
+def bf16_cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> list[str]:
+    """Return which of :data:`BF16_CPU_FLAGS` the CPU advertises (native bf16 matmuls).
+
+    Examples
+    --------
+    >>> set(bf16_cpu_flags()) <= set(BF16_CPU_FLAGS)
+    True
+    """
+    flags = cpu_flags(cpuinfo)
+    return [f for f in BF16_CPU_FLAGS if f in flags]
+
+
+def bf16_decision(
+    device: torch.device | str,
+    bf16: bool | Literal["auto"] = "auto",
+    *,
+    cpuinfo: str = "/proc/cpuinfo",
+) -> tuple[bool, str]:
+    """Decide whether to autocast to bfloat16 on ``device``, and say why.
+
+    ``"auto"`` chooses bf16 on CPUs that multiply bf16 natively (any flag of
+    :data:`BF16_CPU_FLAGS`: Intel AMX or AVX-512 BF16, Intel and AMD alike) and on CUDA
+    GPUs that support it; fp32 elsewhere (emulated bf16 is slower than fp32).
+
+    Returns
+    -------
+    (bool, str)
+        The choice and its reason, for logs and the run manifest.
+
+    Examples
+    --------
+    >>> bf16_decision("cpu", False)
+    (False, 'fp32: bf16=False was asked for')
+    """
+    dev = torch.device(device) if isinstance(device, str) else device
+    if bf16 not in (True, False, "auto"):
+        raise VitsegError(f"'bf16' must be True, False or 'auto'; got {bf16!r}")
+    if bf16 != "auto":
+        return bool(bf16), f"{'bf16' if bf16 else 'fp32'}: bf16={bf16} was asked for"
+    if dev.type == "cuda":
+        ok = bool(torch.cuda.is_bf16_supported())
+        return ok, f"{'bf16' if ok else 'fp32'}: CUDA device {'supports' if ok else 'lacks'} bf16"
+    if dev.type == "cpu":
+        found = bf16_cpu_flags(cpuinfo)
+        if found:
+            return True, f"bf16: CPU flags {', '.join(found)} (native bf16 matmuls)"
+        return False, f"fp32: CPU has none of the native bf16 flags {', '.join(BF16_CPU_FLAGS)}"
+    return False, f"fp32: no bf16 rule for device type {dev.type!r}"
 
 
 def select_device(device: str | torch.device = "auto") -> torch.device:
@@ -281,15 +354,12 @@ def select_device(device: str | torch.device = "auto") -> torch.device:
 
 
 def use_bf16(device: torch.device, bf16: bool | Literal["auto"] = "auto") -> bool:
-    """Decide whether to autocast to bfloat16 on ``device``.
+    """Decide whether to autocast to bfloat16 on ``device`` (see :func:`bf16_decision`).
 
-    ``"auto"`` means: on CPUs with AMX, and on CUDA GPUs that support bf16; fp32 otherwise.
+    ``"auto"`` means: on CPUs with native bf16 (AMX or AVX-512 BF16), and on CUDA GPUs
+    that support bf16; fp32 otherwise.
     """
-    if bf16 != "auto":
-        return bool(bf16)
-    if device.type == "cuda":
-        return bool(torch.cuda.is_bf16_supported())
-    return device.type == "cpu" and amx_available()
+    return bf16_decision(device, bf16)[0]
 
 
 def autocast_context(
@@ -297,7 +367,7 @@ def autocast_context(
 ) -> contextlib.AbstractContextManager[Any]:
     """Return the mixed-precision context for ``device``.
 
-    bf16 autocast on AMX CPUs and bf16-capable GPUs (``bf16="auto"``), a no-op context
+    bf16 autocast on CPUs with native bf16 and bf16-capable GPUs (``bf16="auto"``), a no-op context
     (fp32) otherwise.
 
     Examples
@@ -316,7 +386,7 @@ def prepare_model(
 ) -> nn.Module:
     """Move ``model`` to ``device``; use channels-last memory on CPUs when bf16 is on.
 
-    Channels-last plus bf16 autocast is what makes AMX fast (about 3-4x for the U-Net).
+    Channels-last plus bf16 autocast is what makes AMX and AVX-512 BF16 fast (2-4x for the U-Net).
     Returns the same module (moved in place).
     """
     dev = select_device(device)

@@ -924,7 +924,7 @@ def predict_cube(
         ``"auto"`` (CUDA when present, else CPU), ``"cpu"`` or ``"cuda"``; resolved in
         each worker.
     bf16
-        bfloat16 autocast: ``"auto"`` on AMX CPUs (with channels-last) and bf16 GPUs,
+        bfloat16 autocast: ``"auto"`` on CPUs with AMX or AVX-512 BF16 (with channels-last) and bf16 GPUs,
         fp32 otherwise.
     chunk_size
         Side in pixels of the dask chunks processed at once. Default: about 1024 px of

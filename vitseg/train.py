@@ -101,7 +101,7 @@ class TrainConfig:
     device
         ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``...
     bf16
-        ``"auto"`` (AMX CPUs and bf16 GPUs), ``True`` or ``False``.
+        ``"auto"`` (CPUs with AMX or AVX-512 BF16, and bf16 GPUs), ``True`` or ``False``.
     val_batch_size
         Whole tiles per validation batch (consecutive tiles of one shape are stacked).
     monitor
