@@ -26,13 +26,20 @@ from vitseg.accuracy import (
     overall_count_ratio,
     pixel_area_m2,
     producers_accuracy,
+    read_reference,
     read_sample,
     sample_size,
     stratified_sample,
     users_accuracy,
     write_sample,
 )
-from vitseg.errors import DimensionError, MissingCRSError, ParamsError, SampleError
+from vitseg.errors import (
+    DimensionError,
+    MissingCRSError,
+    MissingFileError,
+    ParamsError,
+    SampleError,
+)
 
 # Olofsson et al. (2014) worked example: strata = map classes, 30 m pixels (0.09 ha).
 OLOFSSON_CLASSES = ["deforestation", "forest_gain", "stable_forest", "stable_non_forest"]
@@ -131,7 +138,7 @@ def test_points_in_stratum_never_on_nodata(crs, backing):
     )
     np.testing.assert_array_equal(picked.values, sample["map_code"])
     assert not sample.duplicated(["row", "col"]).any()
-    assert (sample["reference"] == "").all()
+    assert (sample["reference_class"] == "").all()
     assert sample["point_id"].tolist() == list(range(1, 76))
 
 
@@ -191,24 +198,178 @@ def test_write_and_read_sheet(tmp_path):
     path = write_sample(sample, tmp_path / "sample.gpkg")
     assert path == tmp_path / "sample.gpkg" and path.exists()
     sheet = pd.read_csv(tmp_path / "sample.csv")
-    assert sheet.columns[-1] == "reference" and sheet["reference"].isna().all()
+    tail = ["reference_class", "interpreter", "labelled_at", "map_revealed"]
+    assert sheet.columns[-4:].tolist() == tail and sheet[tail].isna().all().all()
+    assert "reference" not in sheet.columns
     assert {"point_id", "map_class", "lon", "lat"} <= set(sheet.columns)
     assert sheet["lon"].between(-2.2, -2.0).all()  # 600 km E in UTM 30N is about 2.09 W
     back = gpd.read_file(path)
     assert len(back) == 9 and back.crs.to_epsg() == 32630
     with pytest.raises(SampleError, match=r"9 of 9 points .* have no reference label"):
         read_sample(tmp_path / "sample.csv")
-    sheet["reference"] = ["Mines", "0", "built"] * 3
+    sheet["reference_class"] = ["Mines", "0", "built"] * 3
     sheet.to_csv(tmp_path / "filled.csv", index=False)
     table = read_sample(tmp_path / "filled.csv")
-    assert table["reference"].tolist() == ["mines", "mines", "built"] * 3
-    sheet.loc[4, "reference"] = "water"
-    with pytest.raises(SampleError, match=r"reference labels \['water'\] are not classes"):
+    assert table["reference_class"].tolist() == ["mines", "mines", "built"] * 3
+    # a sheet of an older vitseg, labels in 'reference', still reads
+    legacy = sheet.drop(columns="reference_class").assign(reference=["built"] * 9)
+    legacy.to_csv(tmp_path / "legacy.csv", index=False)
+    assert read_sample(tmp_path / "legacy.csv")["reference_class"].tolist() == ["built"] * 9
+    both = sheet.assign(reference_class="", reference=["vegetation"] * 9)
+    assert read_sample(both)["reference_class"].tolist() == ["vegetation"] * 9
+    sheet.loc[4, "reference_class"] = "water"
+    point = sheet.loc[4, "point_id"]
+    with pytest.raises(
+        SampleError, match=rf"reference labels \['water'\] \(point_id \[{point}\]\) are not"
+    ):
         read_sample(sheet)
     with pytest.raises(SampleError, match="lacks columns"):
-        read_sample(sheet.drop(columns="reference"))
+        read_sample(sheet.drop(columns="reference_class"))
     with pytest.raises(ParamsError, match=r"\.gpkg"):
         write_sample(sample, tmp_path / "sample.shp")
+
+
+# ------------------------------------------------------------ filled reference file
+# 8 points: ids 1-3 mapped mines, 4-5 built, 6-8 vegetation.
+MAP_CLASSES = ["mines"] * 3 + ["built"] * 2 + ["vegetation"] * 3
+# What the interpreters said (point 3 unreadable, point 7 left blank), in file order.
+FILLED = {
+    5: "vegetation",
+    1: "Mines",
+    2: "built",
+    3: "Cannot tell",
+    4: "1",
+    6: "vegetation",
+    7: "",
+    8: "mines",
+}
+
+
+def _sample(n=8, map_classes=MAP_CLASSES):
+    x, y = 600_005 + 10 * np.arange(n), np.full(n, 700_005.0)
+    return gpd.GeoDataFrame(
+        {
+            "point_id": np.arange(1, n + 1),
+            "map_class": map_classes[:n],
+            "x": x,
+            "y": y,
+            "reference_class": [""] * n,
+        },
+        geometry=gpd.points_from_xy(x, y),
+        crs="EPSG:32630",
+    )
+
+
+def _filled(labels=FILLED):
+    return pd.DataFrame(
+        {
+            "point_id": list(labels),
+            "reference_class": list(labels.values()),
+            "interpreter": "ama",
+            "labelled_at": "2024-05-01T10:00:00Z",
+            "map_revealed": ["false", "true"] * (len(labels) // 2) + ["false"] * (len(labels) % 2),
+        }
+    )
+
+
+@pytest.mark.parametrize("file_format", ["csv", "gpkg"])
+@pytest.mark.parametrize("sample_from", ["frame", "gpkg"])
+def test_read_reference_into_error_matrix(tmp_path, file_format, sample_from):
+    sample = _sample()
+    if sample_from == "gpkg":
+        sample = write_sample(sample, tmp_path / "sample.gpkg")
+    filled = _filled()
+    path = tmp_path / f"filled.{file_format}"
+    if file_format == "csv":
+        filled.to_csv(path, index=False)
+    else:  # a GeoPackage export, points in another CRS: only the ids count
+        gpd.GeoDataFrame(
+            filled, geometry=gpd.points_from_xy(filled["point_id"], [0] * 8), crs=4326
+        ).to_file(path)
+    ref = read_reference(path, sample)
+    assert isinstance(ref, gpd.GeoDataFrame)
+    assert ref.attrs["n_cannot_tell"] == 2 and ref.attrs["cannot_tell_ids"] == [3, 7]
+    assert ref["point_id"].tolist() == [1, 2, 4, 5, 6, 8]  # the sample's order
+    assert ref["reference_class"].tolist() == [
+        "mines", "built", "built", "vegetation", "vegetation", "mines"
+    ]  # fmt: skip
+    assert (ref["interpreter"] == "ama").all()
+    # file order 5, 1, 2, 3, 4, 6, 7, 8 alternates false, true
+    assert ref["map_revealed"].tolist() == [True, False, False, False, True, True]
+    # by hand: map mines -> ref (mines, built); built -> (built, vegetation);
+    # vegetation -> (vegetation, mines)
+    m = error_matrix(ref)
+    assert m.to_numpy().tolist() == [[1, 1, 0], [0, 1, 1], [1, 0, 1]]
+
+
+def test_read_reference_fills_the_written_sheet(tmp_path):
+    gpkg = write_sample(_sample(), tmp_path / "sample.gpkg")
+    sheet = pd.read_csv(tmp_path / "sample.csv")
+    sheet["reference_class"] = [
+        "mines",
+        "?",
+        "mines",
+        "built",
+        "built",
+        "UNKNOWN",
+        "",
+        "vegetation",
+    ]
+    sheet.to_csv(tmp_path / "sample.csv", index=False)
+    ref = read_reference(tmp_path / "sample.csv", gpkg)
+    assert ref.attrs["n_cannot_tell"] == 3
+    assert error_matrix(ref).to_numpy().tolist() == [[2, 0, 0], [0, 2, 0], [0, 0, 1]]
+
+
+ROWS = list(FILLED.items())
+
+
+@pytest.mark.parametrize(
+    ("rows", "match"),
+    [
+        (
+            [*ROWS, (99, "mines"), (100, "built")],
+            r"point ids \[99, 100\] .* not in the sample .* another run\?",
+        ),
+        ([r for r in ROWS if r[0] not in (5, 6)], r"sample points \[5, 6\] \(2 of 8\) are missing"),
+        ([*ROWS, ("2.0", "mines")], r"point ids \[2\] appear more than once"),
+        (
+            [(i, {4: "water", 6: "gold"}.get(i, c)) for i, c in ROWS],
+            r"labels \['gold', 'water'\] \(point_id \[4, 6\]\) are not classes",
+        ),
+    ],
+)
+def test_read_reference_errors_name_the_points(tmp_path, rows, match):
+    frame = pd.DataFrame(rows, columns=["point_id", "reference_class"])
+    frame.to_csv(tmp_path / "filled.csv", index=False)
+    with pytest.raises(SampleError, match=match):
+        read_reference(tmp_path / "filled.csv", _sample())
+
+
+def test_read_reference_reports_every_problem_at_once(tmp_path):
+    rows = [r for r in ROWS if r[0] != 8] + [(42, "mines"), (1, "mines")]
+    pd.DataFrame(rows, columns=["point_id", "reference_class"]).to_csv(
+        tmp_path / "filled.csv", index=False
+    )
+    with pytest.raises(SampleError) as info:
+        read_reference(tmp_path / "filled.csv", _sample())
+    msg = str(info.value)
+    assert "[1] appear more than once" in msg and "[42] of filled.csv" in msg
+    assert "sample points [8]" in msg
+
+
+def test_read_reference_lists_at_most_ten_ids_and_checks_columns(tmp_path):
+    sample = _sample(30, ["mines"] * 30)
+    pd.DataFrame({"point_id": [1], "reference_class": ["mines"]}).to_csv(
+        tmp_path / "one.csv", index=False
+    )
+    with pytest.raises(SampleError, match=r"\[2, 3, 4, 5, 6, 7, 8, 9, 10, 11, \.\.\.\] \(29 of"):
+        read_reference(tmp_path / "one.csv", sample)
+    pd.DataFrame({"point_id": [1], "label": ["mines"]}).to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(SampleError, match=r"lacks columns \['reference_class'\]"):
+        read_reference(tmp_path / "bad.csv", sample)
+    with pytest.raises(MissingFileError, match=r"nothing\.csv"):
+        read_reference(tmp_path / "nothing.csv", sample)
 
 
 # ------------------------------------------------------------------- estimators
@@ -216,14 +377,14 @@ def test_error_matrix_rows_map_columns_reference():
     s = pd.DataFrame(
         {
             "map_class": ["mines", "mines", "mines", "built", "vegetation"],
-            "reference": ["mines", "built", "built", "built", "mines"],
+            "reference_class": ["mines", "built", "built", "built", "mines"],
         }
     )
     m = error_matrix(s)
     assert m.index.name == "map" and m.columns.name == "reference"
     assert m.to_numpy().tolist() == [[1, 2, 0], [0, 1, 0], [1, 0, 0]]
     with pytest.raises(SampleError, match="not classes"):
-        error_matrix(s.assign(reference=["mines", "water", "x", "built", "built"]))
+        error_matrix(s.assign(reference_class=["mines", "water", "x", "built", "built"]))
 
 
 def test_two_classes_hand_computed():
@@ -325,7 +486,7 @@ def test_zone_estimates_add_up_and_match_single_zone(olofsson):
     for i, map_c in enumerate(OLOFSSON_CLASSES):
         for j, ref_c in enumerate(OLOFSSON_CLASSES):
             rows += [(map_c, ref_c)] * OLOFSSON_COUNTS[i][j]
-    sample = pd.DataFrame(rows, columns=["map_class", "reference"])
+    sample = pd.DataFrame(rows, columns=["map_class", "reference_class"])
     sample["zone"] = np.where(np.arange(len(sample)) % 3 == 0, "north", "south")
     kw = {"classes": OLOFSSON_CLASSES}
     total = estimate_area(olofsson, OLOFSSON_MAPPED_PX)

@@ -17,7 +17,13 @@ from vitseg.composite import (
     tile_valid_fraction,
     write_composite,
 )
-from vitseg.errors import DimensionError, MissingCRSError, NoValidDataError, VitsegError
+from vitseg.errors import (
+    DimensionError,
+    MissingCRSError,
+    NoValidDataError,
+    ParamsError,
+    VitsegError,
+)
 
 DATES = pd.to_datetime(
     ["2020-11-10", "2020-12-20", "2021-02-15", "2021-06-01", "2021-11-30", "2022-03-31"]
@@ -79,6 +85,24 @@ def test_median_per_season_ignores_masked(crs: str, backing: str) -> None:
     assert np.isnan(second[:, 1, 1]).all()  # no valid date -> NaN
 
 
+@pytest.mark.parametrize(
+    ("season", "n", "b04_00", "label"),
+    [
+        # B04 at (0, 0): 2020-12-20 0.2, 2021-02-15 masked, 2021-06-01 5.0, 2021-11-30 0.4;
+        # both ends inclusive -> 4 scenes, median(0.2, 5.0, 0.4)
+        ("2020-12-20/2021-11-30", 4, 0.4, "2020-12-20_2021-11-30"),
+        ("2021", 3, 2.7, "2021"),  # 2021-02-15 (masked), 2021-06-01 5.0, 2021-11-30 0.4
+        ("2021-06-01/2021-06-01", 1, 5.0, "2021-06-01_2021-06-01"),
+    ],
+)
+def test_composite_date_range_and_year(
+    season: str, n: int, b04_00: float, label: str, backing: str
+) -> None:
+    out = composite(make_cube("EPSG:32630", backing), season=season)
+    assert out.attrs["n_scenes"] == n and out.attrs["season"] == label
+    np.testing.assert_allclose(out.values[0, 0, 0], b04_00, rtol=1e-6)
+
+
 def test_min_count_and_all_dates(backing: str) -> None:
     cube = make_cube("EPSG:32630", backing)
     out = composite(cube, method="median", min_count=2).values
@@ -126,6 +150,9 @@ def test_write_composite_cog(tmp_path: Path) -> None:
     ("call", "error", "match"),
     [
         (lambda c: composite(c, season="2030-31"), NoValidDataError, r"seasons: \['2020-21'"),
+        (lambda c: composite(c, season="2019-01-01/2019-12-31"), NoValidDataError,
+         r"'2019-01-01/2019-12-31' \(2019-01-01/2019-12-31\).*6 dates: \['2020-11-10'"),
+        (lambda c: composite(c, season="spring"), ParamsError, "cannot read period 'spring'"),
         (lambda c: composite(c, method="mode"), VitsegError, "must be one of"),
         (lambda c: composite(c, min_count=0), VitsegError, "min_count"),
         (lambda c: composite(c.isel(time=0)), DimensionError, "dims"),

@@ -22,6 +22,7 @@ from vitseg.errors import (
     EmptySearchError,
     MissingAssetError,
     MissingCRSError,
+    ParamsError,
     VitsegError,
 )
 
@@ -334,3 +335,126 @@ def test_trust_offset_metadata_switch(items: list[pystac.Item]) -> None:
     np.testing.assert_allclose(got, expected - 0.1, atol=1e-6)  # flag ignored
     got = cube.sel(band="B04").isel(time=ids.index("c1")).values
     np.testing.assert_allclose(got, expected, atol=1e-6)  # unaffected
+
+
+# ------------------------------------------------------------------ same-pass tiles: one step
+
+LON0, LAT0 = -0.003, 6.0  # just west of the 30N/31N boundary (0 degrees), eastern Ghana
+
+
+def _two_zone_items(root: Path) -> tuple[list[pystac.Item], dict[str, float]]:
+    """West half 'A' (30N, applied-offset DN), east half 'B' (31N, raw DN, 12 no-data rows on
+    top, less cloudy), overlapping by ~200 m, both on 2022-12-01; 'C' (30N) on 2022-12-06."""
+    import datetime as dt
+
+    from pyproj import Transformer
+
+    xw, yw = Transformer.from_crs(4326, CRS, always_xy=True).transform(LON0, LAT0)
+    xw, yw = float(np.floor(xw / 20) * 20), float(np.floor(yw / 20) * 20)
+    xe, ye = Transformer.from_crs(CRS, "EPSG:32631", always_xy=True).transform(xw + 200, yw)
+    xe, ye = float(np.floor(xe / 20) * 20), float(np.ceil(ye / 20) * 20)
+    west = make_item(root, "A", style="es_applied", date="2022-12-01", x0=xw, y0=yw)
+    east = make_item(root, "B", style="c1", date="2022-12-01", x0=xe, y0=ye, crs="EPSG:32631",
+                     nodata_rows=12)  # fmt: skip
+    east.datetime = dt.datetime(2022, 12, 1, 10, 30, 5, tzinfo=dt.UTC)  # same pass, 5 s later
+    east.properties["s2:processing_baseline"] = "05.10"
+    west.properties["eo:cloud_cover"] = 30.0
+    east.properties["eo:cloud_cover"] = 10.0
+    later = make_item(root, "C", style="c1", date="2022-12-06", x0=xw, y0=yw)
+    return [later, east, west], {"xw": xw, "yw": yw, "xe": xe, "ye": ye}
+
+
+@pytest.fixture(scope="module")
+def two_zones(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[list[pystac.Item], dict[str, float]]:
+    return _two_zone_items(tmp_path_factory.mktemp("zones"))
+
+
+def _aoi(g: dict[str, float]) -> tuple[float, float, float, float]:
+    return (g["xw"], g["yw"] - 380, g["xw"] + 560, g["yw"] - 20)
+
+
+def test_same_day_tiles_in_two_zones_become_one_step(
+    two_zones: tuple[list[pystac.Item], dict[str, float]],
+) -> None:
+    import dask.array as da
+    from pyproj import Transformer
+
+    items, g = two_zones
+    kw: dict[str, Any] = {"bbox": _aoi(g), "bbox_crs": CRS, "crs": CRS, "bands": ("B04", "SCL"),
+                          "chunks": 32}  # fmt: skip
+    cube = build_cube(items, **kw)
+    assert isinstance(cube.data, da.Array)  # still lazy
+    assert cube.sizes["time"] == 2 and cube.dtype == np.float32
+    assert list(cube["id"].values) == ["A+B", "C"]
+    assert list(cube["n_items"].values) == [2, 1] and cube["n_items"].dtype.kind == "i"
+    assert cube.time.values[0] == np.datetime64("2022-12-01T10:30:00")  # the earliest
+    np.testing.assert_allclose(cube["cloud_cover_pct"].values, [20.0, 12.5])
+    assert list(cube["source_epsg"].values) == ["32630+32631", "32630"]
+    assert list(cube["processing_baseline"].values) == ["05.10+05.11", "05.11"]
+
+    single = build_cube(items, group_by=None, **kw)
+    assert list(single["id"].values) == ["A", "B", "C"]
+    assert list(single["source_epsg"].values) == [32630, 32631, 32630]
+    assert list(single["n_items"].values) == [1, 1, 1]
+    halves = single.compute().values  # (time, band, y, x)
+    merged = cube.compute().values[0]
+    w, e = halves[0], halves[1]
+    ok_w, ok_e = np.isfinite(w), np.isfinite(e)
+    assert not ok_w.all() and not ok_e.all()  # each half alone has gaps
+    np.testing.assert_array_equal(np.isfinite(merged), ok_w | ok_e)
+    assert np.isfinite(merged).mean() > 0.9
+    # per band: the less cloudy B first, A where B has no data
+    np.testing.assert_array_equal(merged, np.where(ok_e, e, w))
+    np.testing.assert_array_equal(cube.isel(time=1).values, single.isel(time=2).values)
+
+    # against the source rasters: ramps of 0.001 per 10 m column from each item's corner
+    level = 0.02 + 0.02 * list(S2_BANDS_10).index("B04")
+    xx, yy = np.meshgrid(cube.x.values, cube.y.values)
+    x31, y31 = Transformer.from_crs(CRS, "EPSG:32631", always_xy=True).transform(xx, yy)
+    west_true = level + 0.001 * (xx - g["xw"] - 5) / 10
+    east_true = level + 0.001 * (x31 - g["xe"] - 5) / 10
+    b04 = merged[0]
+    in_w = xx < g["xw"] + 370  # same grid as A: exact
+    in_e = (x31 > g["xe"] + 30) & (x31 < g["xe"] + 370) & (y31 > g["ye"] - 370)
+    e_valid = in_e & (y31 < g["ye"] - 140)  # away from B's edges and no-data rows
+    a_only = in_w & ~ok_e[0]  # where B has no data: A, also inside the overlap
+    assert e_valid.sum() > 400 and a_only.sum() > 400 and (a_only & in_e).sum() > 20
+    np.testing.assert_allclose(b04[e_valid], east_true[e_valid], atol=2e-4)  # reprojected B
+    np.testing.assert_allclose(b04[a_only], west_true[a_only], atol=1e-6)  # same-CRS A
+    assert np.abs(east_true - west_true)[e_valid & in_w].min() > 0.01  # overlap: B, not A
+    assert set(np.unique(merged[1][np.isfinite(merged[1])])) <= {3.0, 4.0, 9.0}  # SCL classes
+
+
+def test_solar_day_shifts_utc_by_longitude() -> None:
+    from datetime import date
+
+    from vitseg.cube import _groups, _solar_day
+
+    def item(i: str, when: str, lon: float, *, geometry: bool = True) -> dict[str, Any]:
+        box = [lon - 0.5, 5.0, lon + 0.5, 6.0]
+        ring = [[box[0], 5.0], [box[2], 5.0], [box[2], 6.0], [box[0], 6.0], [box[0], 5.0]]
+        d: dict[str, Any] = {"id": i, "bbox": box, "properties": {"datetime": when}}
+        if geometry:
+            d["geometry"] = {"type": "Polygon", "coordinates": [ring]}
+        return d
+
+    # Ghana's two zones at 10:30 UTC: the same day
+    assert _solar_day(item("w", "2022-12-01T10:30:00Z", -3.0)) == date(2022, 12, 1)
+    assert _solar_day(item("e", "2022-12-01T10:30:00Z", 1.0, geometry=False)) == date(2022, 12, 1)
+    # same UTC date, 45 degrees apart: 22:00 UTC is 01:00 on the next day at 45E ...
+    a, b = item("a", "2022-12-01T22:00:00Z", 0.0), item("b", "2022-12-01T22:00:00+00:00", 45.0)
+    assert _solar_day(b) == date(2022, 12, 2) and _solar_day(a) == date(2022, 12, 1)
+    assert _solar_day(item("c", "2022-12-01T01:00:00Z", -30.0)) == date(2022, 11, 30)
+    assert _groups([a, b], "solar_day") == [[0], [1]]  # ... so they are not merged
+    c = item("c", "2022-12-01T10:00:00Z", 0.2)
+    c["properties"]["eo:cloud_cover"] = 50.0
+    a["properties"]["eo:cloud_cover"] = 5.0
+    assert _groups([c, a], "solar_day") == [[1, 0]]  # least cloudy first
+    assert _groups([c, a], None) == [[0], [1]]
+
+
+def test_group_by_rejects_unknown(items: list[pystac.Item]) -> None:
+    with pytest.raises(ParamsError, match=r"'group_by' must be one of \['solar_day', None\]"):
+        build_cube(items, bbox=UTM_BBOX, bbox_crs=CRS, crs=CRS, group_by="day")  # type: ignore[arg-type]

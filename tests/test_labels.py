@@ -1,3 +1,5 @@
+import warnings
+
 import dask.array as dsa
 import geopandas as gpd
 import numpy as np
@@ -5,10 +7,26 @@ import pytest
 import rioxarray  # noqa: F401
 import shapely
 import xarray as xr
+import yaml
 
 from vitseg.constants import IGNORE_INDEX
-from vitseg.errors import DimensionError, LabelError, MissingCRSError, VectorError
-from vitseg.labels import class_distribution, cooccurrence, rasterize_labels
+from vitseg.errors import (
+    DimensionError,
+    LabelError,
+    MissingCRSError,
+    MissingFileError,
+    ParamsError,
+    VectorError,
+)
+from vitseg.labels import (
+    class_distribution,
+    cooccurrence,
+    extent_mask,
+    rasterize_labels,
+    read_extent,
+    read_labels,
+    read_reference_tiles,
+)
 
 # Template grids: 32 x 32 pixels. UTM: 10 m pixels from (600000, 700320) at the top left.
 # Geographic: 0.001 degree pixels from (-1.8, 6.232).
@@ -229,3 +247,226 @@ def test_cooccurrence_and_distribution_figures(tmp_path):
     )
     assert len(ax.patches) == 6
     savefig(ax.figure, tmp_path / "dist.png", simulated=False)
+
+
+# ------------------------------------------------------------------ label files
+UTM = "EPSG:32630"
+
+
+def _polys(n):
+    return [pixel_box(UTM, 2 * i, 0, 2 * i + 2, 2) for i in range(n)]
+
+
+def _write(tmp_path, columns, *, name="labels.gpkg", crs=UTM, layer=None, geoms=None):
+    n = len(next(iter(columns.values())))
+    gdf = gpd.GeoDataFrame(columns, geometry=geoms or _polys(n), crs=crs)
+    path = tmp_path / name
+    gdf.to_file(path, layer=layer) if layer else gdf.to_file(path)
+    return path
+
+
+def test_read_labels_custom_vocabulary(tmp_path):
+    landuse = ["galamsey", "Town", "farm", "galamsey", "water"]
+    path = _write(tmp_path, {"landuse": landuse, "area_ha": [1.0, 2, 3, 4, 5]})
+    class_map = {"galamsey": "mines", "Town": "Built", "farm": "vegetation", "water": None}
+    gdf = read_labels(path, class_column="landuse", class_map=class_map)
+    assert gdf["class"].tolist() == ["mines", "built", "vegetation", "mines"]  # water dropped
+    assert gdf["landuse"].tolist() == landuse[:4] and gdf["area_ha"].tolist() == [1, 2, 3, 4]
+    assert gdf.crs.to_epsg() == 32630 and gdf.geom_type.eq("Polygon").all()
+    assert gdf.index.tolist() == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("name", ["codes.gpkg", "codes.geojson", "codes.shp"])
+def test_read_labels_integer_codes_with_yaml_keys(tmp_path, name):
+    path = _write(tmp_path, {"code": [1, 2, 3, 1, 9]}, name=name)
+    class_map = yaml.safe_load("{1: mines, 2: built, 3: vegetation, 9: null}")
+    assert list(class_map) == [1, 2, 3, 9]  # int keys, as YAML gives them
+    gdf = read_labels(path, class_column="code", class_map=class_map)
+    assert gdf["class"].tolist() == ["mines", "built", "vegetation", "mines"]
+    # string keys work on the same integer column
+    str_map = {"1": "mines", "2": "mines", "3": "mines", "9": ""}
+    assert (
+        read_labels(path, class_column="code", class_map=str_map)["class"].tolist() == ["mines"] * 4
+    )
+
+
+def test_read_labels_vitseg_names_need_no_map_and_layer_choice(tmp_path):
+    path = _write(tmp_path, {"class": ["Mines", "vegetation"]}, name="m.gpkg", layer="other")
+    _write(tmp_path, {"class": ["built"]}, name="m.gpkg", layer="labels")
+    gdf = read_labels(path)  # the layer named 'labels' wins over the first layer
+    assert gdf["class"].tolist() == ["built"] and gdf["class_source"].tolist() == ["built"]
+    assert read_labels(path, layer="other")["class"].tolist() == ["mines", "vegetation"]
+    with pytest.raises(LabelError, match=r"no layer 'tiles'; its layers are \['other', 'labels'\]"):
+        read_labels(path, layer="tiles")
+
+
+def test_read_labels_repairs_invalid_geometries(tmp_path):
+    x0, y0, _ = GRIDS[UTM]
+    bowtie = shapely.Polygon(
+        [(x0, y0), (x0 + 100, y0 - 100), (x0 + 100, y0), (x0, y0 - 100), (x0, y0)]
+    )
+    path = _write(tmp_path, {"class": ["mines", "built"]}, geoms=[bowtie, _polys(1)[0]])
+    with pytest.warns(UserWarning, match="1 of 2 geometries .* invalid"):
+        gdf = read_labels(path)
+    assert gdf.is_valid.all() and gdf.geom_type.isin(["Polygon", "MultiPolygon"]).all()
+    assert gdf.geometry.iloc[0].area == pytest.approx(5000)  # two triangles of 50 x 100 / 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        rasterize_labels(gdf, like=make_like(UTM))  # nothing left to repair
+
+
+@pytest.mark.parametrize(
+    ("columns", "kw", "error", "match"),
+    [
+        (
+            {"landuse": ["galamsey", "farm", "farm", "mines"]},
+            {"class_column": "landuse"},
+            LabelError,
+            r"'farm' \(2\), 'galamsey' \(1\).*class_map=\{'farm': 'mines', 'galamsey': None\}",
+        ),
+        (
+            {"code": [1, 2, 2]},
+            {"class_column": "code", "class_map": {1: "mines"}},
+            LabelError,
+            r"'2' \(2\)",
+        ),
+        (
+            {"landuse": ["a", "b"]},
+            {},
+            LabelError,
+            r"no class column 'class'; its columns are \['landuse'\]",
+        ),
+        (
+            {"class": ["a", "b"]},
+            {"class_map": {"a": None, "b": ""}},
+            LabelError,
+            "no labelled polygon left",
+        ),
+        ({"class": ["a"]}, {"class_map": {"a": "water"}}, ParamsError, r"'a': 'water'"),
+    ],
+)
+def test_read_labels_errors(tmp_path, columns, kw, error, match):
+    path = _write(tmp_path, columns)
+    with pytest.raises(error, match=match):
+        read_labels(path, **kw)
+
+
+def test_read_labels_path_and_crs_errors(tmp_path):
+    (tmp_path / "labels_dir").mkdir()
+    with pytest.raises(MissingFileError, match=r"'.*labels_dir' is a folder"):
+        read_labels(tmp_path / "labels_dir")
+    with pytest.raises(MissingFileError, match=r"nope\.gpkg' does not exist"):
+        read_labels(tmp_path / "nope.gpkg")
+    with warnings.catch_warnings():  # pyogrio warns that the file gets no CRS
+        warnings.simplefilter("ignore", UserWarning)
+        path = _write(tmp_path, {"class": ["mines"]}, crs=None, name="nocrs.gpkg")
+    with pytest.raises(MissingCRSError, match=r"no CRS; .*set_crs\('EPSG:4326'\)"):
+        read_labels(path)
+    (tmp_path / "junk.gpkg").write_text("not a geopackage")
+    with pytest.raises(VectorError, match="cannot read"):
+        read_labels(tmp_path / "junk.gpkg")
+
+
+def _grid10(crs=UTM, *, dask=False):
+    # 10 x 10 pixels of 10 m; top-left corner (600000, 700100)
+    data = np.zeros((10, 10), "float32")
+    like = xr.DataArray(
+        dsa.from_array(data, chunks=5) if dask else data,
+        dims=("y", "x"),
+        coords={
+            "y": 700_100 - 10 * (np.arange(10) + 0.5),
+            "x": 600_000 + 10 * (np.arange(10) + 0.5),
+        },
+    )
+    return like.rio.write_crs(crs)
+
+
+@pytest.mark.parametrize("extent_crs", ["EPSG:32630", "EPSG:4326"])
+@pytest.mark.parametrize("dask", [False, True])
+def test_extent_mask_box_pixel_count(extent_crs, dask):
+    # box x 600023..600071, y 700034..700078: pixel centres x 25..65 (5 columns),
+    # y 35..75 (5 rows: 700035, 45, 55, 65, 75) -> 25 pixels
+    box = shapely.box(600_023, 700_034, 600_071, 700_078)
+    extent = gpd.GeoDataFrame(geometry=[box], crs=UTM).to_crs(extent_crs)
+    like = _grid10(dask=dask)
+    mask = extent_mask(extent, like=like)
+    assert mask.dtype == bool and mask.dims == ("y", "x") and mask.rio.crs == like.rio.crs
+    assert (mask.chunks is not None) == dask
+    assert int(mask.sum()) == 25
+    assert bool(mask.isel(y=slice(2, 7), x=slice(2, 7)).all())
+    # a layer where inside-extent unlabelled = background, outside = IGNORE_INDEX
+    labels = rasterize_labels(
+        gpd.GeoDataFrame({"class": ["mines"]}, geometry=[box], crs=UTM), like=like
+    ).where(mask, IGNORE_INDEX)
+    assert int((labels == IGNORE_INDEX).sum()) == 75
+
+
+def test_extent_mask_outside_warns_and_bad_input():
+    far = gpd.GeoDataFrame(geometry=[shapely.box(0, 0, 10, 10)], crs=UTM)
+    with pytest.warns(UserWarning, match="covers no pixel centre"):
+        assert int(extent_mask(far, like=_grid10()).sum()) == 0
+    with pytest.raises(MissingCRSError, match="no CRS"):
+        extent_mask(gpd.GeoDataFrame(geometry=[shapely.box(0, 0, 1, 1)]), like=_grid10())
+    with pytest.raises(VectorError, match="no polygon"):
+        extent_mask(far.iloc[:0], like=_grid10())
+
+
+def test_read_extent_union_and_layer(tmp_path):
+    a = shapely.box(600_000, 700_000, 600_050, 700_100)
+    b = shapely.box(600_040, 700_000, 600_100, 700_050)  # overlaps a by 10 x 50
+    path = _write(tmp_path, {"name": ["a", "b"]}, name="aoi.gpkg", layer="first", geoms=[a, b])
+    _write(tmp_path, {"name": ["c"]}, name="aoi.gpkg", layer="extent", geoms=[a])
+    ext = read_extent(path)  # the 'extent' layer
+    assert len(ext) == 1 and ext.crs.to_epsg() == 32630 and ext.area.iloc[0] == 5000
+    ext = read_extent(path, layer="first")
+    assert len(ext) == 1 and ext.area.iloc[0] == pytest.approx(5000 + 3000 - 500)
+    assert int(extent_mask(ext, like=_grid10()).sum()) == 50 + 30 - 5
+
+
+def _tiles_file(tmp_path, *, tiles=("t1", "t2"), layers=("tiles", "polygons")):
+    path = tmp_path / "reference.gpkg"
+    t = gpd.GeoDataFrame(
+        {"tile": list(tiles)},
+        geometry=[shapely.box(600_000 + 640 * i, 700_000, 600_640 + 640 * i, 700_640)
+                  for i in range(len(tiles))],
+        crs=UTM,
+    )  # fmt: skip
+    t.to_file(path, layer=layers[0])
+    polys = gpd.GeoDataFrame(
+        {"kind": ["pit", "road", "pit"]},
+        geometry=[shapely.box(600_010, 700_010, 600_100, 700_100),
+                  shapely.box(600_700, 700_010, 600_800, 700_100),
+                  shapely.box(600_200, 700_200, 600_300, 700_300)],
+        crs=UTM,
+    ).to_crs("EPSG:4326")  # fmt: skip
+    polys.to_file(path, layer=layers[1])
+    return path
+
+
+def test_read_reference_tiles(tmp_path):
+    path = _tiles_file(tmp_path)
+    tiles, polys = read_reference_tiles(
+        path, class_column="kind", class_map={"pit": "mines", "road": "built"}
+    )
+    assert tiles["tile"].tolist() == ["t1", "t2"] and tiles.crs.to_epsg() == 32630
+    assert polys.crs == tiles.crs  # reprojected from EPSG:4326
+    assert polys["class"].tolist() == ["mines", "built", "mines"]
+    assert polys.area.round().tolist() == [8100, 9000, 10000]
+    assert polys.within(tiles.union_all()).all()
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        (
+            {"layers": ("tiles", "labels")},
+            r"lacks layers \['polygons'\]; its layers are "
+            r"\['tiles', 'labels'\]",
+        ),
+        ({"tiles": ("t1", "t1")}, r"duplicates \['t1'\]"),
+    ],
+)
+def test_read_reference_tiles_errors(tmp_path, kw, match):
+    path = _tiles_file(tmp_path, **kw)
+    with pytest.raises(LabelError, match=match):
+        read_reference_tiles(path, class_column="kind", class_map={"pit": "mines", "road": "built"})

@@ -32,6 +32,7 @@ from vitseg.constants import CLASSES, IGNORE_INDEX
 from vitseg.errors import (
     DimensionError,
     MissingCRSError,
+    MissingFileError,
     ParamsError,
     SampleError,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "overall_count_ratio",
     "pixel_area_m2",
     "producers_accuracy",
+    "read_reference",
     "read_sample",
     "sample_size",
     "stratified_sample",
@@ -62,6 +64,10 @@ Array = np.ndarray[Any, Any]
 #: Normal quantile of a two-sided 95% interval.
 Z95 = 1.96
 _M2_PER_HA = 10_000.0
+#: Column interpreters fill with the reference class of each point (older sheets: ``reference``).
+_REF = "reference_class"
+#: Blank columns of the interpreter sheet after ``reference_class``.
+_SHEET_EXTRA = ("interpreter", "labelled_at", "map_revealed")
 
 
 # --------------------------------------------------------------------------- design
@@ -359,8 +365,8 @@ def stratified_sample(
     -------
     geopandas.GeoDataFrame
         One row per point, in the map's CRS: ``point_id`` (1..n), ``map_class`` (name),
-        ``map_code``, ``row``, ``col``, ``x``, ``y``, ``reference`` (blank, for the
-        interpreters), optionally ``zone_col``, and ``geometry`` (pixel centre).
+        ``map_code``, ``row``, ``col``, ``x``, ``y``, ``reference_class`` (blank, for
+        the interpreters), optionally ``zone_col``, and ``geometry`` (pixel centre).
 
     Raises
     ------
@@ -437,7 +443,7 @@ def stratified_sample(
             "col": cc,
             "x": xs.astype(float),
             "y": ys.astype(float),
-            "reference": pd.Series([""] * len(rows), dtype=object),
+            _REF: pd.Series([""] * len(rows), dtype=object),
         },
         geometry=gpd.points_from_xy(xs, ys),
         crs=da.rio.crs,
@@ -451,7 +457,7 @@ def stratified_sample(
             gdf[["geometry"]], zones[[zone_col, "geometry"]].to_crs(gdf.crs), how="left"
         )
         joined = joined[~joined.index.duplicated(keep="first")]
-        gdf.insert(gdf.columns.get_loc("reference") + 1, zone_col, joined[zone_col].values)
+        gdf.insert(gdf.columns.get_loc(_REF) + 1, zone_col, joined[zone_col].values)
     return gdf
 
 
@@ -459,8 +465,11 @@ def write_sample(sample: gpd.GeoDataFrame, path: str | os.PathLike[str]) -> Path
     """Write the sample as a GeoPackage and, beside it, a CSV sheet for interpreters.
 
     The CSV (same name, ``.csv``) has ``point_id``, ``map_class``, ``x``, ``y``,
-    ``lon``, ``lat`` (WGS84, for any viewer), any zone column, and the blank
-    ``reference`` column to fill in. Both files are written atomically.
+    ``lon``, ``lat`` (WGS84, for any viewer), any zone column, then the blank columns
+    interpreters fill in: ``reference_class`` (a class name; blank or ``cannot tell``
+    where the imagery is unreadable), ``interpreter``, ``labelled_at`` (ISO time) and
+    ``map_revealed`` (whether the interpreter saw the map class). Read the filled file
+    back with :func:`read_reference`. Both files are written atomically.
 
     Parameters
     ----------
@@ -473,6 +482,13 @@ def write_sample(sample: gpd.GeoDataFrame, path: str | os.PathLike[str]) -> Path
     -------
     pathlib.Path
         The GeoPackage path.
+
+    Raises
+    ------
+    ParamsError
+        ``path`` does not end in ``.gpkg``.
+    MissingCRSError
+        The sample has no CRS.
     """
     path = Path(path)
     if path.suffix.lower() != ".gpkg":
@@ -480,7 +496,11 @@ def write_sample(sample: gpd.GeoDataFrame, path: str | os.PathLike[str]) -> Path
     if sample.crs is None:
         raise MissingCRSError("sample has no CRS; set it with sample.set_crs(...)")
     out = sample.copy()
-    out["reference"] = out["reference"].fillna("").astype(str)
+    if _REF not in out.columns and "reference" in out.columns:  # a sample of an older vitseg
+        out = out.rename(columns={"reference": _REF})
+    if _REF not in out.columns:
+        out[_REF] = ""
+    out[_REF] = out[_REF].fillna("").astype(str)
     with atomic_path(path) as tmp:
         out.to_file(tmp, driver="GPKG", layer="sample")
     lonlat = out.geometry.to_crs("EPSG:4326")
@@ -488,13 +508,25 @@ def write_sample(sample: gpd.GeoDataFrame, path: str | os.PathLike[str]) -> Path
     sheet = sheet.drop(columns=[c for c in ("map_code", "row", "col") if c in sheet])
     sheet.insert(sheet.columns.get_loc("y") + 1, "lon", lonlat.x.round(7).values)
     sheet.insert(sheet.columns.get_loc("lon") + 1, "lat", lonlat.y.round(7).values)
-    sheet = sheet[[c for c in sheet.columns if c != "reference"] + ["reference"]]
+    for col in _SHEET_EXTRA:
+        if col not in sheet.columns:
+            sheet[col] = ""
+    tail = [_REF, *_SHEET_EXTRA]
+    sheet = sheet[[c for c in sheet.columns if c not in tail] + tail]
     with atomic_path(path.with_suffix(".csv")) as tmp:
         sheet.to_csv(tmp, index=False)
     return path
 
 
-def _normalise_labels(values: pd.Series, classes: Sequence[str], what: str) -> pd.Series:
+def _shown(ids: Sequence[Any], limit: int = 10) -> str:
+    """Format point ids for a message: at most ``limit``, then ``...``."""
+    items = [str(i) for i in list(ids)[:limit]]
+    return "[" + ", ".join(items) + (", ..." if len(ids) > limit else "") + "]"
+
+
+def _normalise_labels(
+    values: pd.Series, classes: Sequence[str], what: str, ids: pd.Series | None = None
+) -> pd.Series:
     lower = {c.lower(): c for c in classes}
     raw = values.astype(object)
     blank = raw.isna() | (raw.astype(str).str.strip() == "")
@@ -508,13 +540,27 @@ def _normalise_labels(values: pd.Series, classes: Sequence[str], what: str) -> p
         return None
 
     mapped = text.map(_one).where(~blank)
-    unknown = sorted(set(text[(~blank) & mapped.isna()]))
+    bad = (~blank) & mapped.isna()
+    unknown = sorted(set(text[bad]))
     if unknown:
+        where = f" (point_id {_shown(list(ids[bad.to_numpy()]))})" if ids is not None else ""
         raise SampleError(
-            f"{what} labels {unknown} are not classes; use one of {list(classes)} "
+            f"{what} labels {unknown}{where} are not classes; use one of {list(classes)} "
             f"(or their codes 0-{len(classes) - 1})"
         )
     return mapped
+
+
+def _legacy_reference(table: pd.DataFrame, ref_col: str) -> pd.DataFrame:
+    """Use an older sheet's ``reference`` column as ``ref_col`` when that one is absent or blank."""
+    if ref_col == "reference" or "reference" not in table.columns:
+        return table
+    if ref_col in table.columns:
+        filled = table[ref_col].astype(object)
+        if (filled.notna() & (filled.astype(str).str.strip() != "")).any():
+            return table
+        table = table.drop(columns=ref_col)
+    return table.rename(columns={"reference": ref_col})
 
 
 def read_sample(
@@ -522,11 +568,14 @@ def read_sample(
     *,
     classes: Sequence[str] = CLASSES,
     map_col: str = "map_class",
-    ref_col: str = "reference",
+    ref_col: str = _REF,
 ) -> pd.DataFrame:
     """Read an interpreted sample (CSV sheet or GeoPackage) and check its labels.
 
-    Labels may be class names (any case) or codes; they come back as names.
+    Labels may be class names (any case) or codes; they come back as names. A sheet
+    of an older vitseg whose labels are in a ``reference`` column still reads: that
+    column becomes ``ref_col`` (when ``ref_col`` is absent or blank). To join a filled
+    file onto the sample and drop unreadable points, use :func:`read_reference`.
 
     Parameters
     ----------
@@ -554,15 +603,16 @@ def read_sample(
     else:
         p = Path(path)
         if p.suffix.lower() == ".csv":
-            table = pd.read_csv(p, dtype={ref_col: object, map_col: object})
+            table = pd.read_csv(p, dtype={ref_col: object, map_col: object, "reference": object})
         else:
             table = gpd.read_file(p)
         source = p.name
+    table = _legacy_reference(table, ref_col)
     missing_cols = [c for c in (map_col, ref_col) if c not in table.columns]
     if missing_cols:
         raise SampleError(
             f"{source} lacks columns {missing_cols}; it has {list(table.columns)}. "
-            "Interpreters fill the 'reference' column of the sheet write_sample wrote."
+            f"Interpreters fill the {_REF!r} column of the sheet write_sample wrote."
         )
     ref = table[ref_col].astype(object)
     blank = ref.isna() | (ref.astype(str).str.strip() == "")
@@ -574,9 +624,174 @@ def read_sample(
             f"(point_id {shown}{' ...' if blank.sum() > 10 else ''}); fill them in or drop "
             "the rows of points that could not be interpreted"
         )
-    table[map_col] = _normalise_labels(table[map_col], classes, "map")
-    table[ref_col] = _normalise_labels(table[ref_col], classes, "reference")
+    ids = table["point_id"] if "point_id" in table.columns else None
+    table[map_col] = _normalise_labels(table[map_col], classes, "map", ids)
+    table[ref_col] = _normalise_labels(table[ref_col], classes, "reference", ids)
     return table
+
+
+def _id_key(value: Any) -> str:
+    """Return a point id as a string key: 7, 7.0, "7" and " 7 " all give "7"."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return ""
+    text = str(value).strip()
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return str(int(number)) if number.is_integer() else text
+
+
+def _as_bool(values: pd.Series) -> pd.Series:
+    """Parse yes/no text (true/false, 1/0, yes/no; blank = NA) as booleans, else return as is."""
+    words = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+    keys = values.map(lambda v: "" if pd.isna(v) else str(v).strip().lower())
+    if not keys.isin([*words, ""]).all():
+        return values
+    return keys.map(lambda k: words.get(k, pd.NA)).astype("boolean")
+
+
+def _read_table(
+    path: str | os.PathLike[str], what: str, *, as_text: bool
+) -> tuple[pd.DataFrame, str]:
+    p = Path(path)
+    if not p.is_file():
+        raise MissingFileError(
+            f"{what} {str(p)!r} {'is a folder' if p.is_dir() else 'does not exist'}; "
+            "give the CSV or GeoPackage file"
+        )
+    if p.suffix.lower() == ".csv":
+        if as_text:  # labels such as "NA" or "?" stay text; only empty cells are missing
+            return pd.read_csv(p, dtype=object, keep_default_na=False, na_values=[""]), p.name
+        return pd.read_csv(p), p.name
+    return gpd.read_file(p), p.name
+
+
+def read_reference(
+    path: str | os.PathLike[str],
+    sample: pd.DataFrame | str | os.PathLike[str],
+    *,
+    classes: Sequence[str] = CLASSES,
+    cannot_tell: Sequence[str] = ("cannot tell", "unknown", "?"),
+) -> pd.DataFrame:
+    r"""Join interpreters' reference labels onto the sample, checking every point.
+
+    Parameters
+    ----------
+    path
+        Filled file, CSV or GeoPackage, with at least ``point_id`` and
+        ``reference_class`` (optional ``interpreter``, ``labelled_at``,
+        ``map_revealed``): the sheet :func:`write_sample` wrote, filled in, or the
+        export of a browser interpretation page. Its other columns are ignored.
+    sample
+        The sample the points were drawn in (keyed by ``point_id``, with
+        ``map_class``): the GeoDataFrame of :func:`stratified_sample`, or the path of
+        the GeoPackage (or CSV) :func:`write_sample` wrote.
+    classes
+        Allowed class names (labels may be names in any case, or codes).
+    cannot_tell
+        Labels (any case) of points the interpreter could not read; they and blank
+        labels are dropped, as Gallwey et al. dropped unreadable points.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The sample's rows (a GeoDataFrame when ``sample`` is one), in its order, less
+        the dropped points, with ``map_class`` and ``reference_class`` as class names
+        and the file's ``interpreter``, ``labelled_at`` and ``map_revealed`` (a
+        nullable boolean when it reads as yes/no) where present. Ready for
+        :func:`error_matrix`. ``attrs["n_cannot_tell"]`` counts the dropped points,
+        ``attrs["cannot_tell_ids"]`` lists their ids.
+
+    Raises
+    ------
+    MissingFileError
+        ``path`` does not exist.
+    SampleError
+        A column is missing; or (all reported together, naming the point ids) point
+        ids of the file not in the sample, sample points missing from the file,
+        duplicate point ids, or reference labels that are not classes.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, pandas as pd
+    >>> sample = pd.DataFrame({"point_id": [1, 2, 3], "map_class": ["mines", "built", "mines"]})
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "filled.csv"
+    >>> _ = f.write_text("point_id,reference_class\n1,mines\n2,cannot tell\n3,built\n")
+    >>> ref = read_reference(f, sample)
+    >>> ref["reference_class"].tolist(), ref.attrs["n_cannot_tell"]
+    (['mines', 'built'], 1)
+    >>> int(error_matrix(ref).loc["mines", "built"])
+    1
+    """
+    filled, source = _read_table(path, "reference file", as_text=True)
+    filled = pd.DataFrame(filled.drop(columns="geometry", errors="ignore"))
+    filled = _legacy_reference(filled, _REF)
+    missing_cols = [c for c in ("point_id", _REF) if c not in filled.columns]
+    if missing_cols:
+        raise SampleError(
+            f"{source} lacks columns {missing_cols}; it has {list(filled.columns)}. A filled "
+            f"file needs 'point_id' and {_REF!r} (one row per sample point)."
+        )
+    if isinstance(sample, pd.DataFrame):
+        table, sample_name = sample.copy(), "the sample"
+    else:
+        table, sample_name = _read_table(sample, "sample file", as_text=False)
+    lacking = [c for c in ("point_id", "map_class") if c not in table.columns]
+    if lacking:
+        raise SampleError(
+            f"{sample_name} lacks columns {lacking}; it has {list(table.columns)}. Pass the "
+            "sample of stratified_sample (or the GeoPackage write_sample wrote)."
+        )
+    file_keys = filled["point_id"].map(_id_key)
+    sample_keys = table["point_id"].map(_id_key)
+    problems = []
+    dup_sample = pd.unique(sample_keys[sample_keys.duplicated()])
+    if dup_sample.size:
+        problems.append(f"the sample repeats point ids {_shown(list(dup_sample))}")
+    dup = pd.unique(file_keys[file_keys.duplicated()])
+    if dup.size:
+        problems.append(
+            f"point ids {_shown(list(dup))} appear more than once in {source}; keep one "
+            "label per point"
+        )
+    known = set(sample_keys)
+    foreign = pd.unique(file_keys[~file_keys.isin(known)])
+    if foreign.size:
+        problems.append(
+            f"point ids {_shown(list(foreign))} of {source} are not in the sample "
+            f"({len(known)} points); is this the sample of another run?"
+        )
+    absent = pd.unique(sample_keys[~sample_keys.isin(set(file_keys))])
+    if absent.size:
+        problems.append(
+            f"sample points {_shown(list(absent))} ({absent.size} of {len(known)}) are "
+            f"missing from {source}; label them (blank or 'cannot tell' if unreadable)"
+        )
+    raw = filled[_REF].astype(object)
+    text = raw.map(lambda v: "" if pd.isna(v) else str(v).strip())
+    unreadable = text.str.lower().isin([c.strip().lower() for c in cannot_tell]) | (text == "")
+    try:
+        labels = _normalise_labels(text.where(~unreadable, ""), classes, "reference", file_keys)
+    except SampleError as err:
+        problems.append(f"{source}: {err}")
+        labels = text
+    if problems:
+        raise SampleError(f"{source} does not match the sample:\n- " + "\n- ".join(problems))
+    by_id = filled.assign(**{_REF: labels}).set_index(file_keys)
+    taken = [_REF, *(c for c in _SHEET_EXTRA if c in filled.columns)]
+    out = table.drop(columns=[c for c in taken if c in table.columns])
+    for col in taken:
+        values = sample_keys.map(by_id[col])
+        out[col] = _as_bool(values).to_numpy() if col == "map_revealed" else values.to_numpy()
+    drop = out[_REF].isna().to_numpy()
+    dropped_ids = list(out.loc[drop, "point_id"])
+    out = out[~drop].reset_index(drop=True)
+    ids = out["point_id"]
+    out["map_class"] = _normalise_labels(out["map_class"], classes, "map", ids)
+    out.attrs["n_cannot_tell"] = len(dropped_ids)
+    out.attrs["cannot_tell_ids"] = dropped_ids
+    return out
 
 
 # ---------------------------------------------------------------------- estimators
@@ -585,7 +800,7 @@ def error_matrix(
     *,
     classes: Sequence[str] = CLASSES,
     map_col: str = "map_class",
-    ref_col: str = "reference",
+    ref_col: str = _REF,
 ) -> pd.DataFrame:
     """Error matrix of sample counts: rows map classes, columns reference classes.
 
@@ -612,7 +827,7 @@ def error_matrix(
     --------
     >>> import pandas as pd
     >>> s = pd.DataFrame({"map_class": ["mines", "mines", "built"],
-    ...                   "reference": ["mines", "built", "built"]})
+    ...                   "reference_class": ["mines", "built", "built"]})
     >>> error_matrix(s).to_numpy().tolist()
     [[1, 1, 0], [0, 1, 0], [0, 0, 0]]
     """
@@ -915,7 +1130,7 @@ def estimate_zone_areas(
     zone_col: str = "zone",
     classes: Sequence[str] = CLASSES,
     map_col: str = "map_class",
-    ref_col: str = "reference",
+    ref_col: str = _REF,
     pixel_area_m2: float = 100.0,
     z: float = Z95,
 ) -> pd.DataFrame:

@@ -4,7 +4,8 @@ Ghana's dry season, when Gallwey et al. collected their scenes, runs from Novemb
 March; :func:`season_of` labels a date with its dry season (``"2020-21"`` for November
 2020 to March 2021) and returns None for April-October. :func:`composite` reduces a
 cloud-masked ``(time, band, y, x)`` cube to ``(band, y, x)`` with the median or mean of
-the valid (non-NaN) observations, lazily. :func:`tile_valid_fraction` gives the fraction
+the valid (non-NaN) observations, lazily, over all dates or one period (a dry season, a
+calendar year or a date range, see :mod:`vitseg.periods`). :func:`tile_valid_fraction` gives the fraction
 of valid pixels in each square tile, to drop blank/no-data tiles.
 """
 
@@ -22,6 +23,7 @@ import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 
 from vitseg.errors import DimensionError, NoValidDataError, VitsegError
+from vitseg.periods import Period, parse_period, period_of
 
 __all__ = [
     "DRY_MONTHS",
@@ -106,10 +108,10 @@ def composite(
     cube: xr.DataArray,
     *,
     method: Literal["median", "mean"] = "median",
-    season: str | None = None,
+    season: str | Period | None = None,
     min_count: int = 1,
 ) -> xr.DataArray:
-    """Median or mean of the valid observations over time (optionally one dry season).
+    """Median or mean of the valid observations over time (optionally one period).
 
     Parameters
     ----------
@@ -118,20 +120,26 @@ def composite(
     method
         ``"median"`` or ``"mean"``, of non-NaN values only.
     season
-        Dry season label (``"2020-21"``) to composite; None uses every date.
+        Period to composite, in any form :func:`vitseg.periods.parse_period` reads: a dry
+        season ``"2020-21"`` (Nov 2020 - Mar 2021), a calendar year ``"2020"`` or a date
+        range ``"2020-01-01/2021-01-01"`` (ends inclusive; dates in UTC). None uses
+        every date.
     min_count
         Pixels with fewer valid observations are NaN.
 
     Returns
     -------
     xarray.DataArray
-        ``(band, y, x)``, dtype of ``cube``, CRS kept; attrs ``season``, ``method``,
+        ``(band, y, x)``, dtype of ``cube``, CRS kept; attrs ``season`` (the period's
+        label, e.g. ``"2020-21"`` or ``"2020-01-01_2021-01-01"``; ``"all"``), ``method``,
         ``n_scenes``.
 
     Raises
     ------
     NoValidDataError
-        No date falls in ``season`` (the message lists the cube's seasons).
+        No date falls in ``season`` (the message lists the cube's dates and seasons).
+    ParamsError
+        ``season`` is not a period :func:`vitseg.periods.parse_period` reads.
     DimensionError
         ``cube`` lacks a dim or is not floating point (e.g. uint16 digital numbers).
     VitsegError
@@ -146,6 +154,8 @@ def composite(
     ...                     coords={"time": t, "band": ["B04"]})
     >>> float(composite(cube, season="2020-21").item())
     0.2
+    >>> float(composite(cube, season="2020-12-01/2021-12-31").item())
+    0.6
     """
     _check_cube(cube)
     if method not in ("median", "mean"):
@@ -154,14 +164,19 @@ def composite(
         raise VitsegError(f"'min_count' must be >= 1; got {min_count!r}")
     if "SCL" in [str(b) for b in cube["band"].values]:
         cube = cube.drop_sel(band="SCL")
+    label = "all"
     if season is not None:
-        labels = season_of(cube["time"])
-        keep = [lab == season for lab in labels]
+        period = parse_period(season)
+        label = period.label
+        keep = [lab is not None for lab in period_of(cube["time"], [period])]
         if not any(keep):
-            have = sorted({lab for lab in labels if lab is not None})
+            have = sorted({lab for lab in season_of(cube["time"]) if lab is not None})
+            dates = [str(t)[:10] for t in cube["time"].values]
+            shown = dates if len(dates) <= 8 else [*dates[:4], "...", *dates[-3:]]
             raise NoValidDataError(
-                f"no scene of the cube falls in dry season {season!r}; its seasons: {have} "
-                f"(dates {[str(t)[:10] for t in cube['time'].values][:6]}...). Pick one of them."
+                f"no scene of the cube falls in {season!r} ({period.datetime}); its dry "
+                f"seasons: {have}, its {len(dates)} dates: {shown}. Pick a period that "
+                "holds some of them."
             )
         cube = cube.isel(time=np.flatnonzero(keep))
     if cube.chunks is not None:
@@ -178,7 +193,7 @@ def composite(
     out = out.drop_vars(drop).transpose("band", "y", "x").rename(f"{method}_composite")
     out.attrs = {
         **{k: v for k, v in cube.attrs.items() if isinstance(v, (str, int, float))},
-        "season": season or "all",
+        "season": label,
         "method": method,
         "n_scenes": int(cube.sizes["time"]),
     }

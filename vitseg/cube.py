@@ -12,7 +12,9 @@ explicit metric grid:
 * reflectance = DN x scale + offset **per item**, harmonised across the processing
   baseline 04.00 change (25 Jan 2022, BOA_ADD_OFFSET = -1000 DN), see
   :func:`reflectance_scaling`; no-data (DN 0) becomes NaN;
-* items in other UTM zones are reprojected to ``crs`` (Ghana spans 30N and 31N).
+* items in other UTM zones are reprojected to ``crs`` (Ghana spans 30N and 31N);
+* same-pass scenes of neighbouring tiles (same collection and solar day) are mosaicked
+  into one time step (``group_by="solar_day"``, the default), see :func:`build_cube`.
 
 Nothing is read until the cube is computed. A file that cannot be opened or decoded
 raises :class:`~vitseg.errors.CorruptRasterError` at compute time, naming the file.
@@ -40,6 +42,7 @@ from vitseg.errors import (
     EmptySearchError,
     MissingAssetError,
     MissingCRSError,
+    ParamsError,
     VitsegError,
 )
 from vitseg.stac import asset_band_map
@@ -61,6 +64,7 @@ _GDAL_RESAMPLING = {
     "cubic_spline": "cubic_spline", "lanczos": "lanczos",
 }  # fmt: skip
 _RESAMPLING = Literal["bicubic", "bilinear", "nearest", "average", "cubic_spline", "lanczos"]
+_GROUP_BY = ("solar_day", None)
 
 try:  # stackstac's reader, wrapped so that read failures become CorruptRasterError
     from stackstac.rio_reader import AutoParallelRioReader as _BaseReader
@@ -235,6 +239,73 @@ def _footprint_hits(item: dict[str, Any], bbox_lonlat: Sequence[float]) -> bool:
     return True
 
 
+def _item_lon(item: dict[str, Any]) -> float | None:
+    """Longitude of the centroid of the item's footprint (geometry, else bbox), or None."""
+    import shapely.geometry
+
+    if item.get("geometry"):
+        return float(shapely.geometry.shape(item["geometry"]).centroid.x)
+    b = item.get("bbox")
+    if b and len(b) in (4, 6):
+        x0, x1 = (b[0], b[3]) if len(b) == 6 else (b[0], b[2])
+        return (float(x0) + float(x1)) / 2.0
+    return None
+
+
+def _solar_day(item: dict[str, Any]) -> _dt.date:
+    """Local solar day of an item: UTC ``datetime`` + centroid longitude / 15 hours.
+
+    As odc-stac's ``group_by="solar_day"``; an item without geometry or bbox is taken at
+    longitude 0 (its UTC date).
+    """
+    props = item.get("properties", {})
+    text = str(props.get("datetime") or props.get("start_datetime") or "")
+    try:
+        when = _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as err:
+        raise VitsegError(
+            f"item {item.get('id')!r} has no valid 'datetime' (got {text!r}); expected an ISO "
+            "8601 time such as '2022-12-01T10:30:00Z'. Fix the item, or pass group_by=None."
+        ) from err
+    if when.tzinfo is not None:
+        when = when.astimezone(_dt.UTC).replace(tzinfo=None)
+    lon = _item_lon(item) or 0.0
+    return (when + _dt.timedelta(hours=lon / 15.0)).date()
+
+
+def _cloud_key(props: dict[str, Any]) -> float:
+    value = props.get("eo:cloud_cover")
+    try:
+        out = float(value) if value is not None else np.inf
+    except (TypeError, ValueError):
+        return np.inf
+    return out if np.isfinite(out) else np.inf
+
+
+def _groups(
+    items: Sequence[dict[str, Any]], group_by: Literal["solar_day"] | None
+) -> list[list[int]]:
+    """Positions of the items of each time step, in cube order, each in mosaic order.
+
+    Steps are ordered by their first item in ``items`` (which is sorted by time); within a
+    step the least cloudy item comes first, ties broken by id.
+    """
+    if group_by is None:
+        return [[i] for i in range(len(items))]
+    keys: dict[tuple[str, _dt.date], list[int]] = {}
+    for i, d in enumerate(items):
+        keys.setdefault((str(d.get("collection") or ""), _solar_day(d)), []).append(i)
+    return [
+        sorted(pos, key=lambda i: (_cloud_key(items[i]["properties"]), str(items[i]["id"])))
+        for pos in keys.values()  # dicts keep insertion order: by first item
+    ]
+
+
+def _joined(values: Sequence[str]) -> str:
+    uniq = sorted({v for v in values if v})
+    return "+".join(uniq)
+
+
 def build_cube(
     items: Sequence[pystac.Item | dict[str, Any]] | pystac.ItemCollection,
     *,
@@ -246,8 +317,13 @@ def build_cube(
     bbox_crs: Any = "EPSG:4326",
     resampling: _RESAMPLING = "bicubic",
     trust_offset_metadata: bool = False,
+    group_by: Literal["solar_day"] | None = "solar_day",
 ) -> xr.DataArray:
     """Build a lazy ``(time, band, y, x)`` float32 surface-reflectance cube.
+
+    With ``group_by="solar_day"`` the scenes of one satellite pass over several tiles
+    (neighbouring MGRS tiles, possibly in two UTM zones) become one time step, so an
+    AOI larger than a tile gets one observation per day, not several half-empty ones.
 
     Parameters
     ----------
@@ -274,6 +350,17 @@ def build_cube(
     trust_offset_metadata
         See :func:`reflectance_scaling`; False (default) follows Earth Search's
         ``earthsearch:boa_offset_applied`` flag.
+    group_by
+        ``"solar_day"`` (default): items of the same collection whose local solar day
+        is the same (UTC ``datetime`` + longitude of the footprint centroid / 15 h, as
+        in odc-stac) are mosaicked into one time step. Each item is scaled to
+        reflectance first (its own offset, see :func:`reflectance_scaling`); then,
+        **per band and per pixel**, the first non-NaN value is taken, trying the items
+        from least to most cloudy (``eo:cloud_cover`` ascending, missing last; ties by
+        id). So the bands (SCL included) of one pixel may come from different items
+        where one item has no data in some band only. Items of different collections
+        (e.g. ``sentinel-2-l2a`` and its ``-c1-`` twin) stay separate time steps.
+        ``None``: one time step per item.
 
     Returns
     -------
@@ -281,10 +368,18 @@ def build_cube(
         Dims ``(time, band, y, x)``, float32 reflectance (unitless), NaN for no data;
         coords ``time`` (UTC, sorted), ``band``, ``y``/``x`` (pixel centres, metres),
         and per-time ``id``, ``processing_baseline``, ``cloud_cover_pct``,
-        ``source_epsg``; CRS written with ``rio.write_crs``.
+        ``source_epsg``, ``n_items`` (int, items mosaicked into the step); CRS written
+        with ``rio.write_crs``. A step of several items has ``time`` = the earliest
+        item time, ``id`` = the sorted item ids joined with ``"+"`` (``"A+B"``),
+        ``cloud_cover_pct`` = the mean over the items that report it, and
+        ``processing_baseline`` = the distinct non-empty baselines joined with ``"+"``.
+        ``source_epsg`` is an int (-1 if unknown) while every step has a single source
+        EPSG; otherwise it is a string per step (``"32630+32631"``; ``"32630"``).
 
     Raises
     ------
+    ParamsError
+        ``group_by`` is not ``"solar_day"`` or None.
     MissingCRSError
         ``crs`` is missing or not a metric projected CRS.
     BandError
@@ -306,6 +401,11 @@ def build_cube(
     import stackstac
     from rasterio.enums import Resampling
 
+    if group_by not in _GROUP_BY:
+        raise ParamsError(
+            f"'group_by' must be one of {list(_GROUP_BY)}; got {group_by!r}. Use "
+            "'solar_day' to merge same-pass tiles, None for one time step per item."
+        )
     if resampling not in _GDAL_RESAMPLING:
         raise VitsegError(
             f"'resampling' must be one of {sorted(_GDAL_RESAMPLING)}; got {resampling!r}"
@@ -415,21 +515,33 @@ def build_cube(
         str(p.get("s2:processing_baseline") or p.get("sentinel:processing_baseline") or "")
         for p in props
     ]
+    times = raw["time"].values
+    clouds = np.array([float(p.get("eo:cloud_cover", np.nan)) for p in props], "float64")
+    epsgs = np.array([int(p.get("proj:epsg") or -1) for p in props])
+    groups = _groups([by_id[i] for i in ids_t], group_by)
+    if any(len(g) > 1 for g in groups):
+        data = da.stack([_mosaic(data, g) for g in groups], axis=0)
+        times = np.array([times[g].min() for g in groups])
+        ids_t = ["+".join(sorted(ids_t[i] for i in g)) for g in groups]
+        baselines = [_joined([baselines[i] for i in g]) for g in groups]
+        clouds = np.array([_finite_mean(clouds[g]) for g in groups], "float64")
+        if all(len(set(epsgs[g])) == 1 for g in groups):
+            epsgs = np.array([epsgs[g[0]] for g in groups])
+        else:
+            epsgs = np.array(["+".join(str(e) for e in sorted(set(epsgs[g]))) for g in groups])
     cube = xr.DataArray(
         data,
         dims=("time", "band", "y", "x"),
         coords={
-            "time": raw["time"].values,
+            "time": times,
             "band": list(bands),
             "y": raw["y"].values,
             "x": raw["x"].values,
             "id": ("time", ids_t),
             "processing_baseline": ("time", baselines),
-            "cloud_cover_pct": (
-                "time",
-                np.array([float(p.get("eo:cloud_cover", np.nan)) for p in props], "float64"),
-            ),
-            "source_epsg": ("time", np.array([int(p.get("proj:epsg") or -1) for p in props])),
+            "cloud_cover_pct": ("time", clouds),
+            "source_epsg": ("time", epsgs),
+            "n_items": ("time", np.array([len(g) for g in groups], "int64")),
         },
         name="reflectance",
         attrs={
@@ -440,6 +552,21 @@ def build_cube(
         },
     )
     return cube.rio.write_crs(out_crs.to_string())
+
+
+def _finite_mean(values: np.ndarray) -> float:
+    ok = values[np.isfinite(values)]
+    return float(ok.mean()) if ok.size else float("nan")
+
+
+def _mosaic(data: Any, order: Sequence[int]) -> Any:
+    """Lazy first-valid mosaic of ``data[order]`` (time steps of a dask array), per band."""
+    import dask.array as da
+
+    out = data[order[0]]
+    for i in order[1:]:
+        out = da.where(da.isnan(out), data[i], out)
+    return out
 
 
 def l1c_item(folder: str | os.PathLike[str], *, bands: Sequence[str] = S2_BANDS_ALL) -> pystac.Item:
