@@ -24,7 +24,11 @@
 # `DATA_LICENSES.md`). Only later notebooks use simulated imagery in the offline demo.
 #
 # **Inputs.** Shipped real data (`vitseg/data/`): `ne_10m_ghana.geojson`,
-# `gha_adm1_simplified.geojson`, `asm_ground_truth_ghana.geojson`.
+# `gha_adm1_simplified.geojson`, and the mining polygons: `labels_file` when given (any
+# polygon file, class column mapped by `labels_class_map`; its mines choose the cells),
+# else the shipped `asm_ground_truth_ghana.geojson`. With `aoi = "cells"`, notebooks 02-08
+# search, build, tile, label and predict exactly the cells kept here (VitSegh24's flow);
+# otherwise the cells are shown for the area `aoi` names.
 #
 # **Outputs.** `<report_dir>/data/grid_cells.gpkg` (selected cells: `cell_id`, `row`,
 # `col`, `box`, `n_polygons`, `label_area_m2`, `label_frac`), `figures/grid_aoi.png`
@@ -34,7 +38,10 @@
 # %% tags=["parameters"]
 report_dir = "reports/demo"
 crs = "EPSG:32630"
-boxes = ["obuasi", "kibi"]
+aoi = ["obuasi", "kibi"]
+labels_file = ""
+labels_class_column = "class"
+labels_class_map = {}
 cell_size_m = 2000.0
 labels_data = "asm_ground_truth_ghana.geojson"
 outline_data = "ne_10m_ghana.geojson"
@@ -47,21 +54,21 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from shapely.geometry import box as shp_box
 
-from vitseg import grid, io, plotting
-from vitseg.synthetic import BOXES
+from vitseg import aoi as vaoi
+from vitseg import grid, io, labels, plotting
 
 run = io.start_run(
     report_dir,
     params={
-        "crs": crs, "boxes": boxes, "cell_size_m": cell_size_m, "labels_data": labels_data,
+        "crs": crs, "aoi": aoi, "labels_file": labels_file,
+        "labels_class_column": labels_class_column, "labels_class_map": labels_class_map,
+        "cell_size_m": cell_size_m, "labels_data": labels_data,
         "outline_data": outline_data, "regions_data": regions_data,
         "min_label_area_m2": min_label_area_m2,
     },
     notebook="01_grid_aoi",
 )  # fmt: skip
-DATA_SOURCE = "real data (asm-map polygons, Natural Earth outline)"
 
 # %% [markdown]
 # ## Real inputs
@@ -71,16 +78,26 @@ DATA_SOURCE = "real data (asm-map polygons, Natural Earth outline)"
 # %%
 ghana = gpd.read_file(io.data_path(outline_data))
 regions = gpd.read_file(io.data_path(regions_data))
-polygons = gpd.read_file(io.data_path(labels_data))
-box_frame = gpd.GeoDataFrame(
-    {"box": list(BOXES)}, geometry=[shp_box(*BOXES[b]) for b in BOXES], crs="EPSG:4326"
-)
-polygons = gpd.sjoin(polygons, box_frame, predicate="intersects", how="left").drop(
+if labels_file:
+    polygons = labels.read_labels(
+        labels_file, class_column=labels_class_column, class_map=labels_class_map or None
+    )
+    polygons = polygons[polygons["class"] == "mines"].to_crs("EPSG:4326")
+    DATA_SOURCE = f"mining polygons of {labels_file}"
+else:
+    polygons = gpd.read_file(io.data_path(labels_data))
+    DATA_SOURCE = "real data (asm-map polygons, Natural Earth outline)"
+crs = vaoi.choose_crs(gpd.GeoDataFrame(geometry=[polygons.union_all()], crs="EPSG:4326"), crs)
+if aoi == "cells":  # the cells kept below become the areas of the run
+    box_frame = gpd.GeoDataFrame({"box": ["all"]}, geometry=[ghana.union_all()], crs=ghana.crs)
+else:
+    box_frame = vaoi.resolve_aoi(aoi).rename(columns={"area": "box"})[["box", "geometry"]]
+polygons = gpd.sjoin(polygons, box_frame, predicate="intersects", how="inner").drop(
     columns="index_right"
 )
-polygons = polygons[polygons["box"].isin(boxes)]
+boxes = list(box_frame["box"])
 print(f"Ghana outline zone: {grid.utm_crs_for(ghana)}; grid CRS: {crs}")
-print(f"{len(polygons)} real mining polygons in boxes {boxes}")
+print(f"{len(polygons)} mining polygons in {boxes}")
 
 # %% [markdown]
 # ## Grid over Ghana and the cells that intersect the polygons
@@ -134,7 +151,7 @@ summary
 
 # %%
 g_utm, r_utm, p_utm = ghana.to_crs(crs), regions.to_crs(crs), polygons.to_crs(crs)
-zoom_boxes = [b for b in boxes if b in BOXES]
+zoom_boxes = [] if aoi == "cells" else boxes[:3]
 fig, axes = plt.subplot_mosaic(
     [["map", b] for b in zoom_boxes] or [["map"]],
     figsize=(12, 8.5),

@@ -23,13 +23,16 @@
 # (November-March) is reduced to a median composite. Blank and mostly-no-data tiles are
 # counted, and the class distribution of the labels is shown as in VitSegh24 Fig. 4.
 #
-# **Inputs.** When `simulated`: the local STAC catalog that `vitseg.synthetic` writes to
-# `catalog_dir` (simulated scenes over the real Obuasi and Kibi mining boxes, real
-# hand-drawn mine polygons). Otherwise a STAC API (`stac_source`, Earth Search by
-# default; needs the network).
+# **Inputs.** The area (`aoi`: named boxes, a lon/lat bbox, any polygon file, or
+# `"cells"`, the grid cells notebook 01 kept) and the periods (`seasons`: dry seasons
+# `"2020-21"`, years `"2020"` or ranges `"2020-01-01/2021-01-01"`). Real path
+# (`simulated: false`): a STAC API (`stac_source`, Earth Search by default; needs the
+# network) and the labels file (`labels_file`). Demo: the local STAC catalog that
+# `vitseg.synthetic` writes to `catalog_dir` (simulated scenes over the real Obuasi and
+# Kibi mining boxes, real hand-drawn mine polygons).
 #
 # **Outputs.** `<report_dir>/data/items.json` (frozen ItemCollection; ids in
-# `manifest.json` under `stac_items`), `data/composite_<box>_<season>.tif` (float32
+# `manifest.json` under `stac_items`), `data/composite_<area>_<season>.tif` (float32
 # COGs, band names in the descriptions), figures (RGB and false-colour composites, cloud
 # masks, valid counts, class distribution), tables (items per season, blank tiles).
 
@@ -38,15 +41,19 @@ report_dir = "reports/demo"
 seed = 0
 simulated = True
 catalog_dir = "data/synthetic/demo"
-boxes = ["obuasi", "kibi"]
+aoi = ["obuasi", "kibi"]
 seasons = ["2020-21", "2021-22"]
 crs = "EPSG:32630"
 dask_scheduler = ""
+labels_file = ""
+labels_class_column = "class"
+labels_class_map = {}
+labels_extent_file = ""
 stac_source = ""
 collection = "sentinel-2-l2a"
 max_cloud_pct = 80.0
 dates_per_season = 3
-size_px = 512
+size_px = 1024
 cloud_method = "both"
 bright_threshold = 0.2
 composite_method = "median"
@@ -62,19 +69,24 @@ import geopandas as gpd
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from IPython.display import display
 from matplotlib.colors import ListedColormap
 from matplotlib.patches import Patch
 
 import vitseg
-from vitseg import cloud, cluster, composite, cube, io, labels, plotting, stac
+from vitseg import aoi as vaoi
+from vitseg import cloud, cluster, composite, cube, io, labels, periods, plotting, stac
 from vitseg.constants import S2_BANDS_10
+from vitseg.errors import ParamsError
 from vitseg.synthetic import BOXES
 
 run = io.start_run(
     report_dir,
     params={
-        "seed": seed, "simulated": simulated, "catalog_dir": catalog_dir, "boxes": boxes,
+        "seed": seed, "simulated": simulated, "catalog_dir": catalog_dir, "aoi": aoi,
         "seasons": seasons, "crs": crs, "dask_scheduler": dask_scheduler,
+        "labels_file": labels_file, "labels_class_column": labels_class_column,
+        "labels_class_map": labels_class_map, "labels_extent_file": labels_extent_file,
         "stac_source": stac_source, "collection": collection, "max_cloud_pct": max_cloud_pct,
         "dates_per_season": dates_per_season, "size_px": size_px,
         "cloud_method": cloud_method, "bright_threshold": bright_threshold,
@@ -85,20 +97,35 @@ run = io.start_run(
     notebook="02_build_cube",
 )  # fmt: skip
 client = cluster.get_client(dask_scheduler)  # None: dask's threaded scheduler
+areas = vaoi.resolve_aoi(aoi, cells_file=run.data / "grid_cells.gpkg")
+crs = vaoi.choose_crs(areas, crs)
+names = list(areas["area"])
+geoms = dict(zip(names, areas.geometry, strict=True))
+period_list = periods.parse_periods(seasons)
+season_text = {periods.parse_period(s).label: s for s in seasons}
+season_labels = [p.label for p in period_list]
 data_source = io.data_source(simulated)
 label = "[SIMULATED] " if simulated else ""
-print(f"vitseg {vitseg.__version__}; {data_source}; boxes {boxes}; seasons {seasons}; {crs}")
+print(f"vitseg {vitseg.__version__}; {data_source}; areas {names}; periods {season_labels}; {crs}")
+areas
 
 # %% [markdown]
 # ## Find the scenes
 # The offline demo first writes its catalog (cached: rerunning with the same arguments
-# reuses it). Each box and dry season is searched separately; the union is frozen to
+# reuses it); the real path searches the STAC API (`stac_source`, Earth Search by
+# default). Each area and period is searched separately; the union is frozen to
 # `data/items.json` so later notebooks (and reruns) use exactly these scenes.
 
 # %%
 if simulated:
+    unknown = [n for n in names if n not in BOXES]
+    if unknown:
+        raise ParamsError(
+            f"the simulated catalog covers only the named boxes {sorted(BOXES)}; "
+            f"aoi gave {unknown}. Set 'simulated: false' to search real imagery for any area."
+        )
     source = vitseg.synthetic.write_catalog(
-        catalog_dir, boxes=boxes, seasons=seasons, dates_per_season=dates_per_season,
+        catalog_dir, boxes=names, seasons=seasons, dates_per_season=dates_per_season,
         size_px=size_px or None, seed=seed, crs=crs,
     )  # fmt: skip
 else:
@@ -106,12 +133,12 @@ else:
 print("STAC source:", source)
 
 found = {
-    (box, season): stac.search_items(
-        source, bbox=BOXES[box], datetime=f"{season[:4]}-11-01/{int(season[:4]) + 1}-03-31",
-        max_cloud_pct=max_cloud_pct, collection=collection, bands=(*S2_BANDS_10, "SCL"),
+    (name, p.label): stac.search_items(
+        source, bbox=geoms[name].bounds, datetime=p.datetime, max_cloud_pct=max_cloud_pct,
+        collection=collection, bands=(*S2_BANDS_10, "SCL"),
     )
-    for box in boxes
-    for season in seasons
+    for name in names
+    for p in period_list
 }  # fmt: skip
 all_items = list({it.id: it for found_items in found.values() for it in found_items}.values())
 items_path = stac.freeze_items(all_items, run.data / "items.json")
@@ -122,13 +149,14 @@ print(f"{label}{len(all_items)} items frozen to {items_path}")
 items_table = pd.DataFrame(
     [
         {
-            "box": box, "season": season, "n_items": len(its),
-            "dates": " ".join(it.datetime.strftime("%Y-%m-%d") for it in its),
+            "area": name, "season": season, "n_items": len(its),
+            "dates": " ".join(sorted({it.datetime.strftime("%Y-%m-%d") for it in its})),
+            "tiles": " ".join(sorted({str(it.properties.get("grid:code", "?")) for it in its})),
             "mean_cloud_cover_pct": round(float(np.mean([it.properties.get("eo:cloud_cover", np.nan) for it in its])), 2),
             "processing_baselines": " ".join(sorted({str(it.properties.get("s2:processing_baseline")) for it in its})),
             "data_source": data_source,
         }
-        for (box, season), its in found.items()
+        for (name, season), its in found.items()
     ]
 )  # fmt: skip
 io.write_table(items_table, run.tables / "02_items_per_season.csv")
@@ -136,32 +164,28 @@ items_table
 
 # %% [markdown]
 # ## The cube
-# One lazy cube per box on the common UTM grid (`crs`), clipped to the scenes'
+# One lazy cube per area on the run's UTM grid (`crs`), clipped to the scenes'
 # footprints: ten bands at 10 m (20 m bands bicubic) plus SCL (nearest). Reflectance is
 # DN x scale + offset per scene; scenes before and after baseline 04.00 come out on the
-# same scale (see `vitseg.cube.reflectance_scaling`).
+# same scale (see `vitseg.cube.reflectance_scaling`). Same-day scenes of neighbouring
+# Sentinel-2 tiles (possibly in two UTM zones) are mosaicked into one observation.
 
 # %%
-box_items = {box: [it for s in seasons for it in found[(box, s)]] for box in boxes}
-bboxes = {
-    box: (
-        max(min(i.bbox[0] for i in its), BOXES[box][0]), max(min(i.bbox[1] for i in its), BOXES[box][1]),
-        min(max(i.bbox[2] for i in its), BOXES[box][2]), min(max(i.bbox[3] for i in its), BOXES[box][3]),
-    )
-    for box, its in box_items.items()
-}  # fmt: skip
+area_items = {name: [it for p in season_labels for it in found[(name, p)]] for name in names}
+area_items = {name: list({it.id: it for it in its}.values()) for name, its in area_items.items()}
 cubes = {
-    box: cube.build_cube(
-        its, bbox=bboxes[box], crs=crs, bands=(*S2_BANDS_10, "SCL"), chunks=chunks_px,
-        trust_offset_metadata=trust_offset_metadata,
+    name: cube.build_cube(
+        its, bbox=stac.cube_bbox(its, geometry=geoms[name]), crs=crs,
+        bands=(*S2_BANDS_10, "SCL"), chunks=chunks_px, trust_offset_metadata=trust_offset_metadata,
     )
-    for box, its in box_items.items()
+    for name, its in area_items.items()
 }  # fmt: skip
-for box, c in cubes.items():
+for name, c in cubes.items():
     print(
-        box, dict(c.sizes), c.rio.crs, f"{c.rio.resolution()} m", f"{c.nbytes / 2**20:.0f} MiB lazy"
-    )
-cubes[boxes[0]]
+        name, dict(c.sizes), c.rio.crs, f"{c.rio.resolution()} m", f"{c.nbytes / 2**20:.0f} MiB lazy",
+        f"items per time step {c['n_items'].values.tolist()}" if "n_items" in c.coords else "",
+    )  # fmt: skip
+cubes[names[0]]
 
 # %% [markdown]
 # ## Cloud masks and valid observations
@@ -181,9 +205,9 @@ masked = {
     for box, c in cubes.items()
 }  # fmt: skip
 season_times = {
-    (box, s): [t for t, lab in zip(c.time.values, composite.season_of(c["time"]), strict=True) if lab == s]
+    (box, s): [t for t, lab in zip(c.time.values, periods.period_of(c["time"], period_list), strict=True) if lab == s]
     for box, c in masked.items()
-    for s in seasons
+    for s in season_labels
 }  # fmt: skip
 counts = {
     (box, s): cloud.valid_count(masked[box].sel(time=ts)).compute()
@@ -193,7 +217,7 @@ counts = {
 mask_table = pd.DataFrame(
     [
         {
-            "box": box, "item_id": str(iid), "date": str(t)[:10],
+            "area": box, "item_id": str(iid), "date": str(t)[:10],
             "scl_masked_pct": round(100 * float(masks[box]["scl"].sel(time=t).mean()), 2),
             "bright_masked_pct": round(100 * float(masks[box]["bright"].sel(time=t).mean()), 2),
             "either_pct": round(100 * float((masks[box]["scl"].sel(time=t) | masks[box]["bright"].sel(time=t)).mean()), 2),
@@ -207,7 +231,7 @@ io.write_table(mask_table, run.tables / "02_cloud_mask_per_scene.csv")
 mask_table
 
 # %%
-box0 = boxes[0]
+box0 = names[0]
 t0 = int(
     np.argmax(
         [float(masks[box0]["scl"].isel(time=i).mean()) for i in range(cubes[box0].sizes["time"])]
@@ -239,9 +263,12 @@ plotting.savefig(fig, run.figures / "02_cloud_mask.png", simulated=simulated)
 
 # %%
 fig, axes = plt.subplots(
-    len(boxes), len(seasons), figsize=(5.5 * len(seasons), 5 * len(boxes)), squeeze=False
+    len(names),
+    len(season_labels),
+    figsize=(5.5 * len(season_labels), 5 * len(names)),
+    squeeze=False,
 )
-for (r, box), (c_, s) in ((rb, cs) for rb in enumerate(boxes) for cs in enumerate(seasons)):
+for (r, box), (c_, s) in ((rb, cs) for rb in enumerate(names) for cs in enumerate(season_labels)):
     ax = axes[r, c_]
     if (box, s) not in counts:
         ax.set_axis_off()
@@ -267,7 +294,7 @@ plotting.savefig(fig, run.figures / "02_valid_counts.png", simulated=simulated)
 
 # %%
 comps = {
-    (box, s): composite.composite(masked[box], method=composite_method, season=s).compute()
+    (box, s): composite.composite(masked[box], method=composite_method, season=season_text[s]).compute()
     for (box, s), ts in season_times.items()
     if ts
 }  # fmt: skip
@@ -288,9 +315,14 @@ for bands, name, title in (
     ),
 ):
     fig, axes = plt.subplots(
-        len(boxes), len(seasons), figsize=(5.5 * len(seasons), 5.2 * len(boxes)), squeeze=False
+        len(names),
+        len(season_labels),
+        figsize=(5.5 * len(season_labels), 5.2 * len(names)),
+        squeeze=False,
     )
-    for (r, box), (c_, s) in ((rb, cs) for rb in enumerate(boxes) for cs in enumerate(seasons)):
+    for (r, box), (c_, s) in (
+        (rb, cs) for rb in enumerate(names) for cs in enumerate(season_labels)
+    ):
         if (box, s) in comps:
             plotting.plot_rgb(comps[(box, s)], ax=axes[r, c_], bands=bands,
                               title=f"{label}{box} {s} ({comps[(box, s)].attrs.get('n_scenes', '?')} scenes)")  # fmt: skip
@@ -313,7 +345,7 @@ fracs = {
 blank_table = pd.DataFrame(
     [
         {
-            "box": box, "season": s, "tile_px": blank_tile_px, "tiles": int(f.size),
+            "area": box, "season": s, "tile_px": blank_tile_px, "tiles": int(f.size),
             "blank_tiles": int((f.values < min_valid_frac).sum()),
             "kept_tiles": int((f.values >= min_valid_frac).sum()),
             "mean_valid_fraction": round(float(f.mean()), 4),
@@ -327,39 +359,52 @@ blank_table
 
 # %% [markdown]
 # ## Class distribution of the labels (VitSegh24 Fig. 4 style)
-# Label polygons burnt on each composite's grid: mines and built from the polygons
-# (the simulated catalog's label layers; on the real path the hand-drawn asm-map mine
-# polygons), everything else background/vegetation.
+# Label polygons burnt on each composite's grid: mines and built from the polygons,
+# everything else inside the labelled extent the background (vegetation); outside it, no
+# data. The demo uses the simulated catalog's label layers; the real path reads
+# `labels_file` (any polygon file; `labels_class_column` mapped with `labels_class_map`)
+# and its labelled extent (`labels_extent_file`, else the file's `extent` layer, else the
+# area).
 
 # %%
-polygons = {
-    (box, s): (
-        gpd.read_file(Path(catalog_dir) / "labels" / f"{box}_{s}.gpkg")
-        if simulated
-        else gpd.read_file(io.data_path("asm_ground_truth_ghana.geojson")).assign(**{"class": "mines"})
+if simulated:
+    polygons = {
+        (box, s): gpd.read_file(Path(catalog_dir) / "labels" / f"{box}_{s}.gpkg")
+        for (box, s) in comps
+    }
+    extents = {box: gpd.GeoDataFrame(geometry=[geoms[box]], crs="EPSG:4326") for box in names}
+elif labels_file:
+    label_polys = labels.read_labels(
+        labels_file, class_column=labels_class_column, class_map=labels_class_map or None
     )
-    for (box, s) in comps
-}  # fmt: skip
+    polygons = dict.fromkeys(comps, label_polys)
+    extent = labels.read_extent(labels_extent_file or labels_file)
+    extents = dict.fromkeys(names, extent)
+else:
+    polygons, extents = {}, {}
+    print("No labels_file given: the class distribution is skipped (notebook 03 needs one).")
 dists = {
     f"{box} {s}": labels.class_distribution(
         labels.rasterize_labels(
             polygons[(box, s)], like=comps[(box, s)], attribute="class", mode="multiclass",
-            background="vegetation", nodata_mask=comps[(box, s)].isnull().any("band"),
+            background="vegetation",
+            nodata_mask=comps[(box, s)].isnull().any("band") | ~labels.extent_mask(extents[box], like=comps[(box, s)]),
         )
     )
     for (box, s) in comps
+    if (box, s) in polygons
 }  # fmt: skip
-dist_table = pd.concat([d.assign(group=g) for g, d in dists.items()], ignore_index=True).assign(
-    data_source=data_source
-)
-io.write_table(dist_table, run.tables / "02_class_distribution.csv")
-fig, ax = plt.subplots(figsize=(8, 4))
-plotting.plot_class_distribution(
-    dists, ax=ax, title=f"{label}Class distribution of labelled pixels per box and season"
-)
-fig.tight_layout()
-plotting.savefig(fig, run.figures / "02_class_distribution.png", simulated=simulated)
-dist_table
+if dists:
+    dist_table = pd.concat([d.assign(group=g) for g, d in dists.items()], ignore_index=True)
+    dist_table = dist_table.assign(data_source=data_source)
+    io.write_table(dist_table, run.tables / "02_class_distribution.csv")
+    fig, ax = plt.subplots(figsize=(8, 4))
+    plotting.plot_class_distribution(
+        dists, ax=ax, title=f"{label}Class distribution of labelled pixels per area and season"
+    )
+    fig.tight_layout()
+    plotting.savefig(fig, run.figures / "02_class_distribution.png", simulated=simulated)
+    display(dist_table)
 
 # %%
 print(f"{label}done: {len(all_items)} items, {len(paths)} composites, figures in {run.figures}")

@@ -27,8 +27,12 @@
 # Classes follow Gallwey et al.: 0 mines, 1 built, 2 vegetation (the background);
 # 255 marks no data and clouds and is ignored by losses and metrics.
 #
-# **Inputs.** `<report_dir>/data/items.json` (frozen by 02_build_cube) and the label
-# polygons `<catalog_dir>/labels/<box>_<season>.gpkg` (column `class`).
+# **Inputs.** `<report_dir>/data/items.json` (frozen by 02_build_cube) and the labels.
+# Real path: `labels_file`, any polygon file (any CRS) whose `labels_class_column` is
+# mapped onto vitseg's classes by `labels_class_map`, and the labelled extent
+# (`labels_extent_file`, else the labels file's `extent` layer, else the area): inside it,
+# unlabelled pixels are vegetation (the background); outside it, no data. Demo: the
+# simulated catalog's label polygons `<catalog_dir>/labels/<box>_<season>.gpkg`.
 #
 # **Outputs.** `<report_dir>/data/tiles/{images,masks}/<tile_id>.tif` and
 # `data/tiles/index.csv`; figures (label rasters, split maps, class distribution,
@@ -39,10 +43,14 @@ report_dir = "reports/demo"
 seed = 0
 simulated = True
 catalog_dir = "data/synthetic/demo"
-boxes = ["obuasi", "kibi"]
+aoi = ["obuasi", "kibi"]
 seasons = ["2020-21", "2021-22"]
 crs = "EPSG:32630"
 dask_scheduler = ""
+labels_file = ""
+labels_class_column = "class"
+labels_class_map = {}
+labels_extent_file = ""
 tile_px = 256
 stride_px = 256
 block_px = 512
@@ -63,15 +71,19 @@ import numpy as np
 import pandas as pd
 
 import vitseg
-from vitseg import cloud, cluster, cube, io, labels, plotting, stac, tiles
+from vitseg import aoi as vaoi
+from vitseg import cloud, cluster, cube, io, labels, periods, plotting, stac, tiles
 from vitseg.constants import CLASSES, S2_BANDS_10
-from vitseg.synthetic import BOXES
+from vitseg.errors import MissingFileError
 
 run = io.start_run(
     report_dir,
     params={
-        "seed": seed, "simulated": simulated, "catalog_dir": catalog_dir, "boxes": boxes,
-        "seasons": seasons, "crs": crs, "dask_scheduler": dask_scheduler, "tile_px": tile_px, "stride_px": stride_px,
+        "seed": seed, "simulated": simulated, "catalog_dir": catalog_dir, "aoi": aoi,
+        "seasons": seasons, "crs": crs, "dask_scheduler": dask_scheduler,
+        "labels_file": labels_file, "labels_class_column": labels_class_column,
+        "labels_class_map": labels_class_map, "labels_extent_file": labels_extent_file,
+        "tile_px": tile_px, "stride_px": stride_px,
         "block_px": block_px, "max_nodata_frac": max_nodata_frac,
         "min_labelled_frac": min_labelled_frac, "split_fractions": split_fractions,
         "cloud_method": cloud_method, "all_touched": all_touched,
@@ -80,7 +92,11 @@ run = io.start_run(
     notebook="03_labels_tiles",
 )  # fmt: skip
 client = cluster.get_client(dask_scheduler)  # None: dask's threaded scheduler
-season = seasons[0]
+areas = vaoi.resolve_aoi(aoi, cells_file=run.data / "grid_cells.gpkg")
+crs = vaoi.choose_crs(areas, crs)
+geoms = dict(zip(areas["area"], areas.geometry, strict=True))
+first = periods.parse_periods(seasons)[0]
+season = first.label
 data_source = io.data_source(simulated)
 label = "[SIMULATED] " if simulated else ""
 tiles_dir = run.data / "tiles"
@@ -93,36 +109,22 @@ print(f"vitseg {vitseg.__version__}; season {season}; tiles of {tile_px} px -> {
 
 # %%
 items = stac.load_items(run.data / "items.json")
-start, end = f"{season[:4]}-11-01", f"{int(season[:4]) + 1}-03-31T23:59:59"
 scene_items = {
-    box: [
-        it for it in items
-        if it.properties.get("vitseg:season", season) == season
-        and start <= it.datetime.strftime("%Y-%m-%dT%H:%M:%S") <= end
-        and it.bbox[0] < BOXES[box][2] and it.bbox[2] > BOXES[box][0]
-        and it.bbox[1] < BOXES[box][3] and it.bbox[3] > BOXES[box][1]
-        and it.properties.get("vitseg:box", box) == box
-    ]
-    for box in boxes
-}  # fmt: skip
-print({box: len(v) for box, v in scene_items.items()})
+    name: stac.select_items(items, geometry=geom, datetime=first.datetime)
+    for name, geom in geoms.items()
+}
+print({name: len(v) for name, v in scene_items.items()})
 
 # %%
 cubes = {
-    box: cloud.mask_clouds(
+    name: cloud.mask_clouds(
         cube.build_cube(
-            its,
-            bbox=(
-                max(min(i.bbox[0] for i in its), BOXES[box][0]),
-                max(min(i.bbox[1] for i in its), BOXES[box][1]),
-                min(max(i.bbox[2] for i in its), BOXES[box][2]),
-                min(max(i.bbox[3] for i in its), BOXES[box][3]),
-            ),
-            crs=crs, bands=(*S2_BANDS_10, "SCL"), chunks=chunks_px,
+            its, bbox=stac.cube_bbox(its, geometry=geoms[name]), crs=crs,
+            bands=(*S2_BANDS_10, "SCL"), chunks=chunks_px,
         ),
         method=cloud_method,
     ).sel(band=list(S2_BANDS_10))
-    for box, its in scene_items.items()
+    for name, its in scene_items.items()
     if its
 }  # fmt: skip
 for box, c in cubes.items():
@@ -131,16 +133,35 @@ for box, c in cubes.items():
 # %% [markdown]
 # ## Label rasters
 # Polygons burnt on each cube's grid: mines and built from the polygons, everything else
-# vegetation (background). Pixels outside every scene's footprint stay 255.
+# inside the labelled extent vegetation (background). Pixels outside the labelled extent
+# or outside every scene's footprint stay 255 (no data, ignored in training).
 
 # %%
-polygons = {
-    box: gpd.read_file(Path(catalog_dir) / "labels" / f"{box}_{season}.gpkg") for box in cubes
-}
+if simulated:
+    polygons = {
+        box: gpd.read_file(Path(catalog_dir) / "labels" / f"{box}_{season}.gpkg") for box in cubes
+    }
+    extents = {box: gpd.GeoDataFrame(geometry=[geoms[box]], crs="EPSG:4326") for box in cubes}
+else:
+    if not labels_file:
+        raise MissingFileError(
+            "the real path needs labels: set 'labels_file' to a polygon file of mining (and "
+            "built) areas with a class column ('labels_class_column', mapped by "
+            "'labels_class_map'), e.g. vitseg/data/asm_ground_truth_ghana.geojson; see "
+            "docs/real-data.md"
+        )
+    label_polys = labels.read_labels(
+        labels_file, class_column=labels_class_column, class_map=labels_class_map or None
+    )
+    polygons = dict.fromkeys(cubes, label_polys)
+    extents = dict.fromkeys(cubes, labels.read_extent(labels_extent_file or labels_file))
+    print(f"{len(label_polys)} label polygons from {labels_file}:",
+          label_polys["class"].value_counts().to_dict())  # fmt: skip
 label_rasters = {
     box: labels.rasterize_labels(
         polygons[box], like=c, attribute="class", mode="multiclass", background="vegetation",
-        nodata_mask=c.isnull().any("band").all("time"), all_touched=all_touched,
+        nodata_mask=c.isnull().any("band").all("time") | ~labels.extent_mask(extents[box], like=c),
+        all_touched=all_touched,
     ).compute()
     for box, c in cubes.items()
 }  # fmt: skip

@@ -58,6 +58,8 @@ unet_batch_size = 16
 unet_lr = 0.05
 unet_loss = "ce"
 segformer_encoder = "mit_b0"
+unet_encoder_weights = ""  # empty: from scratch (offline); imagenet with the network
+segformer_encoder_weights = ""  # VitSegh24 fine-tuned ImageNet weights (imagenet)
 segformer_epochs = 6
 segformer_batch_size = 8
 segformer_lr = 0.001
@@ -79,6 +81,7 @@ import torch
 import vitseg
 from vitseg import datasets, io, models, plotting, train
 from vitseg.constants import BINARY_CLASSES, CLASSES
+from vitseg.errors import LabelError
 
 run = io.start_run(
     report_dir,
@@ -89,6 +92,8 @@ run = io.start_run(
         "lr_step_epochs": lr_step_epochs, "unet_encoder": unet_encoder,
         "unet_epochs": unet_epochs, "unet_batch_size": unet_batch_size, "unet_lr": unet_lr,
         "unet_loss": unet_loss, "segformer_encoder": segformer_encoder,
+        "unet_encoder_weights": unet_encoder_weights,
+        "segformer_encoder_weights": segformer_encoder_weights,
         "segformer_epochs": segformer_epochs, "segformer_batch_size": segformer_batch_size,
         "segformer_lr": segformer_lr, "segformer_loss": segformer_loss,
         "tversky_alpha": tversky_alpha, "tversky_beta": tversky_beta,
@@ -112,12 +117,33 @@ print(f"vitseg {vitseg.__version__}; tiles {tiles_path}; device {dev}; {why16}; 
 # (mines = 1, built and vegetation = 0; no data stays 255).
 
 # %%
+all_chips = datasets.load_chip_folder(tiles_path)
+train_chips = all_chips.subset("train")
+train_px = np.bincount(
+    np.concatenate([train_chips.read_mask(i).ravel() for i in range(len(train_chips))]),
+    minlength=256,
+)[: len(CLASSES)]
+present = [c for c, n in zip(CLASSES, train_px, strict=True) if n > 0]
+print("training pixels per class:", dict(zip(CLASSES, train_px.tolist(), strict=True)))
+if "mines" not in present:
+    raise LabelError(
+        f"the training tiles in {tiles_path} hold no mine pixels; check labels_file, its "
+        "class map and the labelled extent (notebook 03)"
+    )
+if len(present) < len(CLASSES):
+    missing = [c for c in CLASSES if c not in present]
+    print(f"NOTE: the labels have no {missing} pixels in the training tiles, so the U-Net "
+          f"is trained on {present} only (a class with no examples is never trained). Add "
+          f"polygons of {missing} to labels_file for the full Gallwey scheme.")  # fmt: skip
 folders = {
-    "unet": datasets.load_chip_folder(tiles_path),
+    "unet": datasets.load_chip_folder(
+        tiles_path, mask_values={CLASSES.index(c): k for k, c in enumerate(present)}
+    ),
     "segformer": datasets.load_chip_folder(tiles_path, mask_values={0: 1, 1: 0, 2: 0}),
 }
 stats = datasets.band_stats(folders["unet"], split="train")
-class_names = {"unet": list(CLASSES), "segformer": list(BINARY_CLASSES)}
+class_names = {"unet": present, "segformer": list(BINARY_CLASSES)}
+io.update_manifest(run.root, "04_classes", {"unet": present, "segformer": list(BINARY_CLASSES)})
 counts = folders["unet"].index["split"].value_counts().reindex(["train", "val", "test"])
 print(f"{len(folders['unet'])} tiles, bands {list(stats.bands)}; per split: {counts.to_dict()}")
 pd.DataFrame({"band": stats.bands, "mean": stats.mean, "std": stats.std}).round(4)
@@ -164,6 +190,7 @@ for arch in archs:
     net = models.create_model(
         arch, in_channels=len(stats.bands), classes=len(class_names[arch]),
         encoder=unet_encoder if arch == "unet" else segformer_encoder,
+        encoder_weights=(unet_encoder_weights if arch == "unet" else segformer_encoder_weights) or None,
     )  # fmt: skip
     t0 = time.perf_counter()
     results[arch] = train.fit(
@@ -245,13 +272,14 @@ for row, i in enumerate(picks):
     axes[row, 0].imshow(plotting.stretch(np.moveaxis(raw[rgb_idx], 0, -1)))
     axes[row, 0].set_title(f"{index['tile_id'].iloc[i][:28]}\nRGB (B04/B03/B02)", fontsize=8)
     x, y = tile_sets["unet"]["test"][i]
-    plotting.plot_classes(y.numpy(), ax=axes[row, 1], classes=CLASSES, title="reference",
+    plotting.plot_classes(y.numpy(), ax=axes[row, 1], classes=present, title="reference",
                           legend=row == 0)  # fmt: skip
     for col, arch in enumerate(archs, start=2):
         model = best[arch][0]
         pred = models.predict_logits(model, x[None], bf16=bf16).argmax(1)[0].cpu().numpy()
-        shown = pred if arch == "unet" else np.where(pred == 1, 0, 2)  # mines -> mine colour
-        plotting.plot_classes(shown, ax=axes[row, col], classes=CLASSES,
+        # SegFormer: mines -> the mine colour, the rest -> the background class's
+        shown = pred if arch == "unet" else np.where(pred == 1, 0, len(present) - 1)
+        plotting.plot_classes(shown, ax=axes[row, col], classes=present,
                               title=f"{arch} prediction", legend=False)  # fmt: skip
 for ax in axes.ravel():
     ax.set_xticks([])

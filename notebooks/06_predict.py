@@ -38,7 +38,7 @@
 report_dir = "reports/demo"
 seed = 0
 simulated = True
-boxes = ["obuasi", "kibi"]
+aoi = ["obuasi", "kibi"]
 seasons = ["2020-21", "2021-22"]
 crs = "EPSG:32630"
 dask_scheduler = ""
@@ -69,13 +69,14 @@ import xarray as xr
 from shapely import box as shp_box
 
 import vitseg
+from vitseg import aoi as vaoi
 from vitseg import (
     cloud,
     cluster,
-    composite,
     cube,
     exclusions,
     io,
+    periods,
     plotting,
     predict,
     stac,
@@ -83,12 +84,11 @@ from vitseg import (
     train,
 )
 from vitseg.constants import CLASSES, IGNORE_INDEX, S2_BANDS_10
-from vitseg.synthetic import BOXES
 
 run = io.start_run(
     report_dir,
     params={
-        "seed": seed, "simulated": simulated, "boxes": boxes, "seasons": seasons, "crs": crs,
+        "seed": seed, "simulated": simulated, "aoi": aoi, "seasons": seasons, "crs": crs,
         "dask_scheduler": dask_scheduler, "arch": arch, "tile_px": tile_px,
         "overlap_px": overlap_px, "batch_size": batch_size, "chunks_px": chunks_px,
         "device": device, "cloud_method": cloud_method, "bright_threshold": bright_threshold,
@@ -100,6 +100,12 @@ run = io.start_run(
     notebook="06_predict",
 )  # fmt: skip
 client = cluster.get_client(dask_scheduler)  # None: dask's threaded scheduler
+areas = vaoi.resolve_aoi(aoi, cells_file=run.data / "grid_cells.gpkg")
+crs = vaoi.choose_crs(areas, crs)
+boxes = list(areas["area"])
+geoms = dict(zip(boxes, areas.geometry, strict=True))
+period_list = periods.parse_periods(seasons)
+seasons = [p.label for p in period_list]
 data_source = vitseg.io.data_source(simulated)
 label = "[SIMULATED] " if simulated else ""
 print(f"vitseg {vitseg.__version__}; {data_source}; scheduler: {client or 'threads'}")
@@ -125,21 +131,12 @@ print(f"{arch}: {meta['model']}; best epoch {meta['best']}; bands {bands}; class
 
 # %%
 items = stac.load_items(run.data / "items.json")
-box_items = {
-    b: [it for it in items if shp_box(*it.bbox).intersects(shp_box(*BOXES[b]))] for b in boxes
-}
-bboxes = {
-    b: (
-        max(min(i.bbox[0] for i in its), BOXES[b][0]), max(min(i.bbox[1] for i in its), BOXES[b][1]),
-        min(max(i.bbox[2] for i in its), BOXES[b][2]), min(max(i.bbox[3] for i in its), BOXES[b][3]),
-    )
-    for b, its in box_items.items()
-}  # fmt: skip
+box_items = {b: stac.select_items(items, geometry=geoms[b]) for b in boxes}
 cubes = {
     b: cloud.mask_clouds(
         cube.build_cube(
-            its, bbox=bboxes[b], crs=crs, bands=(*bands, "SCL"), chunks=chunks_px,
-            trust_offset_metadata=trust_offset_metadata,
+            its, bbox=stac.cube_bbox(its, geometry=geoms[b]), crs=crs, bands=(*bands, "SCL"),
+            chunks=chunks_px, trust_offset_metadata=trust_offset_metadata,
         ),
         method=cloud_method, threshold=bright_threshold,
     ).sel(band=bands)
@@ -147,7 +144,7 @@ cubes = {
 }  # fmt: skip
 scene_table = pd.DataFrame(
     [
-        {"box": b, "item_id": str(i), "date": str(t)[:10], "season": composite.season_of(t),
+        {"box": b, "item_id": str(i), "date": str(t)[:10], "season": periods.period_of(t, period_list),
          "height_px": c.sizes["y"], "width_px": c.sizes["x"]}
         for b, c in cubes.items()
         for t, i in zip(c["time"].values, c["id"].values, strict=True)
@@ -195,6 +192,19 @@ probs = {
     )
     for b, c in cubes.items()
 }  # fmt: skip
+if class_names != list(CLASSES):
+    # maps keep vitseg's class codes whatever the model learnt: a U-Net trained on the
+    # classes the labels support (04) gets probability 0 for the others; the binary
+    # SegFormer's background goes to vegetation (the background class)
+    print(f"model classes {class_names}: maps use the codes of {list(CLASSES)}")
+    rename = {"background": "vegetation"}
+    probs = {
+        b: p.assign_coords(
+            {"class": [rename.get(str(c), str(c)) for c in p["class"].values]}
+        ).reindex({"class": list(CLASSES)}, fill_value=0.0)
+        for b, p in probs.items()
+    }
+    class_names = list(CLASSES)
 timing_rows = []
 scene_maps = {}
 for b, p in probs.items():

@@ -22,32 +22,38 @@
 # user's and producer's accuracies and class areas, each with a 95% confidence interval.
 #
 # 1. Sample-size check: Gallwey §2.8 (509 points → 254/127/127 → 300/150/150).
-# 2. Design and draw the sample on the demo's ensembled class maps, write the interpreter
-#    sheet (GeoPackage + CSV with a blank `reference` column).
-# 3. Reference labels: in the demo they come from the **simulated ground truth**, which
-#    stands in for human interpreters looking at imagery.
+# 2. Design and draw the sample on the run's ensembled class maps, write the interpreter
+#    sheet (GeoPackage + CSV with a blank `reference_class` column).
+# 3. Reference labels. Real path: interpreters label every point from imagery and save the
+#    filled sheet as `reference_file` (columns `point_id`, `reference_class`, optionally
+#    `interpreter`, `labelled_at`, `map_revealed`). Until that file exists the notebook
+#    stops after writing the sample and says what to do; re-running it then computes
+#    everything below. It never falls back to anything simulated. Demo: the **simulated
+#    ground truth** stands in for the interpreters.
 # 4. Error matrix, OA/UA/PA with intervals, omission/commission, mapped versus estimated
 #    areas, and estimates per district.
 # 5. Gallwey Table 3 recomputed from the paper's counts beside the printed values, and how
 #    the plain count ratios differ from area-weighted estimates once map areas are known.
 #
-# **Inputs:** `maps/ensemble_<box>_<season>_class.tif` (notebook 06, relative to
-# `report_dir`), `<catalog_dir>/truth/<box>_<season>.tif`, the districts shipped in
-# `vitseg/data`, and `vitseg/data/reference/gallwey_table3_stratified_sample.csv`.
+# **Inputs:** `maps/ensemble_<area>_<season>_class.tif` (notebook 06, relative to
+# `report_dir`), the filled sample `reference_file` (real path) or the simulated truth
+# `<catalog_dir>/truth/<box>_<season>.tif` (demo), the districts shipped in `vitseg/data`,
+# and `vitseg/data/reference/gallwey_table3_stratified_sample.csv`.
 #
-# **Outputs:** `maps/accuracy_sample_<season>_<box>.gpkg` and `.csv` (blank sheet),
-# `data/accuracy_sample_<season>_<box>_interpreted.csv`, tables `accuracy_*.csv`,
-# figures `accuracy_*.png`.
+# **Outputs:** `maps/accuracy_sample_<season>.gpkg` and `.csv` (the sheet for
+# interpreters, one `area` column, point ids unique over the areas), tables
+# `accuracy_*.csv`, figures `accuracy_*.png`.
 
 # %% tags=["parameters"]
 report_dir = "reports/demo"
 seed = 0
 simulated = True
 catalog_dir = "data/synthetic/demo"
-boxes = ["obuasi", "kibi"]
+aoi = ["obuasi", "kibi"]
 seasons = ["2020-21", "2021-22"]
 crs = "EPSG:32630"
 season = ""  # season to assess; empty means the last of seasons
+reference_file = ""  # real path: the interpreted sample (point_id, reference_class, ...)
 target_se = 0.01  # target standard error of overall accuracy (Gallwey §2.8)
 expected_users_accuracy = [0.85, 0.85, 0.95]  # mines, built, vegetation (design guess)
 allocation = "gallwey"  # gallwey | proportional | equal
@@ -59,21 +65,26 @@ max_points_per_class = 300  # cap for small demo maps
 assumed_weights = [0.01, 0.03, 0.96]  # mines, built, vegetation: illustrative national map shares
 
 # %%
+from pathlib import Path
+
 import geopandas as gpd
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from IPython.display import display
 
-from vitseg import accuracy, plotting, synthetic
+from vitseg import accuracy, periods, plotting, synthetic
+from vitseg import aoi as vaoi
 from vitseg import io as vio
 from vitseg.constants import CLASSES, IGNORE_INDEX
 
-season = season or seasons[-1]
+season = periods.parse_period(season or seasons[-1]).label
 run = vio.start_run(
     report_dir,
     params={
-        "seed": seed, "simulated": simulated, "catalog_dir": catalog_dir, "boxes": boxes,
-        "seasons": seasons, "crs": crs, "season": season, "target_se": target_se,
+        "seed": seed, "simulated": simulated, "catalog_dir": catalog_dir, "aoi": aoi,
+        "seasons": seasons, "crs": crs, "season": season, "reference_file": reference_file,
+        "target_se": target_se,
         "expected_users_accuracy": expected_users_accuracy, "allocation": allocation,
         "largest_share": largest_share, "min_per_stratum": min_per_stratum,
         "oversample": oversample, "round_up_to": round_up_to,
@@ -83,6 +94,8 @@ run = vio.start_run(
 )  # fmt: skip
 data_source = vio.data_source(simulated)
 label = "simulated" if simulated else "Sentinel-2"
+areas = vaoi.resolve_aoi(aoi, cells_file=run.data / "grid_cells.gpkg")
+boxes = list(areas["area"])
 
 # %% [markdown]
 # ## 1 · Sample size: Gallwey et al. §2.8 with `sample_size` and `allocate`
@@ -141,31 +154,57 @@ for k, box in enumerate(boxes):
         maps[box], n_per_class=designs[box]["n_points"].to_dict(), seed=seed + k,
         zones=districts, zone_col="ADM2_EN",
     )  # fmt: skip
-    sheet = accuracy.write_sample(samples[box], run.maps / f"accuracy_sample_{season}_{box}.gpkg")
-    print(f"{box}: {len(samples[box])} points -> {sheet} (+ .csv sheet for interpreters)")
+    samples[box]["point_id"] = [f"{box}-{i:04d}" for i in samples[box]["point_id"]]
+    samples[box].insert(1, "area", box)
+sample = pd.concat(samples.values(), ignore_index=True)
+sheet = accuracy.write_sample(sample, run.maps / f"accuracy_sample_{season}.gpkg")
+print(f"{len(sample)} points in {len(boxes)} area(s) -> {sheet} and {sheet.with_suffix('.csv')}")
 
 # %% [markdown]
-# ## 3 · Reference labels (the simulated truth stands in for interpreters)
+# ## 3 · Reference labels
 #
-# With real imagery, interpreters fill the `reference` column of the CSV sheet from
-# Sentinel-2 and higher-resolution images. In the demo we read the label of each point from
-# the simulation's ground truth of the same season; points the truth marks as no-data are
-# dropped, as Gallwey et al. dropped points in masked or unreadable areas.
+# Interpreters fill the `reference_class` column of the CSV sheet from Sentinel-2 and
+# higher-resolution imagery (blank or "cannot tell" for points they cannot read; those are
+# dropped, as Gallwey et al. dropped points in masked or unreadable areas). In the demo,
+# the label of each point is read from the simulation's ground truth of the same season
+# instead, written in the same format.
 
 # %%
-interpreted = {}
-for box in boxes:
-    truth = synthetic.load_truth(catalog_dir, box, season)
-    s = samples[box]
-    ref_code = truth.sel(x=s["x"].to_xarray(), y=s["y"].to_xarray(), method="nearest").values
-    filled = pd.DataFrame(s.drop(columns="geometry")).assign(
-        reference=[CLASSES[c] if c != IGNORE_INDEX else "" for c in ref_code]
+if simulated:
+    rows = []
+    for box in boxes:
+        truth = synthetic.load_truth(catalog_dir, box, season)
+        s = samples[box]
+        codes = truth.sel(x=s["x"].to_xarray(), y=s["y"].to_xarray(), method="nearest").values
+        rows.append(pd.DataFrame({
+            "point_id": s["point_id"].values,
+            "reference_class": [CLASSES[c] if c != IGNORE_INDEX else "cannot tell" for c in codes],
+            "interpreter": "simulated truth (vitseg.synthetic)", "labelled_at": "",
+            "map_revealed": False,
+        }))  # fmt: skip
+    ref_path = run.data / f"accuracy_sample_{season}_interpreted.csv"
+    vio.atomic_write_text(ref_path, pd.concat(rows).to_csv(index=False))
+else:
+    ref_path = Path(reference_file) if reference_file else None
+ready = ref_path is not None and ref_path.is_file()
+if ready:
+    interpreted_all = accuracy.read_reference(ref_path, sample)
+    interpreted = {box: interpreted_all[interpreted_all["area"] == box] for box in boxes}
+    vio.set_waiting(run.root, "07_accuracy", None)
+    print(f"{len(interpreted_all)} labelled points from {ref_path} "
+          f"({interpreted_all.attrs.get('n_cannot_tell', 0)} could not be read and are dropped)")  # fmt: skip
+else:
+    interpreted = {}
+    where = sheet.with_suffix(".csv")
+    message = (
+        f"the sample is drawn: label each point of {where} (column reference_class: "
+        f"{', '.join(CLASSES)} or 'cannot tell'), save it and set reference_file to it "
+        f"(now {reference_file!r}), then re-run 07_accuracy; see docs/real-data.md"
     )
-    filled = filled[filled["reference"] != ""]
-    path = run.data / f"accuracy_sample_{season}_{box}_interpreted.csv"
-    vio.atomic_write_text(path, filled.to_csv(index=False))
-    interpreted[box] = accuracy.read_sample(path)
-    print(f"{box}: {len(interpreted[box])} labelled points ({len(s) - len(filled)} dropped)")
+    vio.set_waiting(run.root, "07_accuracy", message)
+    for kind in ("classes", "overall", "areas", "districts"):  # no stale estimates left behind
+        (run.tables / f"accuracy_{kind}_{season}.csv").unlink(missing_ok=True)
+    print("WAITING FOR INTERPRETERS:", message)
 
 # %% [markdown]
 # ## 4 · Error matrix, accuracies and areas with 95% confidence intervals
@@ -173,64 +212,75 @@ for box in boxes:
 # Rows are map classes, columns reference classes (Olofsson et al.).
 
 # %%
-matrices = {box: accuracy.error_matrix(interpreted[box]) for box in boxes}
-pd.concat(matrices, names=["box", "map"])
+if ready:
+    matrices = {box: accuracy.error_matrix(interpreted[box]) for box in boxes}
+    display(pd.concat(matrices, names=["box", "map"]))
 
 # %%
-acc_tables, oa_rows = [], []
-for box in boxes:
-    t = accuracy.accuracy_table(matrices[box], mapped[box])
-    t.insert(0, "box", box)
-    acc_tables.append(t)
-    oa = accuracy.overall_accuracy(matrices[box], mapped[box])
-    oa_rows.append({"box": box, "overall_accuracy": oa["estimate"], "ci95": oa["ci95"],
-                    "plain_ratio": accuracy.overall_count_ratio(matrices[box])})  # fmt: skip
-acc_table = pd.concat(acc_tables)
-acc_table.insert(0, "data_source", data_source)
-vio.write_table(acc_table, run.tables / f"accuracy_classes_{season}.csv", index=True)
-oa_table = pd.DataFrame(oa_rows).assign(data_source=data_source)
-vio.write_table(oa_table, run.tables / f"accuracy_overall_{season}.csv")
-print(f"Overall accuracy ({label}, season {season}):")
-print(oa_table.round(3).to_string(index=False))
-acc_table.round(3)
+if ready:
+    acc_tables, oa_rows = [], []
+    for box in boxes:
+        t = accuracy.accuracy_table(matrices[box], mapped[box])
+        t.insert(0, "box", box)
+        acc_tables.append(t)
+        oa = accuracy.overall_accuracy(matrices[box], mapped[box])
+        oa_rows.append({"box": box, "overall_accuracy": oa["estimate"], "ci95": oa["ci95"],
+                        "plain_ratio": accuracy.overall_count_ratio(matrices[box])})  # fmt: skip
+    acc_table = pd.concat(acc_tables)
+    acc_table.insert(0, "data_source", data_source)
+    vio.write_table(acc_table, run.tables / f"accuracy_classes_{season}.csv", index=True)
+    oa_table = pd.DataFrame(oa_rows).assign(data_source=data_source)
+    vio.write_table(oa_table, run.tables / f"accuracy_overall_{season}.csv")
+    print(f"Overall accuracy ({label}, season {season}):")
+    print(oa_table.round(3).to_string(index=False))
+    display(acc_table.round(3))
 
 # %%
-areas = {
-    box: accuracy.estimate_area(matrices[box], mapped[box], pixel_area_m2=pixel_m2[box])
-    for box in boxes
-}
-area_table = pd.concat(areas, names=["box", "class"])
-total = area_table.groupby("class", sort=False)[["mapped_ha", "area_ha"]].sum()
-total["area_ha_se"] = np.sqrt((area_table["area_ha_se"] ** 2).groupby("class", sort=False).sum())
-total["area_ha_ci95"] = accuracy.Z95 * total["area_ha_se"]
-area_table = pd.concat([area_table, pd.concat({"all boxes": total}, names=["box", "class"])])
-area_table.insert(0, "data_source", data_source)
-vio.write_table(area_table, run.tables / f"accuracy_areas_{season}.csv", index=True)
-print(f"Mapped versus estimated area, ha ({label}):")
-area_table[["mapped_ha", "area_ha", "area_ha_ci95"]].round(1)
+if ready:
+    area_est = {
+        box: accuracy.estimate_area(matrices[box], mapped[box], pixel_area_m2=pixel_m2[box])
+        for box in boxes
+    }
+    area_table = pd.concat(area_est, names=["box", "class"])
+    total = area_table.groupby("class", sort=False)[["mapped_ha", "area_ha"]].sum()
+    total["area_ha_se"] = np.sqrt(
+        (area_table["area_ha_se"] ** 2).groupby("class", sort=False).sum()
+    )
+    total["area_ha_ci95"] = accuracy.Z95 * total["area_ha_se"]
+    area_table = pd.concat([area_table, pd.concat({"all areas": total}, names=["box", "class"])])
+    area_table.insert(0, "data_source", data_source)
+    vio.write_table(area_table, run.tables / f"accuracy_areas_{season}.csv", index=True)
+    print(f"Mapped versus estimated area, ha ({label}):")
+    display(area_table[["mapped_ha", "area_ha", "area_ha_ci95"]].round(1))
 
 # %%
-fig, axes = plt.subplots(1, len(boxes) + 1, figsize=(5 * (len(boxes) + 1), 4))
-for ax, (name, tab) in zip(axes, [*areas.items(), ("all boxes", total)], strict=True):
-    plotting.plot_area_estimates(tab, ax=ax, title=f"{name.capitalize()} {season} ({label})")
-fig.tight_layout()
-plotting.savefig(fig, run.figures / f"accuracy_areas_{season}.png", simulated=simulated)
+if ready:
+    fig, axes = plt.subplots(1, len(boxes) + 1, figsize=(5 * (len(boxes) + 1), 4))
+    for ax, (name, tab) in zip(axes, [*area_est.items(), ("all areas", total)], strict=True):
+        plotting.plot_area_estimates(tab, ax=ax, title=f"{name.capitalize()} {season} ({label})")
+    fig.tight_layout()
+    plotting.savefig(fig, run.figures / f"accuracy_areas_{season}.png", simulated=simulated)
 
 # %% [markdown]
 # ### Per district
 #
 # Each sample point carries the district it falls in; a domain estimator under the same
-# stratified design gives each district's class areas (their sum is the box total).
+# stratified design gives each district's class areas (their sum is the area total).
 
 # %%
-zone_tables = []
-for box in boxes:
-    z = accuracy.estimate_zone_areas(interpreted[box], mapped[box], zone_col="ADM2_EN",
-                                     pixel_area_m2=pixel_m2[box])  # fmt: skip
-    zone_tables.append(z.assign(box=box, data_source=data_source))
-zones = pd.concat(zone_tables, ignore_index=True)
-vio.write_table(zones, run.tables / f"accuracy_districts_{season}.csv")
-zones[zones["class"] == "mines"][["box", "zone", "n_points", "area_ha", "area_ha_ci95"]].round(1)
+if ready:
+    zone_tables = []
+    for box in boxes:
+        z = accuracy.estimate_zone_areas(interpreted[box], mapped[box], zone_col="ADM2_EN",
+                                         pixel_area_m2=pixel_m2[box])  # fmt: skip
+        zone_tables.append(z.assign(box=box, data_source=data_source))
+    zones = pd.concat(zone_tables, ignore_index=True)
+    vio.write_table(zones, run.tables / f"accuracy_districts_{season}.csv")
+    display(
+        zones[zones["class"] == "mines"][
+            ["box", "zone", "n_points", "area_ha", "area_ha_ci95"]
+        ].round(1)
+    )
 
 # %% [markdown]
 # ## 5 · Gallwey et al. Table 3 from the paper's counts

@@ -21,10 +21,11 @@
 # (GeoJSON + GeoPackage) and a static web map that opens offline.
 #
 # Two modes:
-# - `mode = "demo"`: the class maps of the simulated demo
-#   (`<report_dir>/maps/ensemble_<box>_<season>_class.tif` from 06_predict; when
-#   `class_map_source = "auto"` and those are absent, the simulated truth
-#   `<catalog_dir>/truth/<box>_<season>.tif` stands in). **Every number is simulated.**
+# - `mode = "demo"` (the maps of this run): the ensembled class maps
+#   `<report_dir>/maps/ensemble_<area>_<season>_class.tif` from 06_predict, on the real path
+#   and in the demo alike. Only in the simulated demo, when `class_map_source = "auto"` and
+#   those are absent, the simulated truth `<catalog_dir>/truth/<box>_<season>.tif` stands in;
+#   there **every number is simulated**. The real path never reads it.
 # - `mode = "earthrise"` (params/ghana_earthrise.yaml): **real** Earth Genome detector polygons
 #   (Ashanti 2017 and 2020; south-west Ghana 2024) shipped in `vitseg/data`: new mining
 #   2017→2020 by polygon difference, its hectares per real district and its density, and
@@ -42,7 +43,7 @@
 report_dir = "reports/demo"
 simulated = True
 catalog_dir = "data/synthetic/demo"
-boxes = ["obuasi", "kibi"]
+aoi = ["obuasi", "kibi"]
 seasons = ["2020-21", "2021-22"]
 crs = "EPSG:32630"
 mode = "demo"
@@ -69,9 +70,11 @@ import rioxarray
 from shapely.geometry import box as shapely_box
 
 import vitseg.alerts
+import vitseg.aoi
 import vitseg.change
 import vitseg.density
 import vitseg.io
+import vitseg.periods
 import vitseg.plotting
 import vitseg.predict
 import vitseg.synthetic
@@ -83,7 +86,7 @@ from vitseg.errors import ParamsError
 run = vitseg.io.start_run(
     report_dir,
     params={
-        "simulated": simulated, "catalog_dir": catalog_dir, "boxes": boxes, "seasons": seasons,
+        "simulated": simulated, "catalog_dir": catalog_dir, "aoi": aoi, "seasons": seasons,
         "crs": crs, "mode": mode, "class_map_source": class_map_source,
         "districts_name": districts_name, "protected_areas_file": protected_areas_file,
         "protected_areas_id": protected_areas_id, "bandwidth_m": bandwidth_m,
@@ -98,7 +101,12 @@ if mode not in ("demo", "earthrise"):
 is_demo = mode == "demo"
 districts = gpd.read_file(vitseg.io.data_path(districts_name))
 DISTRICTS_SOURCE = "Ghana Statistical Service / OCHA ROWCA via HDX (cod-ab-gha), CC BY 3.0 IGO"
-data_source = "simulated scenes (vitseg.synthetic)" if simulated else "see notebook"
+data_source = vitseg.io.data_source(simulated)
+sim = " (simulated)" if simulated else ""
+SIM = " (SIMULATED)" if simulated else ""
+areas_aoi = vitseg.aoi.resolve_aoi(aoi, cells_file=run.data / "grid_cells.gpkg")
+boxes = list(areas_aoi["area"])
+seasons = [p.label for p in vitseg.periods.parse_periods(seasons)]
 print(f"mode={mode}; {len(districts)} real districts ({DISTRICTS_SOURCE})")
 
 # %% [markdown]
@@ -118,14 +126,17 @@ if is_demo:
             if class_map_source in ("ensemble", "auto") and ens.exists():
                 da = rioxarray.open_rasterio(ens).squeeze("band", drop=True).load()
                 map_source[(b, s)] = "ensemble (06_predict)"
-            elif class_map_source in ("truth", "auto"):
+            elif simulated and class_map_source in ("truth", "auto"):
                 da = vitseg.synthetic.load_truth(catalog_dir, b, s)
                 map_source[(b, s)] = "synthetic truth (stand-in for 06_predict maps)"
             else:
-                raise ParamsError(f"no class map {ens}; run 06_predict or use 'auto'/'truth'")
+                raise ParamsError(
+                    f"no class map {ens}; run 06_predict first"
+                    + ("" if simulated else " (the real path uses only maps of this run)")
+                )
             maps[b][s] = da
     sources = sorted(set(map_source.values()))
-    print("class maps from:", sources, "(simulated)")
+    print("class maps from:", sources, sim)
 
 # %% [markdown]
 # ## Change maps (integer code = from × 3 + to) and class areas per season (Gallwey Fig. 7)
@@ -153,7 +164,7 @@ if is_demo:
         vitseg.plotting.plot_change_map(
             codes, ax=axes[i, -1], title=f"{b} change {seasons[-2]} -> {seasons[-1]}"
         )
-    fig.suptitle("Class maps and change map per box (simulated)")
+    fig.suptitle(f"Class maps and change map per area{sim}")
     fig.tight_layout()
     vitseg.plotting.savefig(fig, run.figures / "change_maps.png", simulated=simulated)
     transitions = pd.concat(transitions).assign(data_source=data_source)
@@ -166,7 +177,7 @@ if is_demo:
     areas["data_source"] = data_source
     vitseg.io.write_table(areas, run.tables / "class_areas.csv")
     total = areas.groupby("season")[list(CLASSES)].sum()
-    print("Class areas, both boxes (ha, SIMULATED):")
+    print(f"Class areas, all areas (ha){SIM}:")
     print(total.round(1).to_string())
 
     fig, axes = plt.subplots(1, len(CLASSES), figsize=(11, 3.6), sharey=True)
@@ -177,15 +188,15 @@ if is_demo:
         for k, v in enumerate(total[c]):
             ax.annotate(f"{v:,.0f}", (k, v), ha="center", va="bottom", fontsize=8)
     axes[0].set_ylabel("area (ha)")
-    fig.suptitle("Area per class and season, both boxes (Gallwey Fig. 7 layout; simulated)")
+    fig.suptitle(f"Area per class and season, all areas (Gallwey Fig. 7 layout){sim}")
     fig.tight_layout()
     vitseg.plotting.savefig(fig, run.figures / "class_areas.png", simulated=simulated)
 
 # %% [markdown]
 # ## Mined area per real district, cumulative and per season (Gallwey Fig. 8)
 #
-# Districts are the real OCHA ADM2 polygons; the mined area is that of the simulated maps.
-# `covered_fraction` says how much of each district the ~15 km boxes cover.
+# Districts are the real OCHA ADM2 polygons; the mined area is that of this run's maps
+# (simulated in the demo). `covered_fraction` says how much of each district the areas cover.
 
 # %%
 if is_demo:
@@ -208,7 +219,7 @@ if is_demo:
     ).clip(upper=1)
     district_table["data_source"] = data_source
     vitseg.io.write_table(district_table, run.tables / "district_mining.csv")
-    print("Mined hectares per district (SIMULATED maps, real districts):")
+    print(f"Mined hectares per district{SIM}:")
     print(district_table[[*keys, "mines_ha", "new_mines_ha", "covered_fraction"]].round(3)
           .to_string(index=False))  # fmt: skip
 
@@ -223,7 +234,7 @@ if is_demo:
     axes[1].set_ylabel("hectares")
     for ax in axes:
         ax.set_xlabel("")
-    fig.suptitle("Mining per real Ghana district (OCHA ADM2) from simulated maps (Fig. 8 layout)")
+    fig.suptitle(f"Mining per real Ghana district (OCHA ADM2), Fig. 8 layout{sim}")
     fig.tight_layout()
     vitseg.plotting.savefig(fig, run.figures / "district_mining.png", simulated=simulated)
 
@@ -265,7 +276,7 @@ if is_demo:
                 dens, ax=axes[i, j], outlines=districts,
                 title=f"{b}: new-mining pixels per km², {s0} -> {s1}",
             )  # fmt: skip
-    fig.suptitle("Kernel density of new mining (Gallwey Fig. 9 layout; simulated)")
+    fig.suptitle(f"Kernel density of new mining (Gallwey Fig. 9 layout){sim}")
     fig.tight_layout()
     vitseg.plotting.savefig(fig, run.figures / "density.png", simulated=simulated)
     density_summary = pd.DataFrame(dens_rows).assign(data_source=data_source)
@@ -344,7 +355,7 @@ if is_demo:
     alerts["data_source"] = data_source
     vitseg.alerts.write_alerts(alerts, run.maps / "alerts.geojson")
     vitseg.alerts.write_alerts(alerts, run.maps / "alerts.gpkg")
-    print(f"{len(alerts)} alerts (SIMULATED), {alerts['area_ha'].sum():.1f} ha; largest:")
+    print(f"{len(alerts)} alerts{SIM}, {alerts['area_ha'].sum():.1f} ha; largest:")
     print(alerts.drop(columns="geometry").head(5).to_string(index=False))
     page = vitseg.webmap.write_webmap(
         run.maps / "webmap.html",
@@ -354,8 +365,10 @@ if is_demo:
                for b in boxes},
         alerts=alerts,
         districts=districts,
-        title="vitseg demo: simulated mining change over real Ghana districts",
-        note=vitseg.plotting.SIMULATED_CAPTION + f"; class maps: {', '.join(sources)}",
+        title="vitseg demo: simulated mining change over real Ghana districts"
+        if simulated else "vitseg: mining change from Sentinel-2",
+        note=(vitseg.plotting.SIMULATED_CAPTION + "; " if simulated else "")
+        + f"class maps: {', '.join(sources)}",
         basemap=basemap or None,
     )  # fmt: skip
     print("web map:", page)

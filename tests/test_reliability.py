@@ -557,7 +557,10 @@ def declared_02() -> dict[str, Any]:
         ("02_build_cube:\n  chunks_px: -64\n", r"'chunks_px' must be > 0; got -64"),
         ("02_build_cube:\n  blank_tile_px: 0\n", r"'blank_tile_px' must be > 0; got 0"),
         ("02_build_cube:\n  max_cloud_pct: lots\n", r"'max_cloud_pct' must be float .*'lots'"),
-        ("02_build_cube:\n  seasons: ['2021-20']\n", r"season '2021-20' must look like"),
+        (
+            "02_build_cube:\n  seasons: ['2021-20']\n",
+            r"dry season '2021-20': the second year must follow",
+        ),
         ("common:\n  sead: 1\n", r"common keys \['sead'\] are declared by none"),
     ],
 )

@@ -21,10 +21,10 @@ from vitseg.errors import VitsegError
 __version__ = "0.1.0"
 
 _SUBMODULES = (
-    "accuracy", "alerts", "baselines", "change", "cloud", "composite", "constants", "cube",
-    "datasets", "density", "errors", "grid", "io", "labels", "losses", "metrics", "models",
-    "plotting", "predict", "runner", "stac", "synthetic", "temporal", "tiles", "train",
-    "webmap", "zonal",
+    "accuracy", "alerts", "aoi", "baselines", "change", "cloud", "composite", "constants",
+    "cube", "datasets", "density", "errors", "grid", "io", "labels", "losses", "metrics",
+    "models", "periods", "plotting", "predict", "runner", "stac", "stac_server", "standin",
+    "synthetic", "temporal", "tiles", "train", "webmap", "zonal",
 )  # fmt: skip
 
 __all__ = ["VitsegError", "__version__", *_SUBMODULES]

@@ -25,12 +25,19 @@ def main(argv: list[str] | None = None) -> int:
         help="re-execute notebooks whose inputs did not change since their last run",
     )  # fmt: skip
     run_p.add_argument("--report-dir", default=None, help="override reports/<experiment>")
+    run_p.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+        help="set a 'common' key over the file's value (YAML value), e.g. --set stac_source=http://127.0.0.1:8000",
+    )  # fmt: skip
     args = parser.parse_args(argv)
 
-    from vitseg.runner import run_experiment
+    from vitseg.runner import parse_overrides, run_experiment
 
     try:
-        run_experiment(args.params, only=args.only, force=args.force, report_dir=args.report_dir)
+        run_experiment(
+            args.params, only=args.only, force=args.force, report_dir=args.report_dir,
+            overrides=parse_overrides(args.overrides),
+        )  # fmt: skip
     except VitsegError as exc:
         print(f"vitseg: error: {exc}", file=sys.stderr)
         return 2

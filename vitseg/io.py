@@ -33,6 +33,7 @@ __all__ = [
     "git_sha",
     "package_versions",
     "read_json",
+    "set_waiting",
     "sha256_file",
     "start_run",
     "update_manifest",
@@ -65,7 +66,7 @@ def data_source(simulated: bool) -> str:
     >>> data_source(True)
     'simulated scenes (vitseg.synthetic)'
     """
-    return SIMULATED_SOURCE if simulated else "Sentinel-2 L2A (Earth Search)"
+    return SIMULATED_SOURCE if simulated else "Sentinel-2 L2A (STAC API)"
 
 
 def clean_partials(root: str | os.PathLike[str]) -> list[Path]:
@@ -292,6 +293,33 @@ def update_manifest(root: str | os.PathLike[str], section: str, value: Any) -> P
     manifest: dict[str, Any] = read_json(path) if path.exists() else {}
     manifest[section] = value
     return write_json(path, manifest)
+
+
+def set_waiting(root: str | os.PathLike[str], notebook: str, message: str | None) -> Path:
+    """Record (or clear, with ``message=None``) that ``notebook`` waits for a person's input.
+
+    The runner prints the message after the notebook ran: the run is not failed, it waits
+    (e.g. 07_accuracy until interpreters have labelled the sample).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> root = tempfile.mkdtemp()
+    >>> _ = set_waiting(root, "07_accuracy", "label the sample")
+    >>> read_json(Path(root) / "manifest.json")["waiting"]
+    {'07_accuracy': 'label the sample'}
+    >>> _ = set_waiting(root, "07_accuracy", None)
+    >>> read_json(Path(root) / "manifest.json")["waiting"]
+    {}
+    """
+    path = Path(root) / "manifest.json"
+    manifest: dict[str, Any] = read_json(path) if path.exists() else {}
+    waiting = dict(manifest.get("waiting") or {})
+    if message:
+        waiting[notebook] = message
+    else:
+        waiting.pop(notebook, None)
+    return update_manifest(root, "waiting", waiting)
 
 
 def start_run(

@@ -189,11 +189,15 @@ def parse_period(text: str | int | Period) -> Period:
     if m := _SEASON.match(s):
         first, second = int(m.group(1)), int(m.group(2))
         if second != (first + 1) % 100:
+            month_hint = (
+                f" For a month use a date range, e.g. '{first}-{m.group(2)}-01/{first}-{m.group(2)}-28'."
+                if 1 <= second <= 12
+                else ""
+            )
             raise ParamsError(
                 f"dry season {text!r}: the second year must follow the first, as in "
                 f"'{first}-{(first + 1) % 100:02d}' (Nov {first} - Mar {first + 1}); got "
-                f"{m.group(2)!r}. For a month use a date range, e.g. "
-                f"'{first}-{m.group(2)}-01/{first}-{m.group(2)}-28'."
+                f"{m.group(2)!r}.{month_hint}"
             )
         if first < 1:
             raise ParamsError(f"dry season {text!r}: year 0 is not a valid year")

@@ -48,6 +48,7 @@ __all__ = [
     "find_notebooks",
     "load_experiment",
     "notebook_parameters",
+    "parse_overrides",
     "resolve_parameters",
     "run_experiment",
 ]
@@ -62,7 +63,9 @@ _NON_NEGATIVE_HINTS = ("overlap", "buffer", "min_", "max_", "num_workers", "marg
 #: ... and these, where 0 means "all" (02_build_cube: size_px 0 = the whole mining box).
 _ZERO_MEANS_ALL = ("size_px",)
 _DATE_RANGE_RE = re.compile(r"^(\d{4}-\d{2}-\d{2})/(\d{4}-\d{2}-\d{2})$")
-_SEASON_RE = re.compile(r"^(\d{4})-(\d{2})$")
+#: ``*_file`` parameters a person writes during the run (07's interpreted sample): they
+#: may not exist yet; the notebook says what to provide.
+_WRITTEN_BY_A_PERSON = frozenset({"reference_file"})
 
 
 class NotebookFailedError(VitsegError, RuntimeError):
@@ -199,7 +202,20 @@ def _type_name(expected: tuple[type, ...]) -> str:
     return "float" if float in expected else expected[0].__name__
 
 
+#: Parameters that take more than one type (the default shows only one of them).
+_KEY_TYPES: dict[str, tuple[type, ...]] = {
+    "aoi": (str, list),  # a box name, a polygon file or "cells"; or box names / a bbox
+}
+
+
 def _check_type(notebook: str, key: str, value: Any, spec: Mapping[str, Any]) -> None:
+    if key in _KEY_TYPES:
+        if not isinstance(value, _KEY_TYPES[key]):
+            raise ParamsError(
+                f"{notebook}: parameter {key!r} must be one of "
+                f"{[t.__name__ for t in _KEY_TYPES[key]]}; got {value!r} ({type(value).__name__})"
+            )
+        return
     declared = str(spec.get("inferred_type_name", "None"))
     default = _default_value(spec)
     expected: tuple[type, ...] | None = {
@@ -248,20 +264,24 @@ def _check_value(notebook: str, key: str, value: Any) -> None:
                     f"{notebook}: {key!r}={value!r} ends before it starts; write 'START/END' "
                     f"with START <= END, e.g. '{end}/{start}'"
                 )
-        if (key.endswith(("_path", "_file"))) and value and "://" not in value:
+        if (
+            key.endswith(("_path", "_file"))
+            and key not in _WRITTEN_BY_A_PERSON
+            and value
+            and "://" not in value
+        ):
             if not (REPO_ROOT / value).exists() and not Path(value).exists():
                 raise ParamsError(
                     f"{notebook}: {key!r} points to {value!r}, which does not exist "
                     "(paths are relative to the repository root)"
                 )
     if key == "seasons" and isinstance(value, list):
-        for s in value:
-            m = _SEASON_RE.match(str(s))
-            if not m or (int(m.group(1)) + 1) % 100 != int(m.group(2)):
-                raise ParamsError(
-                    f"{notebook}: season {s!r} must look like '2020-21' (a dry season Nov-Mar, "
-                    "second year = first + 1)"
-                )
+        from vitseg.periods import parse_periods
+
+        try:
+            parse_periods([str(s) for s in value])
+        except ParamsError as exc:
+            raise ParamsError(f"{notebook}: parameter 'seasons': {exc}") from None
 
 
 def resolve_parameters(
@@ -323,9 +343,62 @@ def resolve_parameters(
     return resolved
 
 
+def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
+    """Parse ``KEY=VALUE`` strings (values as YAML: numbers, lists, booleans).
+
+    Examples
+    --------
+    >>> parse_overrides(["seed=3", "stac_source=http://127.0.0.1:8000", "aoi=[kibi]"])
+    {'seed': 3, 'stac_source': 'http://127.0.0.1:8000', 'aoi': ['kibi']}
+    """
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key.strip():
+            raise ParamsError(f"--set wants KEY=VALUE, e.g. --set seed=1; got {pair!r}")
+        try:
+            out[key.strip()] = yaml.safe_load(text) if text else ""
+        except yaml.YAMLError as exc:
+            raise ParamsError(f"--set {pair!r}: the value is not valid YAML ({exc})") from None
+    return out
+
+
+def _input_files(params: Mapping[str, Any]) -> list[str]:
+    """Paths named by ``*_file``/``*_files`` parameters (strings, lists or dict values)."""
+    found: list[str] = []
+    for key, value in params.items():
+        if not key.endswith(("_file", "_files")):
+            continue
+        values = value.values() if isinstance(value, dict) else value
+        for v in [values] if isinstance(values, str) else list(values):
+            if isinstance(v, str) and v and "://" not in v:
+                found.append(v)
+    return sorted(found)
+
+
+def _file_digest(name: str) -> str:
+    path = Path(name) if Path(name).is_absolute() else REPO_ROOT / name
+    if not path.exists():
+        return "missing"
+    if path.is_dir():
+        return "folder"
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def _fingerprint(source: Path, params: Mapping[str, Any]) -> str:
+    """Hash of the notebook source, its parameters and the files its ``*_file`` keys name.
+
+    A file that appears or changes (07's ``reference_file`` once interpreters filled the
+    sample) makes the notebook out of date.
+    """
     h = hashlib.sha256(source.read_bytes())
     h.update(json.dumps(params, sort_keys=True, default=str).encode())
+    for name in _input_files(params):
+        h.update(f"{name}={_file_digest(name)}".encode())
     return h.hexdigest()[:16]
 
 
@@ -335,6 +408,7 @@ def run_experiment(
     only: Sequence[str] | None = None,
     force: bool = False,
     report_dir: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
     notebook_dir: str | os.PathLike[str] = NOTEBOOK_DIR,
     kernel_name: str = "python3",
 ) -> Path:
@@ -350,6 +424,9 @@ def run_experiment(
         Re-execute notebooks that are up to date.
     report_dir
         Overrides ``common.report_dir``.
+    overrides
+        ``{key: value}`` set in ``common`` over the file's values (the CLI's ``--set
+        key=value``), e.g. the URL of a STAC API started for this run.
     notebook_dir
         Where the ``NN_name.py`` notebooks live.
     kernel_name
@@ -365,6 +442,11 @@ def run_experiment(
     import papermill
 
     exp = load_experiment(params_path, notebook_dir=notebook_dir)
+    if overrides:
+        exp = Experiment(
+            path=exp.path, name=exp.name, common={**exp.common, **dict(overrides)},
+            sections=exp.sections, notebooks=exp.notebooks,
+        )  # fmt: skip
     available = find_notebooks(notebook_dir)
     names = list(exp.notebooks)
     if only:
@@ -428,6 +510,9 @@ def run_experiment(
             os.replace(partial, out)
         failed.unlink(missing_ok=True)
         seconds = time.perf_counter() - t0
+        waiting = (read_json(manifest_path).get("waiting") or {}).get(nb)
+        if waiting:
+            print(f"[{i}/{len(names)}] {nb}: waiting for you: {waiting}", flush=True)
         _record(root, nb, {
             "status": "ok", "fingerprint": fp, "seconds": round(seconds, 1),
             "finished": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),

@@ -51,10 +51,13 @@ __all__ = [
     "EARTH_SEARCH",
     "RETRY_STATUS",
     "asset_band_map",
+    "clearest_day",
+    "cube_bbox",
     "freeze_items",
     "item_ids",
     "load_items",
     "search_items",
+    "select_items",
 ]
 
 #: Element 84's Earth Search STAC API (v1).
@@ -501,6 +504,126 @@ def search_items(
         kept = complete
     kept.sort(key=lambda i: (_item_time(i), i.id))
     return pystac.ItemCollection([_absolute_hrefs(i) for i in kept])
+
+
+def select_items(
+    items: Iterable[pystac.Item],
+    *,
+    geometry: Any,
+    datetime: str | Sequence[str | None] | None = None,
+) -> list[pystac.Item]:
+    """Return the items whose footprint intersects ``geometry`` (lon/lat) within ``datetime``.
+
+    Used to regroup a frozen item set by area and period without any simulator metadata.
+
+    Parameters
+    ----------
+    items
+        pystac Items (e.g. :func:`load_items` of a run's ``items.json``).
+    geometry
+        A shapely geometry in lon/lat degrees (EPSG:4326), e.g. one row of
+        :func:`vitseg.aoi.resolve_aoi`.
+    datetime
+        Optional STAC interval (``"2020-11-01/2021-03-31"``).
+
+    Returns
+    -------
+    list of pystac.Item
+        In the given order.
+
+    Examples
+    --------
+    >>> import pystac, datetime as dt, shapely.geometry as sg
+    >>> g = {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]]]}
+    >>> a = pystac.Item("a", g, [0, 0, 1, 1], dt.datetime(2021, 1, 5), {})
+    >>> [i.id for i in select_items([a], geometry=sg.box(0.5, 0.5, 2, 2), datetime="2021-01")]
+    ['a']
+    >>> select_items([a], geometry=sg.box(2, 2, 3, 3))
+    []
+    """
+    import shapely.geometry
+
+    start, end = _interval(datetime)
+    out = []
+    for item in items:
+        if item.geometry is not None:
+            hit = shapely.geometry.shape(item.geometry).intersects(geometry)
+        else:
+            ib = _item_bbox(item)
+            hit = ib is not None and shapely.geometry.box(*ib).intersects(geometry)
+        t = _item_time(item)
+        if hit and (start is None or t >= start) and (end is None or t <= end):
+            out.append(item)
+    return out
+
+
+def clearest_day(items: Iterable[pystac.Item]) -> list[pystac.Item]:
+    """Return the items of the UTC day with the lowest mean ``eo:cloud_cover``.
+
+    Same-day items of neighbouring tiles stay together (one observation).
+
+    Raises
+    ------
+    EmptySearchError
+        No items.
+
+    Examples
+    --------
+    >>> import pystac, datetime as dt
+    >>> g = {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]]]}
+    >>> mk = lambda i, d, cc: pystac.Item(i, g, [0, 0, 1, 1], d, {"eo:cloud_cover": cc})
+    >>> its = [mk("a", dt.datetime(2021, 1, 5), 30), mk("b", dt.datetime(2021, 1, 9), 2),
+    ...        mk("c", dt.datetime(2021, 1, 9), 6)]
+    >>> [i.id for i in clearest_day(its)]
+    ['b', 'c']
+    """
+    by_day: dict[_dt.date, list[pystac.Item]] = {}
+    for item in items:
+        by_day.setdefault(_item_time(item).date(), []).append(item)
+    if not by_day:
+        raise EmptySearchError("no items to choose the clearest day from")
+
+    def mean_cloud(group: list[pystac.Item]) -> float:
+        return sum(float(i.properties.get("eo:cloud_cover") or 0.0) for i in group) / len(group)
+
+    day = min(sorted(by_day), key=lambda d: mean_cloud(by_day[d]))
+    return by_day[day]
+
+
+def cube_bbox(items: Iterable[pystac.Item], *, geometry: Any) -> Bbox:
+    """Lon/lat bbox of ``geometry`` clipped to the union of the items' bboxes.
+
+    The cube of an area then covers no more than the imagery does.
+
+    Raises
+    ------
+    EmptySearchError
+        No item overlaps ``geometry``.
+
+    Examples
+    --------
+    >>> import pystac, datetime as dt, shapely.geometry as sg
+    >>> g = {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]]]}
+    >>> a = pystac.Item("a", g, [0, 0, 1, 1], dt.datetime(2021, 1, 5), {})
+    >>> cube_bbox([a], geometry=sg.box(0.5, -1, 2, 0.5))
+    (0.5, 0.0, 1.0, 0.5)
+    """
+    boxes = [b for b in (_item_bbox(i) for i in items) if b is not None]
+    if not boxes:
+        raise EmptySearchError(
+            "no item to build a cube from; search the area and period first (notebook 02)"
+        )
+    w, s, e, n = geometry.bounds
+    out = (
+        float(max(w, min(b[0] for b in boxes))), float(max(s, min(b[1] for b in boxes))),
+        float(min(e, max(b[2] for b in boxes))), float(min(n, max(b[3] for b in boxes))),
+    )  # fmt: skip
+    if not (out[0] < out[2] and out[1] < out[3]):
+        raise EmptySearchError(
+            f"the items' footprints {boxes[:3]} do not overlap the area {geometry.bounds}; "
+            "check the area's CRS and that the search covered it"
+        )
+    return out
 
 
 def item_ids(items: Iterable[pystac.Item]) -> list[str]:
