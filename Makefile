@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.vitseg-installed
 
-.PHONY: env demo test lint typecheck pytest notebooks-ci sync run smoke clean browser
+.PHONY: env demo test test-network lint typecheck pytest notebooks-ci sync run smoke clean browser
 
 env: $(STAMP)
 
@@ -20,6 +20,10 @@ demo: env
 
 ## Everything CI checks: lint, types, unit tests, every notebook with params/ci.yaml, and the real-data experiment
 test: env browser lint typecheck pytest notebooks-ci
+
+## The live real path: search Earth Search over Ghana, build a small cube, predict it (needs the internet)
+test-network: env
+	$(VENV)/bin/pytest -m network tests/test_network.py
 
 browser:
 	@bash scripts/ensure_chromium.sh
@@ -52,4 +56,4 @@ smoke: env
 	$(PY) -m vitseg --help > /dev/null
 
 clean:
-	rm -rf reports/ci reports/demo data/synthetic .pytest_cache .mypy_cache .ruff_cache
+	rm -rf reports/ci reports/ci_real reports/demo data/synthetic data/standin .pytest_cache .mypy_cache .ruff_cache

@@ -127,7 +127,7 @@ for name, part in selected.groupby("box"):
             "max_label_frac": part["label_frac"].max(),
         }
     )
-summary = pd.DataFrame(rows)
+summary = pd.DataFrame(rows if aoi != "cells" else [])  # cells: one row, the total
 total = {
     "box": "all",
     "cells_selected": len(selected),

@@ -224,8 +224,8 @@ per_split = (
     .unstack(fill_value=0)
     .reindex(list(tiles.SPLITS), fill_value=0)
 )
-per_split["all boxes"] = per_split.sum(axis=1)
-per_split["share"] = (per_split["all boxes"] / per_split["all boxes"].sum()).round(3)
+per_split["all areas"] = per_split.sum(axis=1)
+per_split["share"] = (per_split["all areas"] / per_split["all areas"].sum()).round(3)
 per_split["blocks"] = (
     split.groupby("split")["block"].nunique().reindex(per_split.index, fill_value=0)
 )
@@ -301,4 +301,4 @@ io.update_manifest(
         "data_source": data_source,
     },
 )  # fmt: skip
-print(f"{label}done: {len(split)} tiles", per_split["all boxes"].to_dict())
+print(f"{label}done: {len(split)} tiles", per_split["all areas"].to_dict())

@@ -139,3 +139,30 @@ def test_accuracy_waits_for_interpreters_then_uses_their_file(real_run):
     assert total["area_ha"].sum() == pytest.approx(total["mapped_ha"].sum(), rel=1e-6)
     manifest = json.loads((report / "manifest.json").read_text())
     assert "07_accuracy" not in manifest["waiting"]
+
+
+def test_vitsegh24_flow_over_the_cells_that_hold_mining_polygons(real_run):
+    """aoi: cells — 01 grids Ghana, keeps the cells with mines; 02 and 03 work on those cells."""
+    report = REPO_ROOT / "reports" / "ci_real_cells"
+    shutil.rmtree(report, ignore_errors=True)
+    catalog = REPO_ROOT / "data" / "synthetic" / "ci_real"
+    hidden = catalog.with_name(".ci_real-hidden-during-the-real-path")
+    with stac_server.serve_items(real_run["standin"].items) as server:
+        os.replace(catalog, hidden)
+        try:
+            run_experiment(
+                PARAMS, force=True, only=["01_grid_aoi", "02_build_cube", "03_labels_tiles"],
+                report_dir=str(report), overrides={"stac_source": server.url, "aoi": "cells"},
+            )  # fmt: skip
+        finally:
+            os.replace(hidden, catalog)
+    cells = pd.read_csv(report / "tables" / "grid_cells_summary.csv")
+    assert int(cells.loc[cells["box"] == "all", "cells_selected"].iloc[0]) >= 1
+    items = pd.read_csv(report / "tables" / "02_items_per_season.csv")
+    assert set(items["area"]).issubset({f"cells_{k:02d}" for k in range(1, 100)})
+    assert (items["n_items"] > 0).all()
+    for nb in ("01_grid_aoi", "02_build_cube", "03_labels_tiles"):
+        errors, _ = _outputs_text(report / "executed" / f"{nb}.ipynb")
+        assert errors == [], f"{nb}: {errors}"
+    split = pd.read_csv(report / "tables" / "03_tiles_per_split.csv")
+    assert split["all areas"].sum() > 0
