@@ -154,3 +154,78 @@ def test_cli_prints_params_errors_without_traceback(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "vitseg: error:" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+NB_CHAIN = """# %% tags=["parameters"]
+report_dir = "reports/tiny"
+data_file = ""
+
+# %%
+x = 1
+"""
+
+
+def _ran(capsys: pytest.CaptureFixture[str]) -> list[str]:
+    out = capsys.readouterr().out
+    return [line.split()[1].rstrip(":") for line in out.splitlines() if "running ..." in line]
+
+
+def test_fingerprints_chain_library_upstream_notebooks_and_input_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import vitseg.runner as runner
+
+    d = tmp_path / "nb"
+    d.mkdir()
+    for name in ("01_a", "02_b", "03_c"):
+        (d / f"{name}.py").write_text(NB_CHAIN)
+    data = tmp_path / "labels.csv"
+    data.write_text("v1")
+    report = tmp_path / "reports" / "tiny"
+    exp = write_yaml(tmp_path, f"common:\n  report_dir: {report}\n02_b:\n  data_file: {data}\n")
+    library = {"digest": "lib-1"}
+    monkeypatch.setattr(runner, "library_digest", lambda *a, **k: library["digest"])
+
+    run_experiment(exp, notebook_dir=d)
+    assert _ran(capsys) == ["01_a", "02_b", "03_c"]
+    run_experiment(exp, notebook_dir=d)
+    assert _ran(capsys) == []  # nothing changed
+    library["digest"] = "lib-2"  # an edit of vitseg/*.py
+    run_experiment(exp, notebook_dir=d)
+    assert _ran(capsys) == ["01_a", "02_b", "03_c"]
+    (d / "02_b.py").write_text(NB_CHAIN + "\ny = 2\n")  # an upstream notebook
+    run_experiment(exp, notebook_dir=d)
+    assert _ran(capsys) == ["02_b", "03_c"]
+    data.write_text("v2")  # an input file of 02_b
+    run_experiment(exp, notebook_dir=d)
+    assert _ran(capsys) == ["02_b", "03_c"]
+    run_experiment(exp, notebook_dir=d, only=["03_c"])  # --only: the chain uses 02_b's record
+    assert _ran(capsys) == []
+    (d / "01_a.py").write_text(NB_CHAIN + "\nz = 3\n")
+    run_experiment(exp, notebook_dir=d, only=["01_a"])
+    assert _ran(capsys) == ["01_a"]
+    run_experiment(exp, notebook_dir=d, only=["03_c"])  # an upstream notebook changed: re-run
+    assert _ran(capsys) == ["03_c"]
+    run_experiment(exp, notebook_dir=d)
+    assert _ran(capsys) == ["02_b", "03_c"]
+    manifest = json.loads((report / "manifest.json").read_text())
+    inputs = manifest["notebooks"]["03_c"]["inputs"]
+    assert inputs["library"] == "lib-2" and set(inputs["upstream"]) == {"01_a", "02_b"}
+    assert manifest["notebooks"]["02_b"]["inputs"]["files"][str(data)]
+
+
+def test_library_digest_changes_with_a_library_file(tmp_path: Path) -> None:
+    from vitseg.runner import library_digest
+
+    (tmp_path / "mod.py").write_text("a = 1\n")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "x.geojson").write_text("{}")
+    (tmp_path / "notes.txt").write_text("ignored")
+    first = library_digest(tmp_path)
+    (tmp_path / "notes.txt").write_text("still ignored")
+    assert library_digest(tmp_path) == first
+    (tmp_path / "data" / "x.geojson").write_text('{"a": 1}')
+    second = library_digest(tmp_path)
+    assert second != first
+    (tmp_path / "mod.py").write_text("a = 2\n")
+    assert library_digest(tmp_path) != second

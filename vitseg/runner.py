@@ -46,6 +46,7 @@ __all__ = [
     "Experiment",
     "NotebookFailedError",
     "find_notebooks",
+    "library_digest",
     "load_experiment",
     "notebook_parameters",
     "parse_overrides",
@@ -389,17 +390,52 @@ def _file_digest(name: str) -> str:
     return h.hexdigest()
 
 
-def _fingerprint(source: Path, params: Mapping[str, Any]) -> str:
-    """Hash of the notebook source, its parameters and the files its ``*_file`` keys name.
+LIBRARY_DIR = Path(__file__).resolve().parent
 
-    A file that appears or changes (07's ``reference_file`` once interpreters filled the
-    sample) makes the notebook out of date.
+
+def library_digest(root: str | os.PathLike[str] = LIBRARY_DIR) -> str:
+    """Hash of the vitseg library: every ``.py`` file and every shipped data file.
+
+    Part of every notebook's fingerprint: after an edit of the library, no result is
+    served as up to date.
     """
-    h = hashlib.sha256(source.read_bytes())
-    h.update(json.dumps(params, sort_keys=True, default=str).encode())
-    for name in _input_files(params):
-        h.update(f"{name}={_file_digest(name)}".encode())
+    h = hashlib.sha256()
+    base = Path(root)
+    for path in sorted(base.rglob("*")):
+        if not path.is_file() or "__pycache__" in path.parts or path.suffix == ".pyc":
+            continue
+        if path.suffix != ".py" and "data" not in path.relative_to(base).parts:
+            continue
+        h.update(str(path.relative_to(base)).encode())
+        h.update(hashlib.sha256(path.read_bytes()).digest())
     return h.hexdigest()[:16]
+
+
+def _fingerprint(
+    source: Path,
+    params: Mapping[str, Any],
+    *,
+    library: str = "",
+    upstream: Mapping[str, str] | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """Fingerprint of one notebook run, and what went into it (for the manifest).
+
+    A notebook is up to date only when its source, its parameters, the files its
+    ``*_file`` keys name (07's ``reference_file`` appearing or changing counts), the
+    library (:func:`library_digest`) and the fingerprints of every notebook before it
+    are unchanged.
+    """
+    parts: dict[str, Any] = {
+        "source": hashlib.sha256(source.read_bytes()).hexdigest()[:16],
+        "params": hashlib.sha256(
+            json.dumps(params, sort_keys=True, default=str).encode()
+        ).hexdigest()[:16],
+        "files": {name: _file_digest(name)[:16] for name in _input_files(params)},
+        "library": library,
+        "upstream": dict(upstream or {}),
+    }
+    fp = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+    return fp, parts
 
 
 def run_experiment(
@@ -470,12 +506,24 @@ def run_experiment(
     update_manifest(root, "experiment_file", str(exp.path))
     env = {"MPLBACKEND": "Agg", "PYTHONHASHSEED": "0"}
     os.environ.update(env)
+    library = library_digest()
+    state0 = read_json(manifest_path).get("notebooks", {}) if manifest_path.exists() else {}
+    chain: dict[str, str] = {}  # fingerprints of the notebooks before the current one
+    for nb in exp.notebooks:
+        if nb in names:
+            break
+        chain[nb] = str(state0.get(nb, {}).get("fingerprint", "never run"))
     for i, nb in enumerate(names, 1):
         params = resolved[nb]
-        fp = _fingerprint(available[nb], params)
+        fp, parts = _fingerprint(available[nb], params, library=library, upstream=chain)
         out = run.executed / f"{nb}.ipynb"
         state = read_json(manifest_path).get("notebooks", {}) if manifest_path.exists() else {}
         prev = state.get(nb, {})
+        chain[nb] = fp
+        for later in exp.notebooks[exp.notebooks.index(nb) + 1 :]:  # skipped by --only
+            if later in names:
+                break
+            chain[later] = str(state.get(later, {}).get("fingerprint", "never run"))
         if (
             not force
             and out.exists()
@@ -514,7 +562,7 @@ def run_experiment(
         if waiting:
             print(f"[{i}/{len(names)}] {nb}: waiting for you: {waiting}", flush=True)
         _record(root, nb, {
-            "status": "ok", "fingerprint": fp, "seconds": round(seconds, 1),
+            "status": "ok", "fingerprint": fp, "inputs": parts, "seconds": round(seconds, 1),
             "finished": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
             "params": params,
         })  # fmt: skip
