@@ -229,3 +229,32 @@ def test_library_digest_changes_with_a_library_file(tmp_path: Path) -> None:
     assert second != first
     (tmp_path / "mod.py").write_text("a = 2\n")
     assert library_digest(tmp_path) != second
+
+
+def test_passthrough_prints_lines_live_and_throttles_progress_bars() -> None:
+    import io
+
+    from vitseg.runner import _Passthrough
+
+    sink = io.StringIO()
+    p = _Passthrough(sink, prefix="> ", min_interval_s=3600)
+    p.write("epoch 1\nepo")
+    p.write("ch 2\n")
+    p.write("\r 10%|#   |\r 20%|##  |")  # a bar: first update shown, the rest held back
+    p.write("\r 30%|### |")
+    assert sink.getvalue().splitlines() == ["> epoch 1", "> epoch 2", ">  20%|##  |"]
+
+
+def test_run_prints_notebook_output_and_a_summary(
+    nbdir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (nbdir / "01_make_a.py").write_text(NB_A + '\nprint("hello from the kernel")\n')
+    report = tmp_path / "reports" / "tiny"
+    exp = write_yaml(tmp_path, f"notebooks: [01_make_a]\ncommon:\n  report_dir: {report}\n")
+    run_experiment(exp, notebook_dir=nbdir)
+    out = capsys.readouterr().out
+    assert "    | hello from the kernel" in out
+    assert "summary of exp.yaml" in out and "01_make_a" in out.split("summary of")[1]
+    import os
+
+    assert "MPLBACKEND" not in os.environ or os.environ["MPLBACKEND"] != "Agg"

@@ -24,15 +24,17 @@ the notebook that did not finish.
 from __future__ import annotations
 
 import ast
+import contextlib
 import datetime as _dt
 import difflib
 import hashlib
 import json
 import os
 import re
+import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -447,6 +449,7 @@ def run_experiment(
     overrides: Mapping[str, Any] | None = None,
     notebook_dir: str | os.PathLike[str] = NOTEBOOK_DIR,
     kernel_name: str = "python3",
+    show_output: bool = True,
 ) -> Path:
     """Execute the notebooks of an experiment in order; return the report folder.
 
@@ -467,6 +470,9 @@ def run_experiment(
         Where the ``NN_name.py`` notebooks live.
     kernel_name
         Jupyter kernel to execute with.
+    show_output
+        Print what each notebook prints (and its progress bars) live, indented, so no
+        long step is silent; a summary table ends the run.
 
     Raises
     ------
@@ -504,9 +510,8 @@ def run_experiment(
         print(f"removed a partial file left by a killed writer: {_rel(leftover)}", flush=True)
     manifest_path = run.manifest
     update_manifest(root, "experiment_file", str(exp.path))
-    env = {"MPLBACKEND": "Agg", "PYTHONHASHSEED": "0"}
-    os.environ.update(env)
     library = library_digest()
+    summary: list[tuple[str, str, float, int]] = []
     state0 = read_json(manifest_path).get("notebooks", {}) if manifest_path.exists() else {}
     chain: dict[str, str] = {}  # fingerprints of the notebooks before the current one
     for nb in exp.notebooks:
@@ -531,10 +536,11 @@ def run_experiment(
             and prev.get("status") == "ok"
         ):
             print(f"[{i}/{len(names)}] {nb}: up to date (use --force to re-run)", flush=True)
+            summary.append((nb, "up to date", 0.0, 0))
             continue
         print(f"[{i}/{len(names)}] {nb}: running ...", flush=True)
-        t0 = time.perf_counter()
-        with tempfile.TemporaryDirectory() as tmp:
+        t0, wall0 = time.perf_counter(), time.time()
+        with tempfile.TemporaryDirectory() as tmp, _kernel_env({"PYTHONHASHSEED": "0"}):
             src = _to_ipynb(available[nb], Path(tmp) / f"{nb}.ipynb", kernel_name=kernel_name)
             failed = run.executed / f"{nb}.failed.ipynb"
             partial = run.executed / f".{nb}.running.ipynb"
@@ -542,6 +548,8 @@ def run_experiment(
                 papermill.execute_notebook(
                     str(src), str(partial), parameters=params, cwd=str(REPO_ROOT),
                     kernel_name=kernel_name, progress_bar=False, log_output=False,
+                    stdout_file=_Passthrough(sys.stdout) if show_output else None,
+                    stderr_file=_Passthrough(sys.stdout) if show_output else None,
                 )  # fmt: skip
             except papermill.PapermillExecutionError as exc:
                 if partial.exists():
@@ -561,6 +569,7 @@ def run_experiment(
         waiting = (read_json(manifest_path).get("waiting") or {}).get(nb)
         if waiting:
             print(f"[{i}/{len(names)}] {nb}: waiting for you: {waiting}", flush=True)
+        summary.append((nb, "waiting" if waiting else "ran", seconds, _files_written(root, wall0)))
         _record(root, nb, {
             "status": "ok", "fingerprint": fp, "inputs": parts, "seconds": round(seconds, 1),
             "finished": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
@@ -568,7 +577,79 @@ def run_experiment(
         })  # fmt: skip
         print(f"[{i}/{len(names)}] {nb}: done in {seconds:.0f} s -> {_rel(out)}",
               flush=True)  # fmt: skip
+    if summary:
+        print(f"\nsummary of {exp.path.name} -> {_rel(root)}", flush=True)
+        print(f"  {'notebook':<18} {'status':<11} {'seconds':>8} {'files written':>14}")
+        for nb, status, seconds, n_files in summary:
+            print(f"  {nb:<18} {status:<11} {seconds:>8.0f} {n_files:>14}", flush=True)
     return root
+
+
+@contextlib.contextmanager
+def _kernel_env(values: Mapping[str, str]) -> Iterator[None]:
+    """Set environment variables for the kernels started inside, then restore the caller's."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+class _Passthrough:
+    """File-like sink for a kernel's stdout/stderr: prints it live, indented, to ``stream``.
+
+    Progress bars (carriage-return updates, e.g. tqdm in training) are shown at most every
+    ``min_interval_s`` so a CI log stays readable; whole lines are shown at once.
+    """
+
+    def __init__(self, stream: Any, *, prefix: str = "    | ", min_interval_s: float = 10.0):
+        self.stream = stream
+        self.prefix = prefix
+        self.min_interval_s = min_interval_s
+        self._last_bar = -float("inf")
+        self._partial = ""
+
+    def write(self, text: str) -> int:
+        for piece in re.split(r"(?<=\n)", self._partial + text):
+            if not piece:
+                continue
+            if not piece.endswith("\n"):
+                if "\r" in piece:  # a progress bar redrawn in place
+                    bar = piece.rsplit("\r", 1)[-1]
+                    now = time.monotonic()
+                    if bar.strip() and now - self._last_bar >= self.min_interval_s:
+                        self._emit(bar)
+                        self._last_bar = now
+                    self._partial = ""
+                else:  # the start of a line: wait for its end
+                    self._partial = piece
+                continue
+            self._partial = ""
+            line = piece.rstrip("\n").rsplit("\r", 1)[-1]
+            if line.strip():
+                self._emit(line)
+        return len(text)
+
+    def _emit(self, line: str) -> None:
+        self.stream.write(f"{self.prefix}{line}\n")
+        self.stream.flush()
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+def _files_written(root: Path, since: float) -> int:
+    skip = {"executed", "manifest.json"}
+    return sum(
+        1
+        for p in root.rglob("*")
+        if p.is_file() and p.relative_to(root).parts[0] not in skip and p.stat().st_mtime >= since
+    )
 
 
 def _record(root: Path, notebook: str, info: dict[str, Any]) -> None:
