@@ -293,17 +293,26 @@ plotting.savefig(fig, run.figures / "02_valid_counts.png", simulated=simulated)
 # float32 COGs.
 
 # %%
-comps = {
-    (box, s): composite.composite(masked[box], method=composite_method, season=season_text[s]).compute()
-    for (box, s), ts in season_times.items()
-    if ts
-}  # fmt: skip
-paths = {
-    key: composite.write_composite(comp, run.data / f"composite_{key[0]}_{key[1]}.tif")
-    for key, comp in comps.items()
-}  # fmt: skip
-for key, p in paths.items():
-    print(key, p, f"{p.stat().st_size / 2**20:.1f} MiB")
+comps, paths = {}, {}
+for (box, s), ts in season_times.items():  # one area and period at a time (bounded memory)
+    if not ts:
+        continue
+    path = run.data / f"composite_{box}_{s}.tif"
+    key = composite.inputs_key(
+        items=sorted(str(i) for i in cubes[box].sel(time=ts)["id"].values), crs=crs,
+        shape=dict(cubes[box].sizes), cloud_method=cloud_method, bright_threshold=bright_threshold,
+        method=composite_method, trust_offset_metadata=trust_offset_metadata,
+    )  # fmt: skip
+    comps[(box, s)] = composite.read_composite(path, key=key)  # resume: finished ones are reused
+    if comps[(box, s)] is None:
+        comps[(box, s)] = composite.composite(
+            masked[box], method=composite_method, season=season_text[s]
+        ).compute()
+        composite.write_composite(comps[(box, s)], path, key=key)
+        print(f"{box} {s}: composite of {len(ts)} observations -> {path}", flush=True)
+    else:
+        print(f"{box} {s}: finished composite reused ({path}, same inputs)")
+    paths[(box, s)] = path
 
 # %%
 for bands, name, title in (

@@ -164,3 +164,25 @@ def test_write_composite_cog(tmp_path: Path) -> None:
 def test_errors(call: object, error: type[Exception], match: str) -> None:
     with pytest.raises(error, match=match):
         call(make_cube("EPSG:32630", "numpy"))  # type: ignore[operator]
+
+
+def test_composite_cog_is_reused_only_for_the_same_inputs(tmp_path):
+    import xarray as xr
+
+    from vitseg.composite import inputs_key, read_composite, write_composite
+
+    rng = np.random.default_rng(0)
+    da = xr.DataArray(
+        rng.random((2, 8, 8)).astype("float32"), dims=("band", "y", "x"),
+        coords={"band": ["B02", "B03"], "y": np.arange(8)[::-1] * 10.0 + 5, "x": np.arange(8) * 10.0 + 5},
+    ).rio.write_crs("EPSG:32630")  # fmt: skip
+    da[0, 0, 0] = np.nan
+    key = inputs_key(items=["a", "b"], method="median")
+    path = write_composite(da, tmp_path / "c.tif", key=key)
+    back = read_composite(path, key=key)
+    assert back is not None and list(back["band"].values) == ["B02", "B03"]
+    np.testing.assert_array_equal(back.values, da.values)
+    assert read_composite(path, key=inputs_key(items=["a", "c"], method="median")) is None
+    assert read_composite(tmp_path / "missing.tif", key=key) is None
+    (tmp_path / "broken.tif").write_bytes(b"not a tiff")
+    assert read_composite(tmp_path / "broken.tif", key=key) is None

@@ -19,7 +19,7 @@ from typing import Any, Literal, overload
 
 import numpy as np
 import pandas as pd
-import rioxarray  # noqa: F401  (registers the .rio accessor)
+import rioxarray
 import xarray as xr
 
 from vitseg.errors import DimensionError, NoValidDataError, VitsegError
@@ -28,6 +28,8 @@ from vitseg.periods import Period, parse_period, period_of
 __all__ = [
     "DRY_MONTHS",
     "composite",
+    "inputs_key",
+    "read_composite",
     "season_of",
     "seasonal_composites",
     "tile_valid_fraction",
@@ -291,7 +293,54 @@ def tile_valid_fraction(da: xr.DataArray, *, tile_px: int) -> xr.DataArray:
     return frac
 
 
-def write_composite(da: xr.DataArray, path: str | os.PathLike[str]) -> Path:
+def inputs_key(**inputs: Any) -> str:
+    """Return a short hash of everything a composite depends on (items, masks, method, grid).
+
+    Examples
+    --------
+    >>> inputs_key(items=["a", "b"], method="median") == inputs_key(method="median", items=["a", "b"])
+    True
+    """
+    import hashlib
+    import json
+
+    text = json.dumps(inputs, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def read_composite(path: str | os.PathLike[str], *, key: str | None = None) -> xr.DataArray | None:
+    """Read a composite COG written by :func:`write_composite`; None when it must be made.
+
+    With ``key``, the file counts only when it was written with the same
+    :func:`inputs_key` (a run that resumes reuses finished composites, never stale ones).
+
+    Returns
+    -------
+    xarray.DataArray or None
+        ``(band, y, x)`` float32 with band names, NaN as no data; None when the file is
+        missing, unreadable or was made from other inputs.
+    """
+    import rasterio
+
+    p = Path(path)
+    if not p.is_file():
+        return None
+    try:
+        with rasterio.open(p) as src:
+            if key is not None and src.tags().get("VITSEG_INPUTS_KEY") != key:
+                return None
+            names = [d or f"band_{i + 1}" for i, d in enumerate(src.descriptions)]
+        da = rioxarray.open_rasterio(p, masked=True).load()
+    except (OSError, rasterio.errors.RasterioError):
+        return None
+    da = da.assign_coords(band=names).astype("float32")
+    da.attrs = {k: v for k, v in da.attrs.items() if k not in ("long_name",)}
+    return da  # type: ignore[no-any-return]
+
+
+def write_composite(
+    da: xr.DataArray, path: str | os.PathLike[str], *, key: str | None = None
+) -> Path:
     """Compute a ``(band, y, x)`` composite and write it as a float32 COG (atomically).
 
     Band names go into the band descriptions; NaN is the nodata value.
@@ -302,6 +351,9 @@ def write_composite(da: xr.DataArray, path: str | os.PathLike[str]) -> Path:
         Composite from :func:`composite` (CRS required).
     path
         Destination ``.tif``.
+    key
+        Optional :func:`inputs_key` stored in the file's tags, for
+        :func:`read_composite` to tell a finished composite from a stale one.
 
     Returns
     -------
@@ -333,6 +385,7 @@ def write_composite(da: xr.DataArray, path: str | os.PathLike[str]) -> Path:
     data = data.rio.write_nodata(np.nan, encoded=False)
     names = tuple(str(b) for b in da["band"].values)
     data.attrs["long_name"] = names
+    tags = {"VITSEG_INPUTS_KEY": key} if key is not None else {}
     with atomic_path(path) as tmp:
-        data.rio.to_raster(tmp, driver="COG", compress="DEFLATE")
+        data.rio.to_raster(tmp, driver="COG", compress="DEFLATE", tags=tags)
     return Path(path)
