@@ -94,9 +94,9 @@ def test_runs_notebooks_in_order_and_skips_finished_ones(nbdir: Path, tmp_path: 
     [
         ("01_make_a:\n  sise_px: 5\n", r"'sise_px'.*01_make_a.*did you mean 'tile_px'"),
         ("common:\n  colour: red\n", r"common keys \['colour'\] are declared by none"),
-        ("01_make_a:\n  tile_px: -2\n", r"'tile_px' must be > 0; got -2"),
-        ("01_make_a:\n  tile_px: 0\n", r"'tile_px' must be > 0; got 0"),
-        ("01_make_a:\n  seed: seven\n", r"'seed' must be int.*got 'seven'"),
+        ("01_make_a:\n  tile_px: -2\n", r"'tile_px' must be an int > 0; got -2"),
+        ("01_make_a:\n  tile_px: 0\n", r"'tile_px' must be an int > 0; got 0"),
+        ("01_make_a:\n  seed: seven\n", r"'seed' must be an int.*got 'seven'"),
         ("01_make_a:\n  flag: 1\n", r"'flag' must be bool"),
         ("03_nope: {}\n", r"section '03_nope' names no notebook"),
         ("01_make_a: [1, 2]\n", r"must be a mapping"),
@@ -118,14 +118,14 @@ def test_date_range_and_missing_path_checks(tmp_path: Path) -> None:
     d = tmp_path / "nb"
     d.mkdir()
     (d / "01_x.py").write_text(
-        '# %% tags=["parameters"]\ndatetime = "2020-11-01/2021-03-31"\naoi_file = ""\n'
+        '# %% tags=["parameters"]\nseasons = ["2020-21"]\nlabels_file = ""\n'
     )
     declared = {"01_x": notebook_parameters(d / "01_x.py")}
-    bad_dates = write_yaml(tmp_path, "01_x:\n  datetime: 2021-03-31/2020-11-01\n")
-    with pytest.raises(ParamsError, match="ends before it starts"):
+    bad_dates = write_yaml(tmp_path, "01_x:\n  seasons: [2021-03-31/2020-11-01]\n")
+    with pytest.raises(ParamsError, match=r"ends \(2020-11-01\) before it starts"):
         resolve_parameters(load_experiment(bad_dates, notebook_dir=d), declared=declared)
-    bad_path = write_yaml(tmp_path, "01_x:\n  aoi_file: no/such/file.gpkg\n")
-    with pytest.raises(ParamsError, match="does not exist"):
+    bad_path = write_yaml(tmp_path, "01_x:\n  labels_file: no/such/file.gpkg\n")
+    with pytest.raises(ParamsError, match=r"path of an existing file.*'no/such/file.gpkg'"):
         resolve_parameters(load_experiment(bad_path, notebook_dir=d), declared=declared)
 
 

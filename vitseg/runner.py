@@ -43,6 +43,7 @@ import yaml
 
 from vitseg.errors import ParamsError, VitsegError
 from vitseg.io import REPO_ROOT, clean_partials, read_json, start_run, update_manifest
+from vitseg.paramspec import check_parameters, has_spec
 
 __all__ = [
     "Experiment",
@@ -59,16 +60,6 @@ __all__ = [
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 _NAME_RE = re.compile(r"^\d\d_[a-z0-9_]+$")
 _RESERVED = ("common", "notebooks")
-#: Numeric parameters whose names end like this must be > 0.
-_POSITIVE_SUFFIXES = ("_px", "_m", "_km", "_size", "_per_season", "epochs", "batch_size")
-#: ... except these, which may be 0.
-_NON_NEGATIVE_HINTS = ("overlap", "buffer", "min_", "max_", "num_workers", "margin")
-#: ... and these, where 0 means "all" (02_build_cube: size_px 0 = the whole mining box).
-_ZERO_MEANS_ALL = ("size_px",)
-_DATE_RANGE_RE = re.compile(r"^(\d{4}-\d{2}-\d{2})/(\d{4}-\d{2}-\d{2})$")
-#: ``*_file`` parameters a person writes during the run (07's interpreted sample): they
-#: may not exist yet; the notebook says what to provide.
-_WRITTEN_BY_A_PERSON = frozenset({"reference_file"})
 
 
 class NotebookFailedError(VitsegError, RuntimeError):
@@ -201,90 +192,17 @@ def _default_value(spec: Mapping[str, Any]) -> Any:
         return spec.get("default")
 
 
-def _type_name(expected: tuple[type, ...]) -> str:
-    return "float" if float in expected else expected[0].__name__
-
-
-#: Parameters that take more than one type (the default shows only one of them).
-_KEY_TYPES: dict[str, tuple[type, ...]] = {
-    "aoi": (str, list),  # a box name, a polygon file or "cells"; or box names / a bbox
-}
-
-
-def _check_type(notebook: str, key: str, value: Any, spec: Mapping[str, Any]) -> None:
-    if key in _KEY_TYPES:
-        if not isinstance(value, _KEY_TYPES[key]):
-            raise ParamsError(
-                f"{notebook}: parameter {key!r} must be one of "
-                f"{[t.__name__ for t in _KEY_TYPES[key]]}; got {value!r} ({type(value).__name__})"
-            )
-        return
-    declared = str(spec.get("inferred_type_name", "None"))
+def _check_default_type(notebook: str, key: str, value: Any, spec: Mapping[str, Any]) -> None:
+    """Type check of a key :mod:`vitseg.paramspec` does not declare (notebooks of your own)."""
     default = _default_value(spec)
-    expected: tuple[type, ...] | None = {
-        "int": (int,),
-        "float": (int, float),
-        "str": (str,),
-        "bool": (bool,),
-        "list": (list,),
-        "dict": (dict,),
-    }.get(declared)
-    if expected is None:  # papermill could not infer: use the default's type
-        if not isinstance(default, (list, dict, str, bool, int, float)):
-            return
-        expected = (int, float) if isinstance(default, float) else (type(default),)
-    ok = isinstance(value, expected) and not (isinstance(value, bool) and bool not in expected)
-    if not ok:
+    if not isinstance(default, (list, dict, str, bool, int, float)) or default is None:
+        return
+    expected: tuple[type, ...] = (int, float) if isinstance(default, float) else (type(default),)
+    if not isinstance(value, expected) or (isinstance(value, bool) and bool not in expected):
         raise ParamsError(
-            f"{notebook}: parameter {key!r} must be {declared if declared != 'None' else _type_name(expected)}"
-            f" (default {spec.get('default')}); got {value!r} ({type(value).__name__})"
+            f"{notebook}: parameter {key!r} must be {type(default).__name__} like its default "
+            f"{spec.get('default')}; got {value!r} ({type(value).__name__})"
         )
-
-
-def _check_value(notebook: str, key: str, value: Any) -> None:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        zero_ok = key in _ZERO_MEANS_ALL or any(h in key for h in _NON_NEGATIVE_HINTS)
-        if key in _ZERO_MEANS_ALL and value < 0:
-            raise ParamsError(
-                f"{notebook}: parameter {key!r} must be >= 0 (0 = all); got {value!r}"
-            )
-        if key.endswith(_POSITIVE_SUFFIXES) and not zero_ok:
-            if value <= 0:
-                raise ParamsError(f"{notebook}: parameter {key!r} must be > 0; got {value!r}")
-        elif any(h in key for h in ("overlap", "buffer")) and value < 0:
-            raise ParamsError(f"{notebook}: parameter {key!r} must be >= 0; got {value!r}")
-    if isinstance(value, str):
-        m = _DATE_RANGE_RE.match(value)
-        if m:
-            try:
-                start, end = (_dt.date.fromisoformat(g) for g in m.groups())
-            except ValueError as exc:
-                raise ParamsError(
-                    f"{notebook}: {key!r}={value!r} is not a date range: {exc}"
-                ) from exc
-            if start > end:
-                raise ParamsError(
-                    f"{notebook}: {key!r}={value!r} ends before it starts; write 'START/END' "
-                    f"with START <= END, e.g. '{end}/{start}'"
-                )
-        if (
-            key.endswith(("_path", "_file"))
-            and key not in _WRITTEN_BY_A_PERSON
-            and value
-            and "://" not in value
-        ):
-            if not (REPO_ROOT / value).exists() and not Path(value).exists():
-                raise ParamsError(
-                    f"{notebook}: {key!r} points to {value!r}, which does not exist "
-                    "(paths are relative to the repository root)"
-                )
-    if key == "seasons" and isinstance(value, list):
-        from vitseg.periods import parse_periods
-
-        try:
-            parse_periods([str(s) for s in value])
-        except ParamsError as exc:
-            raise ParamsError(f"{notebook}: parameter 'seasons': {exc}") from None
 
 
 def resolve_parameters(
@@ -339,9 +257,12 @@ def resolve_parameters(
                 )
         merged = {k: v for k, v in common.items() if k in params}
         merged.update(section)
-        for key, value in merged.items():
-            _check_type(nb, key, value, params[key])
-            _check_value(nb, key, value)
+        full = {k: _default_value(spec) for k, spec in params.items()}
+        full.update(merged)
+        declared_here = {k: v for k, v in full.items() if has_spec(nb, k)}
+        check_parameters(nb, declared_here)  # one declared type, range and choice set per key
+        for key in set(merged) - set(declared_here):  # a notebook of your own: its default's type
+            _check_default_type(nb, key, merged[key], params[key])
         resolved[nb] = merged
     return resolved
 
