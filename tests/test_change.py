@@ -158,3 +158,68 @@ def test_new_mining_polygons_difference():
         new_mining_polygons(before, after.iloc[:0])
     with pytest.raises(MissingCRSError, match="set_crs"):
         new_mining_polygons(before.set_crs(None, allow_override=True), after)
+
+
+# ------------------------------------------------- bad input, round 2 (issue 22)
+
+
+def _like(da, values):
+    """``da``'s grid and CRS with other values (and their dtype)."""
+    return da.copy(data=np.asarray(values))
+
+
+@pytest.mark.parametrize("chunks", [None, 1], ids=["numpy", "dask"])
+def test_nan_and_inf_in_float_maps_are_nodata(chunks):
+    g = grid([[0, 0, 0, 0]])
+    before = _like(g, np.array([[2.0, np.nan, 2.0, np.inf]], "float32"))
+    after = _like(g, np.array([[0.0, 1.0, np.nan, 0.0]], "float64"))
+    if chunks:
+        before, after = before.chunk(1), after.chunk(1)
+    # the old code read NaN as class 0: no data became "mines -> built"
+    assert change_map(before, after).values.tolist() == [[6, 255, 255, 255]]
+    assert new_mining(before, after).values.tolist() == [[1, 255, 255, 255]]
+
+
+def test_declared_nodata_of_the_maps_is_nodata():
+    g = grid([[0, 0, 0]])
+    before = _like(g, np.array([[-9999.0, 2.0, 2.0]])).rio.write_nodata(-9999.0)
+    after = _like(g, np.array([[0, 0, 1]], "uint8")).rio.write_nodata(1)  # the file says so
+    assert change_map(before, after).values.tolist() == [[255, 6, 255]]
+
+
+@pytest.mark.parametrize("chunks", [None, 1], ids=["numpy", "dask"])
+def test_non_integer_float_classes_are_refused(chunks):
+    g = grid([[0, 0]])
+    before = _like(g, np.array([[0.6, 2.0]], "float32"))  # e.g. a probability map
+    if chunks:
+        before = before.chunk(1)
+    with pytest.raises(LabelError, match=r"'before' holds 1 non-integer class values.*0\.6"):
+        change_map(before, g).values  # noqa: B018  (dask: raised at compute)
+
+
+def test_large_integers_do_not_wrap_onto_classes():
+    g = grid([[0, 0, 0]])
+    before = _like(g, np.array([[65536, 65538, -65536]], "int32"))  # int16: 0, 2, 0
+    assert change_map(before, g).values.tolist() == [[255, 255, 255]]
+
+
+@pytest.mark.parametrize(
+    ("values", "kwargs", "error", "match"),
+    [
+        (np.array([[True, False]]), {}, DimensionError, r"dtype bool.*not a class map"),
+        (np.array([["a", "b"]]), {}, DimensionError, "integer class codes"),
+        (np.array([[0, 1]], "uint8"), {"nodata": 256}, ParamsError, r"integer in 9\.\.255"),
+        (np.array([[0, 1]], "uint8"), {"nodata": -1}, ParamsError, "got -1"),
+        (np.array([[0, 1]], "uint8"), {"nodata": 254.5}, ParamsError, "got 254.5"),
+    ],
+)
+def test_change_map_dtype_and_nodata_errors(values, kwargs, error, match):
+    g = grid([[0, 0]])
+    with pytest.raises(error, match=match):
+        change_map(_like(g, values), g, **kwargs)
+
+
+def test_zero_size_maps_are_a_dimension_error():
+    g = grid([[0, 0]]).isel(x=slice(0, 0))
+    with pytest.raises(DimensionError, match=r"'before' has no pixels \(shape \(1, 0\)\)"):
+        change_map(g, grid([[0, 0]]))

@@ -1,3 +1,4 @@
+import dataclasses
 import hashlib
 import http.server
 import threading
@@ -24,7 +25,16 @@ from vitseg.datasets import (
     load_chip_folder,
     load_smallminesds,
 )
-from vitseg.errors import BandError, DownloadError, GridMismatchError, LabelError, VectorError
+from vitseg.errors import (
+    BandError,
+    DimensionError,
+    DownloadError,
+    GridMismatchError,
+    LabelError,
+    MissingFileError,
+    ParamsError,
+    VectorError,
+)
 
 # ------------------------------------------------------------------------------ helpers
 
@@ -481,3 +491,156 @@ def test_training_modules_import_without_rasterio():
             "print(tuple(ds.load_batch([0, 1])[0].shape))")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "(2, 2, 4, 4)"
+
+
+# ------------------------------------------------- bad input, round 2 (issue 22)
+
+
+def _chip(root, name, mask, *, nodata=None, mask_dtype=None):
+    """One 2-band chip with the given mask (written with its own dtype)."""
+    mask = np.asarray(mask, dtype=mask_dtype) if mask_dtype else np.asarray(mask)
+    write_tif(root / "images" / f"{name}.tif", np.ones((2, *mask.shape), "float32"))
+    write_tif(root / "masks" / f"{name}.tif", mask, nodata=nodata)
+
+
+def _zero_255(n=8):
+    m = np.zeros((n, n), "uint8")
+    m[: n // 2, : n // 2] = 255  # a quarter "mines" in a 0/255 export
+    return m
+
+
+@pytest.mark.parametrize("nodata", [None, 255], ids=["untagged", "tagged_255"])
+def test_zero_255_export_needs_mask_values(tmp_path, nodata):
+    _chip(tmp_path, "a", _zero_255(), nodata=nodata)
+    _chip(tmp_path, "b", np.zeros((8, 8), "uint8"), nodata=nodata)
+    # the old code read 0 as class 0 (mines) everywhere and 255 as no data
+    with pytest.raises(
+        LabelError, match=r"\{0: 112 px, 255: 16 px\}.*ambiguous.*mask_values=\{0: 2, 255: 0\}"
+    ):
+        load_chip_folder(tmp_path)
+    folder = load_chip_folder(tmp_path, mask_values={0: 2, 255: 0})
+    y = folder.read_mask(0)
+    assert (y == 0).sum() == 16 and (y == 2).sum() == 48  # an explicit mapping wins over nodata
+    assert folder.mask_counts == ({0: 112, 255: 16} if nodata is None else {0: 112})
+    # "255 really is no data" is said with a mapping of the other value
+    assert set(np.unique(load_chip_folder(tmp_path, mask_values={0: 0}).read_mask(0))) == {0, 255}
+
+
+def test_vitseg_tiles_with_only_mines_and_nodata_are_accepted(tmp_path):
+    import xarray as xr
+
+    from vitseg.tiles import make_tiles, write_tiles
+
+    ys, xs = 700000 - 5 - 10 * np.arange(8.0), 600000 + 5 + 10 * np.arange(8.0)
+    scene = xr.DataArray(
+        np.ones((2, 8, 8), "float32"), dims=("band", "y", "x"),
+        coords={"band": ["B04", "B08"], "y": ys, "x": xs},
+    ).rio.write_crs("EPSG:32630")  # fmt: skip
+    scene[:, :2, :2] = np.nan  # no data in one corner -> 255 in the mask
+    labels = xr.zeros_like(scene.isel(band=0, drop=True), dtype="uint8")
+    idx = make_tiles(scene, labels, tile_px=4)
+    idx["split"] = "train"
+    write_tiles(scene, labels, idx, tmp_path)
+    folder = load_chip_folder(tmp_path)
+    assert folder.mask_counts == {0: 60}  # 255 is the masks' declared no data
+    assert (folder.read_mask(0) == IGNORE_INDEX).sum() == 4
+
+
+@pytest.mark.parametrize(
+    ("masks", "match"),
+    [
+        ([np.full((4, 4), 3, "uint8")], r"values \{3: 16 px\} outside vitseg's class codes"),
+        ([np.array([[1, 2], [3, 3]], "uint8")], r"\{3: 2 px\}.*1-based"),
+        ([np.full((4, 4), 1, "uint8"), _zero_255(4) // 255], None),  # {0, 1}: binary codes
+        ([np.full((4, 4), 7, "uint16")], r"\{7: 16 px\}"),
+    ],
+)
+def test_foreign_mask_values_are_checked_at_load(tmp_path, masks, match):
+    for i, m in enumerate(masks):
+        _chip(tmp_path, f"c{i}", m)
+    if match is None:
+        assert load_chip_folder(tmp_path).mask_counts == {0: 12, 1: 20}
+        return
+    with pytest.raises(LabelError, match=match):
+        load_chip_folder(tmp_path)
+
+
+def test_float_masks_are_never_truncated(tmp_path):
+    m = np.array([[0.0, 1.0], [2.0, np.nan]], "float32")
+    _chip(tmp_path / "ok", "a", m)
+    y = load_chip_folder(tmp_path / "ok").read_mask(0)
+    assert y.tolist() == [[0, 1], [2, 255]]  # NaN is no data
+    _chip(tmp_path / "frac", "a", np.array([[0.6, 1.0], [0.6, 2.0]], "float32"))
+    with pytest.raises(LabelError, match=r"2 pixels that are not whole.*0\.6.*never rounded"):
+        load_chip_folder(tmp_path / "frac")  # the old code read 0.6 as class 0 (mines)
+    _chip(tmp_path / "inf", "a", np.array([[np.inf, 1.0], [0.0, 2.0]], "float32"))
+    with pytest.raises(LabelError, match=r"not whole class codes.*inf"):
+        load_chip_folder(tmp_path / "inf")
+
+
+@pytest.mark.parametrize(
+    ("mask_values", "match"),
+    [
+        ({0: 2, 1: 0}, r"maps values \[1\] that no mask.*\{255: 16 px\}"),
+        ({0.5: 1}, "keys are whole file values"),
+        ({0: 256}, "class codes 0..255"),
+        ({0: -1}, "class codes 0..255"),
+    ],
+)
+def test_mask_values_that_do_not_fit_the_masks(tmp_path, mask_values, match):
+    _chip(tmp_path, "a", _zero_255())
+    with pytest.raises(LabelError, match=match):
+        load_chip_folder(tmp_path, mask_values=mask_values)
+
+
+def test_array_masks_do_not_wrap_or_truncate():
+    img = np.ones((1, 2, 2), "float32")
+    _, y = TileDataset([(img, np.array([[0, 1], [2, np.nan]]))])[0]
+    assert y.tolist() == [[0, 1], [2, 255]]
+    # 256 wrapped to 0 (mines), -1 to 255, 0.6 was truncated to 0
+    for bad, match in ((256, "outside 0..255"), (-1, "outside 0..255"), (0.6, "not whole")):
+        with pytest.raises(LabelError, match=match):
+            PatchDataset([(img, np.array([[0, 1], [2, bad]]))], patch_px=2)
+    with pytest.raises(DimensionError, match=">= 1 band"):
+        TileDataset([(np.ones((0, 2, 2), "float32"), np.zeros((2, 2), "uint8"))])
+    with pytest.raises(DimensionError, match="real numbers"):
+        TileDataset([(np.ones((1, 2, 2), "complex64"), np.zeros((2, 2), "uint8"))])
+    with pytest.raises(ParamsError, match=r"min_labelled_frac must be in \[0, 1\]; got nan"):
+        PatchDataset([(img, np.zeros((2, 2), "uint8"))], patch_px=2, min_labelled_frac=np.nan)
+
+
+def test_unknown_split_and_empty_folders_are_errors(tmp_path):
+    make_folder(tmp_path, splits=("train", "val"))
+    with pytest.raises(ParamsError, match=r"no chip of split \['vall'\].*\['train', 'val'\]"):
+        TileDataset(tmp_path, split="vall")  # was an empty dataset
+    with pytest.raises(ParamsError, match="holds no chips"):
+        PatchDataset(dataclasses.replace(load_chip_folder(tmp_path), ids=()), patch_px=4)
+
+
+def test_index_csv_problems(tmp_path):
+    _chip(tmp_path, "007", np.zeros((4, 4), "uint8"))
+    (tmp_path / "index.csv").write_text("tile_id,split\n007,train\n")
+    assert load_chip_folder(tmp_path).index["tile_id"].tolist() == ["007"]  # not read as 7
+    (tmp_path / "index.csv").write_text("tile_id,split\n007,train\n007,val\n")
+    with pytest.raises(LabelError, match=r"lists chips \['007'\] more than once"):
+        load_chip_folder(tmp_path)
+    (tmp_path / "index.csv").write_text("id,split\n007,train\n")
+    with pytest.raises(LabelError, match="no 'tile_id' column"):
+        load_chip_folder(tmp_path)
+
+
+def test_paths_escaping_or_of_the_wrong_kind(tmp_path):
+    _chip(tmp_path / "f", "a", np.zeros((4, 4), "uint8"))
+    _chip(tmp_path, "a", np.zeros((4, 4), "uint8"))  # a mask outside the folder
+    with pytest.raises(LabelError, match="outside the mask folder"):
+        load_chip_folder(tmp_path / "f", mask_name=lambda s: "../../masks/" + s)
+    with pytest.raises(LabelError, match="points outside the chip folder"):
+        load_chip_folder(tmp_path / "f", masks="../masks")
+    with pytest.raises(MissingFileError, match="is a file"):
+        load_chip_folder(tmp_path / "f" / "images" / "a.tif")
+    with pytest.raises(MissingFileError, match="does not exist"):
+        load_chip_folder(tmp_path / "nope")
+    with pytest.raises(ParamsError, match="is a folder"):
+        download_file("http://127.0.0.1:9/x.zip", tmp_path)  # was returned as "cached"
+    with pytest.raises(ParamsError, match="timeout_s must be > 0"):
+        download_file("http://127.0.0.1:9/x.zip", tmp_path / "x.zip", timeout_s=0)

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch.utils.data import Dataset
 
-from vitseg.errors import ParamsError, VitsegError
+from vitseg.errors import CheckpointError, MissingFileError, ParamsError, VitsegError
 from vitseg.models import create_model, prepare_model
 from vitseg.train import TrainConfig, evaluate, fit, load_model, mine_class
 
@@ -271,3 +271,83 @@ def test_batched_path_resume_after_kill_equals_uninterrupted(tmp_path):
     assert res.start_epoch == 1
     for k, v in full.state_dict().items():
         assert torch.equal(v, resumed.state_dict()[k]), k
+
+
+# ------------------------------------------------- bad input, round 2 (issue 22)
+
+
+def _flip_middle_of_largest_tensor(path):
+    """Flip 8 bytes in the middle of the largest tensor stored in a torch zip checkpoint."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as zf:
+        info = max((i for i in zf.infolist() if "/data/" in i.filename), key=lambda i: i.file_size)
+        member = zf.read(info)
+    data = bytearray(path.read_bytes())
+    start = data.find(member) + len(member) // 2
+    data[start : start + 8] = bytes(b ^ 0xFF for b in data[start : start + 8])
+    path.write_bytes(bytes(data))
+
+
+def test_checksum_mismatch_and_mismatched_checkpoints(tmp_path):
+    res = fit(_model(), Patches(), _val(), config={**CFG, "epochs": 1}, run_dir=tmp_path / "r")
+    good = torch.load(res.best_path, weights_only=True)
+    assert len(good["sha256"]) == 64
+    load_model(res.best_path, arch="segformer", in_channels=3, classes=2)
+    # flipped bytes in a tensor: torch.load reads them as other weights without complaint
+    _flip_middle_of_largest_tensor(res.best_path)
+    with pytest.raises(CheckpointError, match=r"best\.pt is corrupt: the sha256"):
+        load_model(res.best_path)
+    _flip_middle_of_largest_tensor(res.last_path)
+    with pytest.raises(CheckpointError, match=r"last\.pt is corrupt"):  # resuming reads it too
+        fit(_model(), Patches(), _val(), config={**CFG, "epochs": 2}, run_dir=tmp_path / "r")
+    # a checkpoint written before checksums (no sha256) still loads
+    old = {k: v for k, v in good.items() if k != "sha256"}
+    torch.save(old, tmp_path / "old.pt")
+    load_model(tmp_path / "old.pt")
+    # the caller expects another architecture / band count
+    with pytest.raises(CheckpointError, match=r"arch='segformer', in_channels=3.*arch='unet', "
+                                              r"in_channels=10 was expected"):  # fmt: skip
+        load_model(tmp_path / "old.pt", arch="unet", in_channels=10)
+    # metadata that does not describe the weights (4 bands for 3-band weights)
+    torch.save({**old, "model": {**old["model"], "in_channels": 4}}, tmp_path / "mixed.pt")
+    with pytest.raises(CheckpointError, match=r"do not fit the model.*'in_channels': 4"):
+        load_model(tmp_path / "mixed.pt")
+    # a diverged run: NaN weights
+    state = dict(old["model_state"])
+    name = next(k for k, v in state.items() if v.is_floating_point())
+    state[name] = torch.full_like(state[name], float("nan"))
+    torch.save({**old, "model_state": state}, tmp_path / "nan.pt")
+    with pytest.raises(CheckpointError, match=r"NaN/inf weights.*diverged"):
+        load_model(tmp_path / "nan.pt")
+
+
+def test_paths_of_the_wrong_kind_and_unknown_devices(tmp_path):
+    with pytest.raises(MissingFileError, match=r"is a folder, not a checkpoint file.*best\.pt"):
+        load_model(tmp_path)  # was a CheckpointError saying the file is truncated
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ParamsError, match=r"run_dir .* is a file"):
+        fit(_model(), Patches(), _val(), config=CFG, run_dir=tmp_path / "file")
+    for dev in ("tpu", "gpu", "cuda:x", 0):
+        with pytest.raises(VitsegError, match=r"'auto', 'cpu', 'cuda'"):
+            TrainConfig(device=dev)
+    with pytest.raises(VitsegError, match=r"device 'tpu' is not one of 'auto', 'cpu', 'cuda'"):
+        load_model(tmp_path / "nope.pt", device="tpu")
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "match"),
+    [
+        ("lr", float("nan"), "lr must be a finite number > 0"),
+        ("lr", -0.1, "lr must be"),
+        ("lr_gamma", float("nan"), "lr_gamma must be"),
+        ("momentum", 1.5, r"momentum must be in \[0, 1\)"),
+        ("weight_decay", float("inf"), "weight_decay must be >= 0"),
+        ("epochs", 2.5, "epochs must be an integer"),
+        ("batch_size", "16", "batch_size must be an integer"),
+        ("num_workers", -1, "num_workers must be >= 0"),
+    ],
+)
+def test_config_refuses_nan_and_wrong_types(key, value, match):
+    with pytest.raises(ParamsError, match=match):
+        TrainConfig.from_dict({key: value})

@@ -184,9 +184,21 @@ def change_map(
     GridMismatchError, CRSMismatchError
         The two maps are not on one grid.
     DimensionError
-        An input is not a 2-D DataArray.
+        An input is not a 2-D DataArray, has no pixels, or is not of an integer or
+        float dtype (boolean masks, strings, complex).
+    LabelError
+        A float map holds non-integer class values (e.g. probabilities); raised when
+        the values are computed (at once for numpy, at compute for dask).
     ParamsError
-        Too many classes for ``uint8`` codes, or ``nodata`` collides with a change code.
+        Too many classes for ``uint8`` codes, or ``nodata`` collides with a change code
+        or does not fit ``uint8``.
+
+    Notes
+    -----
+    No-data in an input is: NaN or +/-inf (float maps), ``nodata``, the map's own
+    declared no-data (``rio.nodata`` / ``rio.encoded_nodata``), and any value outside
+    ``0..n-1``. Values are compared in the input's dtype, so a large integer never
+    wraps onto a class code.
 
     Examples
     --------
@@ -201,12 +213,25 @@ def change_map(
     n = len(classes)
     if n < 1 or n * n > 255:
         raise ParamsError(f"change codes need 1..15 classes to fit uint8; got {n}: {classes}")
+    if (
+        isinstance(nodata, bool)
+        or not isinstance(nodata, (int, np.integer))
+        or not (0 <= nodata <= 255)
+    ):
+        raise ParamsError(
+            f"nodata must be an integer in {n * n}..255 (the result is uint8); got {nodata!r}"
+        )
     if 0 <= nodata < n * n:
         raise ParamsError(f"nodata={nodata} collides with change codes 0..{n * n - 1}")
+    for name, da in (("before", before), ("after", after)):
+        if da.size == 0:
+            raise DimensionError(
+                f"{name!r} has no pixels (shape {da.shape}); check the window or clip that made it"
+            )
     _same_grid(before, after, ("before", "after"))
-    b = before.astype("int16")
-    a = after.variable.astype("int16")
-    valid = (b >= 0) & (b < n) & (a >= 0) & (a < n)
+    b = _class_codes(before, "before", n, int(nodata))
+    a = _class_codes(after, "after", n, int(nodata)).variable
+    valid = (b >= 0) & (a >= 0)
     code = xr.where(valid, b * n + a, nodata).astype("uint8")
     code = code.assign_coords(after.coords)
     code.name = "change_code"
@@ -221,15 +246,66 @@ def change_map(
     return code.rio.write_nodata(nodata, encoded=False)
 
 
+def _codes_block(
+    arr: np.ndarray[Any, Any], *, n: int, nodata_values: tuple[float, ...], name: str
+) -> np.ndarray[Any, Any]:
+    """int16 class codes ``0..n-1`` of a block, -1 where no data; refuses fractions."""
+    if arr.dtype.kind == "f":
+        valid = np.isfinite(arr)
+        frac = valid & (arr != np.floor(np.where(valid, arr, 0)))
+        if frac.any():
+            vals = np.unique(arr[frac])
+            raise LabelError(
+                f"{name!r} holds {int(frac.sum())} non-integer class values, e.g. "
+                f"{vals[:5].tolist()}; a class map holds integer codes 0..{n - 1} (NaN = no "
+                "data). Probabilities? Take the class with argmax first; never round codes."
+            )
+    else:
+        valid = np.ones(arr.shape, dtype=bool)
+    valid &= (arr >= 0) & (arr < n)  # compared in the input dtype: nothing wraps
+    for v in nodata_values:
+        valid &= arr != v
+    out = np.full(arr.shape, -1, dtype="int16")
+    out[valid] = arr[valid]  # 0..n-1 only: fits int16
+    return out
+
+
+def _class_codes(da: xr.DataArray, name: str, n: int, nodata: int) -> xr.DataArray:
+    """Class codes of ``da`` as int16, -1 where no data (NaN, inf, no-data values, out of range)."""
+    import functools
+
+    import dask.array
+
+    if da.dtype.kind not in "iuf":
+        raise DimensionError(
+            f"{name!r} must hold integer class codes (e.g. uint8, {nodata} = no data); got "
+            f"dtype {da.dtype}. A boolean mask is not a class map: convert it, e.g. "
+            f"xr.where(mask, {0}, {nodata}).astype('uint8')."
+        )
+    declared = tuple(
+        float(v) for v in (da.rio.nodata, da.rio.encoded_nodata) if v is not None and np.isfinite(v)
+    )
+    func = functools.partial(_codes_block, n=n, nodata_values=(float(nodata), *declared), name=name)
+    data = da.data
+    if isinstance(data, dask.array.Array):
+        codes: Any = data.map_blocks(func, dtype="int16")
+    else:
+        codes = func(np.asarray(data))
+    return da.copy(data=codes)
+
+
 def pixel_area_m2(da: xr.DataArray) -> np.ndarray[Any, Any]:
     """Area of each pixel row in m² (one value per ``y``), from the grid of ``da``.
 
     Parameters
     ----------
     da
-        A raster with dims ``(..., y, x)`` and a CRS. Projected: area from the affine
-        transform (same for every row). Geographic: geodesic area of a cell of each row
-        (needs a north-up grid).
+        A raster with dims ``(..., y, x)`` and a CRS. Projected: the grid area from the
+        affine transform (same for every row; the ground area is this divided by the
+        projection's areal scale, 0.9992-1.004 for UTM 30N over Ghana). Geographic:
+        geodesic area of a cell of each row on the CRS's ellipsoid (needs a north-up
+        grid). The one pixel-area function of vitseg (:func:`vitseg.exclusions.pixel_area_ha`
+        calls it).
 
     Returns
     -------

@@ -25,6 +25,7 @@ binary models, mean IoU for 3 classes), ``history.csv`` (one row per epoch).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 import random
 import time
@@ -40,7 +41,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from vitseg.constants import IGNORE_INDEX
-from vitseg.errors import ParamsError, VitsegError
+from vitseg.errors import CheckpointError, MissingFileError, ParamsError, VitsegError
 from vitseg.io import atomic_path
 from vitseg.losses import create_loss
 from vitseg.metrics import ConfusionMatrix
@@ -99,7 +100,8 @@ class TrainConfig:
     seed
         Seed of data order, augmentation and dropout.
     device
-        ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``...
+        ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"`` (or ``"cuda:1"``...) or
+        ``"mps"``.
     bf16
         ``"auto"`` (CPUs with AMX or AVX-512 BF16, and bf16 GPUs), ``True`` or ``False``.
     val_batch_size
@@ -149,6 +151,28 @@ class TrainConfig:
             )
         if self.bf16 not in (True, False, "auto"):
             raise ParamsError(f"bf16 must be True, False or 'auto'; got {self.bf16!r}")
+        for name in ("epochs", "batch_size", "val_batch_size", "lr_step_epochs", "num_workers",
+                     "seed", "samples_per_epoch"):  # fmt: skip
+            v = getattr(self, name)
+            if not (v is None and name == "samples_per_epoch") and (
+                not isinstance(v, (int, np.integer)) or isinstance(v, bool)
+            ):
+                raise ParamsError(f"{name} must be an integer; got {v!r} ({type(v).__name__})")
+        if self.num_workers < 0:
+            raise ParamsError(f"num_workers must be >= 0; got {self.num_workers}")
+        # NaN passes every "< 0" test and trains NaN weights: check with positive tests
+        checks = (
+            ("lr", self.lr, lambda v: 0 < v < math.inf, "a finite number > 0 or None"),
+            ("momentum", self.momentum, lambda v: 0 <= v < 1, "in [0, 1)"),
+            ("weight_decay", self.weight_decay, lambda v: 0 <= v < math.inf, ">= 0 or None"),
+            ("lr_gamma", self.lr_gamma, lambda v: 0 < v < math.inf, "a finite number > 0"),
+        )
+        for name, v, ok, what in checks:
+            if v is None and name in ("lr", "weight_decay"):
+                continue
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not ok(float(v)):
+                raise ParamsError(f"{name} must be {what}; got {v!r}")
+        _check_device(self.device)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> TrainConfig:
@@ -299,9 +323,98 @@ def _plain(obj: Any) -> Any:
     )
 
 
+_DEVICE_TYPES = ("cpu", "cuda", "mps")
+
+
+def _check_device(device: str | torch.device) -> None:
+    """Refuse a device torch cannot use: not ``auto``/``cpu``/``cuda[:i]``/``mps`` (ParamsError)."""
+    if isinstance(device, torch.device):
+        return
+    ok = isinstance(device, str) and (device == "auto" or device.split(":")[0] in _DEVICE_TYPES)
+    if ok:
+        try:
+            torch.device(device if device != "auto" else "cpu")
+        except RuntimeError:
+            ok = False
+    if not ok:
+        raise ParamsError(
+            f"device {device!r} is not one of 'auto', 'cpu', 'cuda' (or 'cuda:<index>', e.g. "
+            "'cuda:0') or 'mps'; use 'auto' to take a CUDA GPU when there is one"
+        )
+
+
+def _digest(obj: Any, h: Any) -> None:
+    """Feed ``obj`` (tensors, mappings, sequences, plain values) to the hash ``h``."""
+    if isinstance(obj, torch.Tensor):
+        t = obj.detach().cpu().contiguous()
+        h.update(f"T{t.dtype}{tuple(t.shape)}".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    elif isinstance(obj, Mapping):
+        h.update(b"{")
+        for k in sorted(obj, key=lambda k: (type(k).__name__, str(k))):
+            h.update(repr(k).encode() + b":")
+            _digest(obj[k], h)
+        h.update(b"}")
+    elif isinstance(obj, (list, tuple)):
+        h.update(b"[")
+        for v in obj:
+            _digest(v, h)
+            h.update(b",")
+        h.update(b"]")
+    else:
+        h.update(f"{type(obj).__name__}:{obj!r};".encode())
+
+
+def _checksum(ckpt: Mapping[str, Any]) -> str:
+    """sha256 of everything in a checkpoint but its own ``sha256`` entry."""
+    h = hashlib.sha256()
+    _digest({k: v for k, v in ckpt.items() if k != "sha256"}, h)
+    return h.hexdigest()
+
+
 def _save(obj: Mapping[str, Any], path: Path) -> None:
+    """Write a checkpoint atomically, with the sha256 of its content inside."""
+    payload = dict(obj)
+    payload["sha256"] = _checksum(payload)
     with atomic_path(path) as tmp:
-        torch.save(dict(obj), tmp)
+        torch.save(payload, tmp)
+
+
+def _read_checkpoint(path: Path) -> dict[str, Any]:
+    """Load and verify a vitseg checkpoint (weights_only, format, sha256)."""
+    if path.is_dir():
+        found = sorted(p.name for p in path.glob("*.pt"))
+        raise MissingFileError(
+            f"{path} is a folder, not a checkpoint file; give a file such as "
+            f"{path / 'best.pt'} (.pt files in it: {found})"
+        )
+    if not path.exists():
+        raise MissingFileError(f"no checkpoint at {path}; run vitseg.train.fit first")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # truncated zip, or pickled objects weights_only refuses
+        raise CheckpointError(
+            f"cannot load checkpoint {path} with torch.load(weights_only=True): "
+            f"{str(err).splitlines()[0] if str(err) else type(err).__name__}. It is "
+            "truncated, corrupt or holds arbitrary Python objects; re-train "
+            "(vitseg.train.fit writes safe checkpoints) or re-download it"
+        ) from err
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(
+            f"{path} is not a vitseg checkpoint (expected format {CHECKPOINT_FORMAT!r}); "
+            "write it with vitseg.train.fit"
+        )
+    stored = ckpt.get("sha256")  # checkpoints written before checksums have none
+    if stored is not None and stored != _checksum(ckpt):
+        raise CheckpointError(
+            f"checkpoint {path} is corrupt: the sha256 of its content does not match the "
+            f"one stored when it was written ({str(stored)[:12]}...); bytes changed on disk "
+            "or in a copy. Copy it again from its source, or re-train."
+        )
+    missing = [k for k in ("model", "model_state") if k not in ckpt]
+    if missing:
+        raise CheckpointError(f"checkpoint {path} lacks {missing}; re-train with vitseg.train.fit")
+    return dict(ckpt)
 
 
 def _make_optimizer(
@@ -607,6 +720,8 @@ def fit(
 
     cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
     run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ParamsError(f"run_dir {run_dir} is a file; give a folder for the checkpoints")
     run_dir.mkdir(parents=True, exist_ok=True)
     last_path, best_path, hist_path = (
         run_dir / "last.pt", run_dir / "best.pt", run_dir / "history.csv",
@@ -635,7 +750,7 @@ def fit(
         for p in (last_path, best_path, hist_path):
             p.unlink(missing_ok=True)
     elif last_path.exists():
-        ckpt = torch.load(last_path, map_location="cpu", weights_only=True)
+        ckpt = _read_checkpoint(last_path)
         if _comparable(ckpt["config"]) != _comparable(config_dict):
             raise ParamsError(
                 f"{last_path} was written with another training config "
@@ -729,16 +844,24 @@ def fit(
 
 
 def load_model(
-    path: str | Path, *, device: str | torch.device = "cpu"
+    path: str | Path,
+    *,
+    device: str | torch.device = "cpu",
+    arch: str | None = None,
+    in_channels: int | None = None,
+    classes: int | None = None,
 ) -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild a model from a checkpoint written by :func:`fit`.
+    """Rebuild a model from a checkpoint written by :func:`fit`, verifying its checksum.
 
     Parameters
     ----------
     path
         ``best.pt`` or ``last.pt``.
     device
-        Where to put the model (``"auto"`` = CUDA when present).
+        Where to put the model (``"auto"`` = CUDA when present, ``"cpu"``, ``"cuda"``).
+    arch, in_channels, classes
+        What the caller expects (None = anything): a checkpoint of another
+        architecture, band count or class count is an error naming both.
 
     Returns
     -------
@@ -752,35 +875,47 @@ def load_model(
     Raises
     ------
     MissingFileError
-        When ``path`` does not exist (also a ``FileNotFoundError``).
+        When ``path`` does not exist or is a folder (also a ``FileNotFoundError``).
     CheckpointError
-        When the file is truncated or holds objects ``weights_only`` loading refuses.
-    VitsegError
-        When the file is not a vitseg checkpoint.
+        When the file is truncated, corrupt (its sha256 differs from the one stored in
+        it; checkpoints written before checksums load unchecked), not a vitseg
+        checkpoint, holds objects ``weights_only`` loading refuses, holds NaN/inf
+        weights, is not of the expected ``arch``/``in_channels``/``classes``, or its
+        weights do not fit the model its own metadata describes.
+    ParamsError
+        An unknown ``device`` (e.g. ``"tpu"``).
     """
-    from vitseg.errors import CheckpointError, MissingFileError
-
+    _check_device(device)
     path = Path(path)
-    if not path.exists():
-        raise MissingFileError(f"no checkpoint at {path}; run vitseg.train.fit first")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # truncated zip, or pickled objects weights_only refuses
-        raise CheckpointError(
-            f"cannot load checkpoint {path} with torch.load(weights_only=True): "
-            f"{str(err).splitlines()[0]}. It is truncated, corrupt or holds arbitrary Python "
-            "objects; re-train (vitseg.train.fit writes safe checkpoints) or re-download it"
-        ) from err
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise VitsegError(
-            f"{path} is not a vitseg checkpoint (expected format {CHECKPOINT_FORMAT!r}); "
-            "write it with vitseg.train.fit"
-        )
+    ckpt = _read_checkpoint(path)
     spec = dict(ckpt["model"])
     kwargs = dict(spec.pop("kwargs", {}) or {})
-    arch = spec.pop("arch")
-    model = create_model(arch, **spec, **kwargs)
-    model.load_state_dict(ckpt["model_state"])
+    got = {"arch": spec.get("arch"), "in_channels": spec.get("in_channels"),
+           "classes": spec.get("classes")}  # fmt: skip
+    wanted = {"arch": arch, "in_channels": in_channels, "classes": classes}
+    differ = [k for k, v in wanted.items() if v is not None and got[k] != v]
+    if differ:
+        raise CheckpointError(
+            f"checkpoint {path} holds a model with "
+            f"{', '.join(f'{k}={got[k]!r}' for k in differ)}, but "
+            f"{', '.join(f'{k}={wanted[k]!r}' for k in differ)} was expected; use the "
+            "checkpoint trained for these bands and classes"
+        )
+    try:
+        model = create_model(spec.pop("arch"), **spec, **kwargs)
+        model.load_state_dict(ckpt["model_state"])
+    except (KeyError, TypeError, RuntimeError, VitsegError) as err:
+        raise CheckpointError(
+            f"the weights in checkpoint {path} do not fit the model its metadata describes "
+            f"({got}): {str(err).splitlines()[0][:300]}. The file was edited or mixed from "
+            "two runs; re-train with vitseg.train.fit"
+        ) from err
+    bad = [n for n, p in model.named_parameters() if not torch.isfinite(p).all()]
+    if bad:
+        raise CheckpointError(
+            f"checkpoint {path} holds NaN/inf weights in {bad[:3]} ({len(bad)} tensors): the "
+            "training diverged. Re-train with a lower learning rate (TrainConfig.lr)."
+        )
     model.to(select_device(device)).eval()
     meta = {k: ckpt[k] for k in ("model", "data", "config", "epoch", "best", "history")}
     return model, meta
