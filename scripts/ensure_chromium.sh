@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install Debian's chromium (used by tests/test_webmap.py to load the static web map headless).
+# Install Debian's chromium (used headless by tests/test_webmap.py and, through playwright,
+# tests/test_interpret.py).
 # Idempotent: returns at once when /usr/bin/chromium is already there. Needs root (or sudo) and the
 # Debian package mirrors; prints a notice and exits 0 when it cannot install, so the test that
 # needs chromium skips with its own reason instead of the whole test command failing here.

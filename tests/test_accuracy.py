@@ -518,3 +518,204 @@ def test_single_point_stratum_warns_and_gives_nan_se():
     with pytest.warns(UserWarning, match="single sample point"):
         est = estimate_area([[1, 0], [1, 9]], [10, 90])
     assert np.isnan(est["area_px_se"]).all()
+
+
+# ------------------------------------------------- bad input, round 2 (issue 22)
+
+CLS3 = ["mines", "built", "vegetation"]
+
+
+def _m3(cell=None):
+    m = pd.DataFrame([[8, 1, 1], [1, 8, 1], [1, 1, 8]], index=CLS3, columns=CLS3, dtype=float)
+    if cell is not None:
+        m.loc["built", "built"] = cell
+    return m
+
+
+@pytest.mark.parametrize("fn", [estimate_area, accuracy_table, overall_accuracy])
+@pytest.mark.parametrize(
+    ("cell", "area", "match"),
+    [
+        # a NaN count dropped the whole 'built' stratum (proportions summed to 0.9)
+        (np.nan, [10, 10, 80], r"finite and >= 0.*'built' / reference 'built': nan"),
+        (np.inf, [10, 10, 80], r"'built' / reference 'built': inf"),
+        (-1, [10, 10, 80], r"'built' / reference 'built': -1"),
+        # NaN / inf mapped areas gave all-NaN tables
+        (None, [10, np.nan, 80], r"mapped_area' must be finite and >= 0.*'built': nan"),
+        (None, {"mines": np.inf, "built": 10, "vegetation": 80}, r"'mines': inf"),
+        (None, [10, -5, 80], r"'built': -5"),
+    ],
+)
+def test_nan_inf_negative_counts_and_areas_name_the_class(fn, cell, area, match):
+    with pytest.raises(SampleError, match=match):
+        fn(_m3(cell), area)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"pixel_area_m2": -100.0}, r"'pixel_area_m2' must be a finite number > 0; got -100"),
+        ({"pixel_area_m2": 0}, "'pixel_area_m2' must be"),
+        ({"pixel_area_m2": np.nan}, "'pixel_area_m2' must be"),
+        ({"z": -1.96}, r"'z' must be a finite number > 0; got -1\.96.*1\.96"),
+        ({"z": np.nan}, "'z' must be"),
+    ],
+)
+def test_pixel_area_and_z_must_be_positive(kwargs, match):
+    with pytest.raises(ParamsError, match=match):
+        estimate_area(_m3(), [10, 10, 80], **kwargs)
+    if "z" in kwargs:
+        for fn in (accuracy_table, overall_accuracy, users_accuracy, producers_accuracy):
+            with pytest.raises(ParamsError, match=match):
+                fn(_m3(), [10, 10, 80], **kwargs)
+
+
+def test_valid_matrix_still_sums_to_one_and_bad_shapes():
+    est = estimate_area(_m3(), [10, 10, 80], pixel_area_m2=100)
+    assert est["proportion"].sum() == pytest.approx(1.0)
+    assert est["area_px"].sum() == pytest.approx(100.0)
+    with pytest.raises(DimensionError, match="2-D"):
+        estimate_area(np.array([1, 2]), [1, 1])
+    with pytest.raises(DimensionError, match="empty"):
+        estimate_area(np.zeros((0, 0)), [])
+    with pytest.raises(SampleError, match="numeric counts"):
+        estimate_area(pd.DataFrame([["a", 1], [0, 1]]), [1, 1])
+
+
+# ------------------------------------------------------- interpretation pages (issue 18)
+def _interp_sample():
+    from vitseg.accuracy import stratified_sample
+
+    m = xr.DataArray(
+        np.array([[0, 0, 1, 1], [2, 2, 2, 2], [2, 0, 1, 2]], "uint8"),
+        dims=("y", "x"),
+        coords={"y": [25.0, 15.0, 5.0], "x": [5.0, 15.0, 25.0, 35.0]},
+    ).rio.write_crs("EPSG:32630")
+    return stratified_sample(m, n_per_class=2, seed=0)
+
+
+def test_sample_id_same_for_every_form_of_the_sample(tmp_path):
+    from vitseg.accuracy import sample_id
+
+    sample = _interp_sample()
+    sid = sample_id(sample)
+    assert len(sid) == 12 and int(sid, 16) >= 0
+    write_sample(sample, tmp_path / "s.gpkg")
+    assert sample_id(gpd.read_file(tmp_path / "s.gpkg")) == sid
+    assert sample_id(pd.read_csv(tmp_path / "s.csv")) == sid
+    assert sample_id(sample.iloc[::-1]) == sid
+    assert sample_id(sample.assign(x=sample["x"] + 0.001)) == sid  # under a centimetre
+    assert sample_id(sample.assign(x=sample["x"] + 10)) != sid
+    assert sample_id(sample.assign(point_id=sample["point_id"] + 100)) != sid
+    assert sample_id(sample.assign(sample_id="custom")) == "custom"
+    with pytest.raises(SampleError, match="several ids"):
+        sample_id(sample.assign(sample_id=["a", "b"] * 3))
+
+
+def test_read_reference_refuses_another_samples_export(tmp_path):
+    from vitseg.accuracy import sample_id
+
+    sample = _interp_sample()
+    rows = pd.DataFrame(
+        {"point_id": sample["point_id"], "reference_class": sample["map_class"],
+         "interpreter": "Ama", "notes": ["", "wet pit", "", "", "", ""],
+         "sample_id": sample_id(sample)}
+    )  # fmt: skip
+    rows.to_csv(tmp_path / "ok.csv", index=False)
+    ref = read_reference(tmp_path / "ok.csv", sample)
+    assert len(ref) == 6 and ref["notes"].iloc[1] == "wet pit"
+    rows.assign(sample_id="").to_csv(tmp_path / "blank.csv", index=False)
+    assert len(read_reference(tmp_path / "blank.csv", sample)) == 6
+    rows.assign(sample_id="0123456789ab").to_csv(tmp_path / "other.csv", index=False)
+    with pytest.raises(SampleError, match=r"exported for sample_id 0123456789ab but this sample"):
+        read_reference(tmp_path / "other.csv", sample)
+
+
+def test_cohens_kappa_textbook_2x2():
+    # Cohen's kappa, the Wikipedia example: 20 yes/yes, 5 yes/no, 10 no/yes, 15 no/no;
+    # p_o = 35/50 = 0.7, p_e = 0.5 * 0.6 + 0.5 * 0.4 = 0.5, kappa = 0.2 / 0.5 = 0.4
+    from vitseg.accuracy import interpreter_agreement
+
+    pairs = [("mines", "mines")] * 20 + [("mines", "vegetation")] * 5
+    pairs += [("vegetation", "mines")] * 10 + [("vegetation", "vegetation")] * 15
+    a = pd.DataFrame({"point_id": range(50), "reference_class": [p[0] for p in pairs]})
+    b = pd.DataFrame({"point_id": range(50), "reference_class": [p[1] for p in pairs]})
+    r = interpreter_agreement(a, b)
+    assert r["n_common"] == 50 and r["percent_agreement"] == pytest.approx(70.0)
+    assert r["kappa"] == pytest.approx(0.4)
+    assert r["disagreeing_ids"] == list(range(20, 35))
+    assert r["confusion"].loc["mines", "vegetation"] == 5
+    assert r["confusion"].loc["vegetation", "mines"] == 10
+
+
+def test_cohens_kappa_hand_computed_3x3_and_partial_overlap():
+    # a in rows, b in columns: [[25, 2, 3], [4, 20, 6], [1, 4, 35]], n = 100
+    # p_o = 80/100; rows 30, 30, 40; columns 30, 26, 44
+    # p_e = (30*30 + 30*26 + 40*44) / 100^2 = 0.344; kappa = (0.8 - 0.344) / 0.656
+    from vitseg.accuracy import interpreter_agreement
+    from vitseg.constants import CLASSES
+
+    counts = [[25, 2, 3], [4, 20, 6], [1, 4, 35]]
+    la, lb = [], []
+    for i, row in enumerate(counts):
+        for j, n in enumerate(row):
+            la += [CLASSES[i]] * n
+            lb += [CLASSES[j]] * n
+    a = pd.DataFrame({"point_id": [f"k-{i:04d}" for i in range(100)], "reference_class": la})
+    b = pd.DataFrame({"point_id": [f"k-{i:04d}" for i in range(100)], "reference_class": lb})
+    # b could not tell two more points; a's 'cannot tell' points are absent from a
+    b = pd.concat([b, pd.DataFrame({"point_id": ["k-0100", "k-0101"], "reference_class": "built"})])
+    r = interpreter_agreement(a, b)
+    assert r["kappa"] == pytest.approx((0.8 - 0.344) / 0.656)
+    assert (r["n_common"], r["n_only_a"], r["n_only_b"]) == (100, 0, 2)
+    assert len(r["disagreeing_ids"]) == 20 and r["disagreeing_ids"][0] == "k-0025"
+    assert r["confusion"].to_numpy().tolist() == counts
+    same = interpreter_agreement(a, a)
+    assert same["kappa"] == pytest.approx(1.0) and same["disagreeing_ids"] == []
+
+
+def test_merge_interpretations():
+    from vitseg.accuracy import merge_interpretations
+
+    sample = _interp_sample()
+    ids = sample["point_id"].tolist()
+    a = sample.assign(
+        reference_class=["mines", "mines", "built", "vegetation", "vegetation", "mines"]
+    )
+    a = a.drop(index=5).reset_index(drop=True)  # a could not tell the last point
+    b = sample.assign(reference_class=["mines", "built", "built", "vegetation", "mines", "built"])
+    b = b.drop(index=0).reset_index(drop=True)  # b could not tell the first
+    first = merge_interpretations(a, b)
+    assert first["point_id"].tolist() == ids
+    assert first["reference_class"].tolist() == [
+        "mines", "mines", "built", "vegetation", "vegetation", "built"
+    ]  # fmt: skip
+    assert first["labelled_by"].tolist() == ["first", "first", "both", "both", "first", "second"]
+    assert first.attrs["disagreeing_ids"] == [ids[1], ids[4]]
+    assert isinstance(first, gpd.GeoDataFrame) and first.crs == sample.crs
+    agreed = merge_interpretations(a, b, how="agreed")
+    assert agreed["point_id"].tolist() == [ids[2], ids[3]]
+    assert set(agreed["labelled_by"]) == {"both"}
+    assert int(error_matrix(agreed).to_numpy().sum()) == 2
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "how", "match"),
+    [
+        ({"point_id": [1], "reference_class": ["mines"]}, {"point_id": [2], "reference_class": ["mines"]}, "first", "share no labelled point"),
+        ({"point_id": [1]}, {"point_id": [1], "reference_class": ["mines"]}, "first", r"interpretation a lacks columns \['reference_class'\]"),
+        ({"point_id": [1, 1], "reference_class": ["mines"] * 2}, {"point_id": [1], "reference_class": ["mines"]}, "first", r"labels points \[1\] more than once"),
+        ({"point_id": [1], "reference_class": ["quarry"]}, {"point_id": [1], "reference_class": ["mines"]}, "first", r"\['quarry'\] \(point_id \[1\]\)"),
+        ({"point_id": [1], "reference_class": ["mines"]}, {"point_id": [1], "reference_class": ["mines"]}, "union", "'how' must be one of"),
+    ],
+)  # fmt: skip
+def test_agreement_and_merge_errors(a, b, how, match):
+    from vitseg.accuracy import interpreter_agreement, merge_interpretations
+    from vitseg.errors import ParamsError
+
+    error = ParamsError if how == "union" else SampleError
+    with pytest.raises(error, match=match):
+        if how == "union":
+            merge_interpretations(pd.DataFrame(a), pd.DataFrame(b), how=how)
+        else:
+            interpreter_agreement(pd.DataFrame(a), pd.DataFrame(b))

@@ -15,6 +15,7 @@ columns (Olofsson et al.); ``mapped_area`` is in pixels unless said otherwise.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import warnings
@@ -47,13 +48,16 @@ __all__ = [
     "error_matrix",
     "estimate_area",
     "estimate_zone_areas",
+    "interpreter_agreement",
     "map_class_counts",
+    "merge_interpretations",
     "overall_accuracy",
     "overall_count_ratio",
     "pixel_area_m2",
     "producers_accuracy",
     "read_reference",
     "read_sample",
+    "sample_id",
     "sample_size",
     "stratified_sample",
     "users_accuracy",
@@ -698,8 +702,8 @@ def read_reference(
     pandas.DataFrame
         The sample's rows (a GeoDataFrame when ``sample`` is one), in its order, less
         the dropped points, with ``map_class`` and ``reference_class`` as class names
-        and the file's ``interpreter``, ``labelled_at`` and ``map_revealed`` (a
-        nullable boolean when it reads as yes/no) where present. Ready for
+        and the file's ``interpreter``, ``labelled_at``, ``map_revealed`` (a
+        nullable boolean when it reads as yes/no) and ``notes`` where present. Ready for
         :func:`error_matrix`. ``attrs["n_cannot_tell"]`` counts the dropped points,
         ``attrs["cannot_tell_ids"]`` lists their ids.
 
@@ -710,7 +714,9 @@ def read_reference(
     SampleError
         A column is missing; or (all reported together, naming the point ids) point
         ids of the file not in the sample, sample points missing from the file,
-        duplicate point ids, or reference labels that are not classes.
+        duplicate point ids, reference labels that are not classes, or (an
+        interpretation page's export) a ``sample_id`` column that is not
+        :func:`sample_id` of ``sample``.
 
     Examples
     --------
@@ -768,6 +774,16 @@ def read_reference(
             f"sample points {_shown(list(absent))} ({absent.size} of {len(known)}) are "
             f"missing from {source}; label them (blank or 'cannot tell' if unreadable)"
         )
+    if "sample_id" in filled.columns:  # the export of an interpretation page
+        stamped = sorted({str(v).strip() for v in filled["sample_id"].dropna()} - {""})
+        expected = sample_id(table)
+        if stamped and stamped != [expected]:
+            problems.insert(
+                0,
+                f"{source} was exported for sample_id {', '.join(stamped)} but this sample's "
+                f"id is {expected} (accuracy.sample_id); it labels another sample: is it "
+                "from another run?",
+            )
     raw = filled[_REF].astype(object)
     text = raw.map(lambda v: "" if pd.isna(v) else str(v).strip())
     unreadable = text.str.lower().isin([c.strip().lower() for c in cannot_tell]) | (text == "")
@@ -779,7 +795,7 @@ def read_reference(
     if problems:
         raise SampleError(f"{source} does not match the sample:\n- " + "\n- ".join(problems))
     by_id = filled.assign(**{_REF: labels}).set_index(file_keys)
-    taken = [_REF, *(c for c in _SHEET_EXTRA if c in filled.columns)]
+    taken = [_REF, *(c for c in (*_SHEET_EXTRA, "notes") if c in filled.columns)]
     out = table.drop(columns=[c for c in taken if c in table.columns])
     for col in taken:
         values = sample_keys.map(by_id[col])
@@ -791,6 +807,248 @@ def read_reference(
     out["map_class"] = _normalise_labels(out["map_class"], classes, "map", ids)
     out.attrs["n_cannot_tell"] = len(dropped_ids)
     out.attrs["cannot_tell_ids"] = dropped_ids
+    return out
+
+
+# ------------------------------------------------------------- interpreters' work
+def sample_id(sample: pd.DataFrame) -> str:
+    """Short fingerprint of a sample: a hash of its point ids and coordinates.
+
+    The browser interpretation page (:func:`vitseg.interpret.write_interpretation_page`)
+    keys its saved work by it and writes it into every exported row;
+    :func:`read_reference` refuses an export whose ``sample_id`` differs. The hash does
+    not depend on the row order, on the container (the GeoDataFrame of
+    :func:`stratified_sample`, or the GeoPackage or CSV sheet of :func:`write_sample`)
+    or on coordinate differences under a centimetre. A sample that carries a
+    ``sample_id`` column (one value throughout) gives that value.
+
+    Parameters
+    ----------
+    sample
+        Table with ``point_id`` and the ``x``, ``y`` columns of
+        :func:`stratified_sample` (else its point geometry; else the ids alone).
+
+    Returns
+    -------
+    str
+        Twelve hexadecimal digits.
+
+    Raises
+    ------
+    SampleError
+        No ``point_id`` column, or several values in a ``sample_id`` column.
+
+    Examples
+    --------
+    >>> s = pd.DataFrame({"point_id": ["a-1", "a-2"], "x": [5.0, 15.0], "y": [5.0, 5.0]})
+    >>> sample_id(s) == sample_id(s.iloc[::-1]), len(sample_id(s))
+    (True, 12)
+    >>> sample_id(s) == sample_id(s.assign(x=[5.0, 25.0]))
+    False
+    """
+    if "point_id" not in sample.columns:
+        raise SampleError(
+            f"sample lacks a 'point_id' column; it has {list(sample.columns)}. Pass the "
+            "sample of stratified_sample (or the file write_sample wrote)."
+        )
+    if "sample_id" in sample.columns:
+        given = sorted({str(v).strip() for v in sample["sample_id"].dropna()} - {""})
+        if len(given) > 1:
+            raise SampleError(
+                f"the sample's 'sample_id' column holds several ids {given}; one sample has "
+                "one id (drop the column to use the hash of its points)"
+            )
+        if given:
+            return given[0]
+    keys = sample["point_id"].map(_id_key).tolist()
+    if {"x", "y"} <= set(sample.columns):
+        xs = pd.to_numeric(sample["x"]).to_numpy(np.float64)
+        ys = pd.to_numeric(sample["y"]).to_numpy(np.float64)
+    elif isinstance(sample, gpd.GeoDataFrame) and len(sample):
+        xs, ys = sample.geometry.x.to_numpy(), sample.geometry.y.to_numpy()
+    else:
+        xs = ys = np.full(len(keys), np.nan)
+    lines = sorted(
+        f"{k}\t{round(float(x), 2) + 0.0:.2f}\t{round(float(y), 2) + 0.0:.2f}"
+        for k, x, y in zip(keys, xs, ys, strict=True)
+    )
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:12]
+
+
+def _labels_by_id(table: pd.DataFrame, what: str, classes: Sequence[str]) -> pd.DataFrame:
+    """Index a read_reference result by point-id key: columns ``point_id`` and ``label``."""
+    lacking = [c for c in ("point_id", _REF) if c not in table.columns]
+    if lacking:
+        raise SampleError(
+            f"interpretation {what} lacks columns {lacking}; it has {list(table.columns)}. "
+            "Pass what read_reference returned for each interpreter."
+        )
+    keys = table["point_id"].map(_id_key)
+    dup = pd.unique(keys[keys.duplicated()])
+    if dup.size:
+        raise SampleError(
+            f"interpretation {what} labels points {_shown(list(dup))} more than once; keep "
+            "one label per point"
+        )
+    labels = _normalise_labels(table[_REF], classes, f"interpretation {what}", table["point_id"])
+    out = pd.DataFrame(
+        {"point_id": table["point_id"].to_numpy(), "label": labels.to_numpy()},
+        index=pd.Index(keys.to_numpy(), name="key"),
+    )
+    return out[out["label"].notna()]
+
+
+def interpreter_agreement(
+    a: pd.DataFrame, b: pd.DataFrame, *, classes: Sequence[str] = CLASSES
+) -> dict[str, Any]:
+    """Agreement of two interpreters on the points both labelled (Cohen's kappa).
+
+    ``kappa = (p_o - p_e) / (1 - p_e)`` with ``p_o`` the share of common points given
+    the same class and ``p_e = sum_k a_k b_k / n^2`` the share expected by chance from
+    the two interpreters' class counts ``a_k``, ``b_k`` (Cohen 1960).
+
+    Parameters
+    ----------
+    a, b
+        Two interpreters' labels of one sample: what :func:`read_reference` returned
+        for each (``point_id`` and ``reference_class``; points either could not tell
+        are absent and not compared).
+    classes
+        Allowed class names.
+
+    Returns
+    -------
+    dict
+        ``kappa`` (NaN when chance agreement is 1: both gave one class throughout),
+        ``n_common`` (points both labelled), ``percent_agreement`` (0-100),
+        ``disagreeing_ids`` (point ids, in ``a``'s order), ``n_only_a``, ``n_only_b``
+        (points only one labelled) and ``confusion`` (counts, ``a`` in rows and ``b``
+        in columns).
+
+    Raises
+    ------
+    SampleError
+        A column is missing, a point is labelled twice, a label is not a class, or no
+        point was labelled by both.
+
+    Examples
+    --------
+    >>> a = pd.DataFrame({"point_id": [1, 2, 3, 4], "reference_class": ["mines"] * 2 + ["built"] * 2})
+    >>> b = a.assign(reference_class=["mines", "built", "built", "built"])
+    >>> r = interpreter_agreement(a, b)
+    >>> r["n_common"], r["percent_agreement"], r["disagreeing_ids"], round(r["kappa"], 3)
+    (4, 75.0, [2], 0.5)
+    """
+    la, lb = _labels_by_id(a, "a", classes), _labels_by_id(b, "b", classes)
+    common = la.index[la.index.isin(lb.index)]
+    if common.empty:
+        raise SampleError(
+            f"the two interpretations share no labelled point (a: {len(la)} points, b: "
+            f"{len(lb)}); are they of the same sample?"
+        )
+    ya = la.loc[common, "label"].to_numpy()
+    yb = lb.loc[common, "label"].to_numpy()
+    names = list(classes)
+    confusion = (
+        pd.crosstab(pd.Categorical(ya, categories=names), pd.Categorical(yb, categories=names))
+        .reindex(index=names, columns=names, fill_value=0)
+        .astype(np.int64)
+    )
+    confusion.index.name, confusion.columns.name = "a", "b"
+    n = len(common)
+    counts = confusion.to_numpy(np.float64)
+    p_o = float(np.trace(counts)) / n
+    p_e = float(np.sum(counts.sum(axis=1) * counts.sum(axis=0))) / n**2
+    kappa = (p_o - p_e) / (1 - p_e) if p_e < 1 else math.nan
+    differ = ya != yb
+    return {
+        "kappa": kappa,
+        "n_common": n,
+        "percent_agreement": 100.0 * p_o,
+        "disagreeing_ids": list(la.loc[common, "point_id"][differ]),
+        "n_only_a": int((~la.index.isin(lb.index)).sum()),
+        "n_only_b": int((~lb.index.isin(la.index)).sum()),
+        "confusion": confusion,
+    }
+
+
+def _id_order(key: str) -> tuple[int, float, str]:
+    try:
+        return (0, float(key), key)
+    except ValueError:
+        return (1, 0.0, key)
+
+
+def merge_interpretations(
+    a: pd.DataFrame,
+    b: pd.DataFrame,
+    *,
+    how: Literal["first", "agreed"] = "first",
+    classes: Sequence[str] = CLASSES,
+) -> pd.DataFrame:
+    """Merge two interpreters' labels of one sample into one reference table.
+
+    Parameters
+    ----------
+    a, b
+        What :func:`read_reference` returned for each interpreter.
+    how
+        ``"first"``: ``a``'s label wherever ``a`` labelled the point, ``b``'s for the
+        points only ``b`` could tell. ``"agreed"``: only the points both labelled,
+        and labelled the same (a cautious reference set).
+    classes
+        Allowed class names.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``a``'s rows (and for ``"first"`` ``b``'s rows of points ``a`` lacks), ordered
+        by point id, with a ``labelled_by`` column: ``"both"`` (same label),
+        ``"first"`` or ``"second"`` (whose label was taken). A GeoDataFrame when ``a``
+        is one. ``attrs["disagreeing_ids"]`` lists the points the two labelled
+        differently. Ready for :func:`error_matrix`.
+
+    Raises
+    ------
+    ParamsError
+        ``how`` is not ``"first"`` or ``"agreed"``.
+    SampleError
+        As in :func:`interpreter_agreement`.
+
+    Examples
+    --------
+    >>> a = pd.DataFrame({"point_id": [1, 2], "map_class": "mines", "reference_class": ["mines", "built"]})
+    >>> b = pd.DataFrame({"point_id": [1, 2, 3], "map_class": "mines", "reference_class": "mines"})
+    >>> merge_interpretations(a, b)[["point_id", "reference_class", "labelled_by"]].values.tolist()
+    [[1, 'mines', 'both'], [2, 'built', 'first'], [3, 'mines', 'second']]
+    >>> merge_interpretations(a, b, how="agreed")["point_id"].tolist()
+    [1]
+    """
+    if how not in ("first", "agreed"):
+        raise ParamsError(f"'how' must be one of {{'first', 'agreed'}}; got {how!r}")
+    la, lb = _labels_by_id(a, "a", classes), _labels_by_id(b, "b", classes)
+    keys_a = a["point_id"].map(_id_key)
+    keys_b = b["point_id"].map(_id_key)
+    label_a = keys_a.map(la["label"])
+    label_b = keys_a.map(lb["label"])
+    same = (label_a == label_b).fillna(False).to_numpy(bool)
+    differ = (label_a.notna() & label_b.notna() & (label_a != label_b)).to_numpy(bool)
+    if how == "agreed":
+        out = a[same].copy()
+        out[_REF] = label_a[same].to_numpy()
+        out["labelled_by"] = "both"
+    else:
+        mine = a[label_a.notna().to_numpy(bool)].copy()
+        mine[_REF] = label_a.dropna().to_numpy()
+        mine["labelled_by"] = np.where(same[label_a.notna().to_numpy(bool)], "both", "first")
+        only_b = (~keys_b.isin(set(la.index)) & keys_b.isin(set(lb.index))).to_numpy(bool)
+        theirs = b[only_b].copy()
+        theirs[_REF] = keys_b[only_b].map(lb["label"]).to_numpy()
+        theirs["labelled_by"] = "second"
+        out = pd.concat([mine, theirs]) if len(theirs) else mine
+    order = sorted(range(len(out)), key=lambda i: _id_order(_id_key(out["point_id"].iloc[i])))
+    out = out.iloc[order].reset_index(drop=True)
+    out.attrs["disagreeing_ids"] = list(a.loc[differ, "point_id"])
     return out
 
 
@@ -848,6 +1106,10 @@ def _check_matrix(
     """Return (counts DataFrame, n (k,k) float, N_i mapped pixels (k,))."""
     if not isinstance(matrix, pd.DataFrame):
         arr = np.asarray(matrix)
+        if arr.ndim != 2:
+            raise DimensionError(
+                f"error matrix must be 2-D (map classes x reference classes); got shape {arr.shape}"
+            )
         matrix = pd.DataFrame(
             arr, index=list(range(arr.shape[0])), columns=list(range(arr.shape[-1]))
         )
@@ -856,23 +1118,53 @@ def _check_matrix(
             f"error matrix must be square with the same classes in rows (map) and columns "
             f"(reference); got index {list(matrix.index)} and columns {list(matrix.columns)}"
         )
-    n = matrix.to_numpy(dtype=np.float64)
-    if np.any(n < 0):
-        raise SampleError("error matrix has negative counts")
+    if matrix.shape[0] == 0:
+        raise DimensionError("error matrix is empty (0 classes); build it with error_matrix")
+    try:
+        n = matrix.to_numpy(dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise SampleError(f"error matrix must hold numeric counts; {err}") from err
+    # NaN fails every comparison, so test for the good values, never for the bad ones
+    bad = ~(np.isfinite(n) & (n >= 0))
+    if bad.any():
+        where = [
+            f"map {matrix.index[i]!r} / reference {matrix.columns[j]!r}: {n[i, j]}"
+            for i, j in zip(*np.nonzero(bad), strict=True)
+        ]
+        raise SampleError(
+            f"error matrix counts must be finite and >= 0; got {', '.join(where[:5])}. A NaN "
+            "count would drop its whole stratum; fill missing cells with 0 (e.g. "
+            "matrix.fillna(0)) or rebuild the matrix with error_matrix."
+        )
     if isinstance(mapped_area, (Mapping, pd.Series)):
         missing = [c for c in matrix.index if c not in mapped_area]
         if missing:
             raise SampleError(
                 f"'mapped_area' lacks classes {missing}; give the mapped pixels of every class"
             )
-        area = np.array([float(mapped_area[c]) for c in matrix.index])
+        try:
+            area = np.array([float(mapped_area[c]) for c in matrix.index])
+        except (TypeError, ValueError) as err:
+            raise SampleError(f"'mapped_area' must hold numbers; {err}") from err
     else:
-        area = np.asarray(mapped_area, dtype=np.float64).reshape(-1)
+        try:
+            area = np.asarray(mapped_area, dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError) as err:
+            raise SampleError(f"'mapped_area' must hold numbers; {err}") from err
         if area.size != matrix.shape[0]:
             raise SampleError(
                 f"'mapped_area' needs {matrix.shape[0]} values (one per map class); got {area.size}"
             )
-    if np.any(area < 0) or area.sum() <= 0:
+    bad_area = [
+        f"{c!r}: {a}" for c, a in zip(matrix.index, area, strict=True) if not (0 <= a < np.inf)
+    ]
+    if bad_area:
+        raise SampleError(
+            f"'mapped_area' must be finite and >= 0 for every map class; got "
+            f"{', '.join(bad_area)}. Give the mapped pixels of each class (map_class_counts), "
+            "0 for a class absent from the map."
+        )
+    if area.sum() <= 0:
         raise SampleError(f"'mapped_area' must be >= 0 and not all 0; got {area.tolist()}")
     n_i = n.sum(axis=1)
     empty = [str(c) for c, a, k in zip(matrix.index, area, n_i, strict=True) if a > 0 and k == 0]
@@ -891,6 +1183,20 @@ def _check_matrix(
     return matrix, n, area
 
 
+def _check_positive(value: Any, name: str) -> float:
+    """Return ``value`` as a float if it is finite and > 0 (``z``, ``pixel_area_m2``)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        v = math.nan
+    if isinstance(value, bool) or not 0 < v < math.inf:
+        raise ParamsError(
+            f"{name!r} must be a finite number > 0; got {value!r}"
+            + (" (z = 1.96 gives a 95% interval)" if name == "z" else "")
+        )
+    return v
+
+
 def _row_props(n: Array) -> tuple[Array, Array]:
     n_i = n.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -900,6 +1206,7 @@ def _row_props(n: Array) -> tuple[Array, Array]:
 
 
 def _frame(index: Any, est: Array, se: Array, z: float) -> pd.DataFrame:
+    z = _check_positive(z, "z")
     return pd.DataFrame(
         {"estimate": est, "se": se, "ci95": z * se, "lower": est - z * se, "upper": est + z * se},
         index=pd.Index(index, name="class"),
@@ -950,6 +1257,7 @@ def overall_accuracy(
     >>> round(float(oa["estimate"]), 3)
     0.95
     """
+    z = _check_positive(z, "z")
     _, n, area = _check_matrix(matrix, mapped_area)
     w = area / area.sum()
     props, denom = _row_props(n)
@@ -1039,6 +1347,7 @@ def accuracy_table(
         ``commission_error``, ``commission_ci95``, ``omission_error``,
         ``omission_ci95``.
     """
+    z = _check_positive(z, "z")
     m, n, area = _check_matrix(matrix, mapped_area)
     ua = users_accuracy(m, area, z=z)
     pa = producers_accuracy(m, area, z=z)
@@ -1090,12 +1399,22 @@ def estimate_area(
         ``proportion_se``, ``area_px``, ``area_px_se``, ``area_ha``, ``area_ha_se``,
         ``area_ha_ci95``, ``area_ha_lower``, ``area_ha_upper``.
 
+    Raises
+    ------
+    SampleError
+        NaN, infinite or negative counts or mapped areas (naming the class), a mapped
+        class without sample points.
+    ParamsError
+        ``pixel_area_m2`` or ``z`` not a finite number > 0.
+
     Examples
     --------
     >>> a = estimate_area([[8, 2], [0, 10]], [25, 75], pixel_area_m2=10_000)
     >>> a["area_ha"].tolist()
     [20.0, 80.0]
     """
+    z = _check_positive(z, "z")
+    pixel_area_m2 = _check_positive(pixel_area_m2, "pixel_area_m2")
     m, n, area = _check_matrix(matrix, mapped_area)
     total = area.sum()
     w = area / total
@@ -1172,6 +1491,8 @@ def estimate_zone_areas(
             f"sample has no zone column {zone_col!r}; columns are {list(sample.columns)}. "
             "Pass zones= to stratified_sample or add the column."
         )
+    z = _check_positive(z, "z")
+    pixel_area_m2 = _check_positive(pixel_area_m2, "pixel_area_m2")
     checked = read_sample(sample, classes=classes, map_col=map_col, ref_col=ref_col)
     matrix = error_matrix(checked, classes=classes, map_col=map_col, ref_col=ref_col)
     _, n, area = _check_matrix(matrix, mapped_area)
