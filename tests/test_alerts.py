@@ -129,10 +129,29 @@ def test_write_alerts_geojson_and_gpkg(tmp_path, districts):
     assert doc["features"][0]["properties"]["district_pcode"] == "GH9901"
     lon = doc["features"][0]["geometry"]["coordinates"][0][0][0]
     assert -3.5 < lon < 1.5  # written in lon/lat
-    back = gpd.read_file(gp)
+    back = gpd.read_file(gp, layer="alerts")
     assert back.crs == "EPSG:32630"
     assert back["alert_id"].tolist() == al["alert_id"].tolist()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["alerts.geojson", "alerts.gpkg"]
     with pytest.raises(ParamsError, match=r"\.geojson"):
         write_alerts(al, tmp_path / "alerts.shp")
     assert not (tmp_path / "alerts.shp").exists()
+
+
+def test_alerts_gpkg_carries_a_default_qgis_style(tmp_path, districts):
+    import sqlite3
+    import xml.etree.ElementTree as ET
+
+    al = make_alerts(season_maps(), districts=districts, min_area_ha=1)
+    gp = write_alerts(al, tmp_path / "alerts.gpkg")
+    with sqlite3.connect(gp) as con:
+        rows = con.execute(
+            "SELECT f_table_name, f_geometry_column, useAsDefault, styleQML FROM layer_styles"
+        ).fetchall()
+    assert [r[:3] for r in rows] == [("alerts", "geom", 1)]
+    root = ET.fromstring(rows[0][3].split("\n", 1)[1])  # after the DOCTYPE line
+    renderer = root.find("renderer-v2")
+    assert renderer.get("type") == "categorizedSymbol" and renderer.get("attr") == "first_seen"
+    # one category per season that has alerts, in time order
+    assert [c.get("value") for c in renderer.iter("category")] == ["2020-21", "2021-22"]
+    assert root.find("labeling/settings/text-style").get("fieldName") == "alert_id"

@@ -782,4 +782,131 @@ def test_write_scene_maps_computes_probabilities_once(tmp_path, values: np.ndarr
     out = write_scene_maps(counted, tmp_path, prefix="once")
     assert len(calls) == probs.data.npartitions == 4  # each chunk once for all three files
     assert all(cog_validate(str(p))[0] for p in out.values())
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in out.values())
+    # the three COGs, and the class map's category names (GDAL PAM sidecar), nothing else
+    expected = [p.name for p in out.values()] + [f"{out['class'].name}.aux.xml"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(expected)
+
+
+# --- GIS-ready COGs and input checks (issues 19 and 22) ----------------------------------
+
+
+def _aux_categories(path) -> list[str]:
+    """Category names GDAL reads from the COG's PAM sidecar (``<path>.aux.xml``)."""
+    import xml.etree.ElementTree as ET
+
+    root = ET.parse(f"{path}.aux.xml").getroot()
+    return [c.text or "" for c in root.iter("Category")]
+
+
+def test_write_cog_colour_table_and_category_names_survive_the_cog(tmp_path) -> None:
+    import json
+
+    from vitseg.styles import change_colormap
+
+    codes = np.arange(40 * 48, dtype="uint8").reshape(40, 48) % 9
+    codes[:4, :4] = 255
+    cmap, names = change_colormap()
+    path = write_cog(_grid_da(codes), tmp_path / "change.tif", nodata=255, colormap=cmap,
+                     category_names=names)  # fmt: skip
+    assert cog_validate(str(path))[0]
+    with rasterio.open(path) as src:
+        assert src.colorinterp[0] == rasterio.enums.ColorInterp.palette
+        assert src.colormap(1)[6] == (228, 26, 28, 255)  # vegetation -> mines: red
+        assert src.colormap(1)[8] == cmap[8]
+        assert json.loads(src.tags(1)["categories"])["6"] == "vegetation -> mines"
+        assert src.nodata == 255
+        np.testing.assert_array_equal(src.read(1), codes)
+    assert _aux_categories(path) == names
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["change.tif", "change.tif.aux.xml"]
+    # rewritten without names: the old sidecar would mislabel the new file, so it goes
+    write_cog(_grid_da(codes), path, nodata=255)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["change.tif"]
+
+
+@pytest.mark.parametrize(
+    ("arr", "kwargs", "match"),
+    [
+        (np.zeros((2, 8, 8), "float32"), {"colormap": {0: "#000000"}}, "single-band uint8"),
+        (np.zeros((8, 8), "float32"), {"category_names": ["a"]}, "single-band uint8"),
+        (np.zeros((8, 8), "uint8"), {"colormap": {256: "#000000"}}, r"0\.\.255"),
+        (np.zeros((8, 8), "uint8"), {"colormap": {0: "black"}}, "a colour must be"),
+        (np.zeros((8, 8), "uint8"), {"category_names": "mines"}, "a list of names"),
+    ],
+)
+def test_write_cog_legend_errors(tmp_path, arr: np.ndarray, kwargs: dict, match: str) -> None:
+    with pytest.raises(VitsegError, match=match):
+        write_cog(_grid_da(arr), tmp_path / "x.tif", **kwargs)
+    assert not list(tmp_path.iterdir())
+
+
+def test_scene_class_map_has_class_colours_and_named_bands(tmp_path, values: np.ndarray) -> None:
+    probs = predict_cube(
+        tiny_net(), make_cube(values), tile=32, overlap=16, device="cpu", bf16=False
+    ).isel(time=0)
+    out = write_scene_maps(probs, tmp_path, prefix="s")
+    with rasterio.open(out["class"]) as src:
+        cmap = src.colormap(1)
+        assert [cmap[i] for i in range(3)] == [(217, 95, 2, 255), (117, 112, 179, 255),
+                                               (27, 158, 119, 255)]  # fmt: skip
+        assert src.descriptions == ("class",)
+    assert _aux_categories(out["class"]) == ["mines", "built", "vegetation"]
+    with rasterio.open(out["probs"]) as src:
+        assert src.descriptions == ("mines", "built", "vegetation")
+    with rasterio.open(out["confidence"]) as src:
+        assert src.descriptions == ("confidence",)
+
+
+@pytest.mark.parametrize(
+    ("mean", "std", "match"),
+    [
+        ([0.0, np.nan, 0.0, 0.0], [1.0] * 4, r"band\(s\) B03 \(mean nan"),
+        ([0.0] * 4, [1.0, 1.0, 1.0, np.nan], r"B08 \(mean 0\.0, std nan\)"),
+        ([0.0] * 4, [1.0, np.inf, 1.0, 1.0], r"B03 .*std inf"),
+        ([0.0] * 4, [1.0, 1.0, 0.0, 1.0], r"B04 .*std 0\.0.*finite and > 0"),
+    ],
+)
+def test_nan_or_zero_norm_statistics_are_refused(
+    values: np.ndarray, mean: list, std: list, match: str
+) -> None:
+    norm = {"bands": BANDS, "mean": mean, "std": std}
+    with pytest.raises(BandError, match=match):
+        predict_cube(tiny_net(), make_cube(values), tile=32, overlap=16, norm=norm)
+
+
+def test_band_count_differs_from_the_model(values: np.ndarray) -> None:
+    with pytest.raises(BandError, match=r"model takes 5 bands but the cube has 4"):
+        predict_cube(tiny_net(n_bands=5), make_cube(values), tile=32, overlap=16)
+    # with norm the bands are selected by name: 3 of the cube's 4 bands
+    norm = {"bands": ["B04", "B03", "B02"], "mean": [0.0] * 3, "std": [1.0] * 3}
+    p = predict_cube(tiny_net(n_bands=3), make_cube(values), tile=32, overlap=16, norm=norm,
+                     device="cpu", bf16=False)  # fmt: skip
+    assert p.sizes["class"] == 3
+
+
+@pytest.mark.parametrize("chunks", [None, 40])
+def test_write_scene_maps_refuses_logits(tmp_path, chunks: int | None) -> None:
+    rng = np.random.default_rng(1)
+    logits = rng.normal(scale=3.0, size=(3, 48, 48)).astype("float32")
+    arr = _grid_da(logits)
+    if chunks:
+        arr = arr.chunk({"y": chunks, "x": chunks})
+    with pytest.raises(VitsegError, match=r"must be class probabilities.*softmax"):
+        write_scene_maps(arr, tmp_path, prefix="logits")
+    # values within [0, 1] that do not sum to 1 are caught too
+    with pytest.raises(VitsegError, match=r"class sum of 0\.6"):
+        write_scene_maps(_grid_da(np.full((3, 48, 48), 0.2, "float32")), tmp_path, prefix="p")
+    assert not list(tmp_path.iterdir())
+    # true probabilities (with no-data) pass
+    p = np.exp(logits) / np.exp(logits).sum(axis=0)
+    p[:, :3] = np.nan
+    write_scene_maps(_grid_da(p), tmp_path, prefix="ok")
+
+
+@pytest.mark.parametrize("prefix", ["../x", "a/b", "a\\b", "..", ""])
+def test_write_scene_maps_refuses_prefixes_leaving_the_folder(tmp_path, prefix: str) -> None:
+    from vitseg.errors import ParamsError
+
+    probs = _grid_da(np.full((3, 8, 8), 1 / 3, "float32"))
+    with pytest.raises(ParamsError, match="plain file-name prefix"):
+        write_scene_maps(probs, tmp_path / "maps", prefix=prefix)
+    assert not list(tmp_path.iterdir())

@@ -492,7 +492,7 @@ def test_killed_cog_writer_leaves_no_partial_file_and_prediction_resumes(
     """
     _run_until(script, tmp_path, "computing 1")  # killed inside write_cog of scene 1
     finals = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
-    assert finals == ["s0_class.tif", "s0_confidence.tif", "s0_probs.tif"]
+    assert finals == ["s0_class.tif", "s0_class.tif.aux.xml", "s0_confidence.tif", "s0_probs.tif"]
     leftovers = sorted(p.name for p in out.iterdir() if p.name.startswith("."))
     assert leftovers and all(n.startswith(".s1_probs.tif.") for n in leftovers), leftovers
     stamps = {p.name: p.stat().st_mtime_ns for p in out.glob("s0_*")}
@@ -554,9 +554,9 @@ def declared_02() -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("yaml_text", "match"),
     [
-        ("02_build_cube:\n  chunks_px: -64\n", r"'chunks_px' must be > 0; got -64"),
-        ("02_build_cube:\n  blank_tile_px: 0\n", r"'blank_tile_px' must be > 0; got 0"),
-        ("02_build_cube:\n  max_cloud_pct: lots\n", r"'max_cloud_pct' must be float .*'lots'"),
+        ("02_build_cube:\n  chunks_px: -64\n", r"'chunks_px' must be an int > 0; got -64"),
+        ("02_build_cube:\n  blank_tile_px: 0\n", r"'blank_tile_px' must be an int > 0; got 0"),
+        ("02_build_cube:\n  max_cloud_pct: lots\n", r"'max_cloud_pct' must be .*'lots'"),
         (
             "02_build_cube:\n  seasons: ['2021-20']\n",
             r"dry season '2021-20': the second year must follow",

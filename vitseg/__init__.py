@@ -24,7 +24,7 @@ _SUBMODULES = (
     "accuracy", "alerts", "aoi", "baselines", "change", "cloud", "composite", "constants",
     "cube", "datasets", "density", "errors", "grid", "io", "labels", "losses", "metrics",
     "models", "periods", "plotting", "predict", "runner", "stac", "stac_server", "standin",
-    "synthetic", "temporal", "tiles", "train", "webmap", "zonal",
+    "styles", "synthetic", "temporal", "tiles", "train", "webmap", "zonal",
 )  # fmt: skip
 
 __all__ = ["VitsegError", "__version__", *_SUBMODULES]

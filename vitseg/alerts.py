@@ -5,7 +5,7 @@ became mining in a season. :func:`first_seen` finds, for each pixel, the first s
 which it turned to mine; :func:`make_alerts` vectorises that map with
 :func:`rasterio.features.shapes`, drops patches under ``min_area_ha``, and tags each with the
 district (P-code and name) that holds its representative point. :func:`write_alerts` writes
-GeoJSON (EPSG:4326, RFC 7946) or GeoPackage, atomically.
+GeoJSON (EPSG:4326, RFC 7946) or GeoPackage (with a QGIS style), atomically.
 """
 
 from __future__ import annotations
@@ -238,6 +238,10 @@ def make_alerts(
 def write_alerts(alerts: Any, path: str | os.PathLike[str]) -> Path:
     """Write alerts to ``.geojson`` (reprojected to EPSG:4326) or ``.gpkg``, atomically.
 
+    The GeoPackage's layer ``alerts`` carries a default QGIS style (polygons coloured by
+    ``first_seen``, labelled with ``alert_id``; :func:`vitseg.styles.alerts_qml`) in its
+    ``layer_styles`` table, which QGIS applies when the layer is opened.
+
     Parameters
     ----------
     alerts
@@ -271,7 +275,11 @@ def write_alerts(alerts: Any, path: str | os.PathLike[str]) -> Path:
         text = out.to_crs("EPSG:4326").to_json(drop_id=True, na="null")
         return atomic_write_text(path, text)
     if suffix == ".gpkg":
+        from vitseg.styles import add_layer_style, alerts_qml
+
+        seasons = list(dict.fromkeys(out["first_seen"].dropna())) if "first_seen" in out else []
         with atomic_path(path) as tmp:
             out.to_file(tmp, driver="GPKG", layer="alerts")
+            add_layer_style(tmp, "alerts", alerts_qml([str(s) for s in seasons]))
         return path
     raise ParamsError(f"alerts path must end in .geojson, .json or .gpkg; got {path.name!r}")

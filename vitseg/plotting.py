@@ -12,9 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
-
-matplotlib.use("Agg")
-
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import ListedColormap
@@ -22,11 +19,15 @@ from matplotlib.patches import Patch
 
 from vitseg.constants import CLASS_COLORS, CLASSES, IGNORE_INDEX
 from vitseg.io import atomic_path
+from vitseg.styles import change_colors, class_colormap
 
 __all__ = [
     "SIMULATED_CAPTION",
     "SPLIT_COLORS",
+    "add_north_arrow",
+    "add_scale_bar",
     "class_cmap",
+    "class_colormap",
     "plot_area_estimates",
     "plot_benchmark_panel",
     "plot_change_map",
@@ -47,35 +48,96 @@ __all__ = [
 SIMULATED_CAPTION = "Simulated Sentinel-2 scenes (vitseg.synthetic), not real imagery"
 
 
-def savefig(fig: Any, path: str | os.PathLike[str], *, simulated: bool, dpi: int = 120) -> Path:
-    """Save ``fig`` as PNG atomically, stamping the simulated-data caption if asked.
+def savefig(
+    fig: Any,
+    path: str | os.PathLike[str],
+    *,
+    simulated: bool,
+    dpi: int = 120,
+    formats: Sequence[str] = ("png",),
+) -> Path:
+    """Save ``fig`` atomically, show it inline in a notebook, and close it.
+
+    In an IPython kernel (a notebook, also when papermill executes it with
+    ``MPLBACKEND=Agg``) the saved PNG is displayed as the cell's image output, once:
+    the figure is closed afterwards, so the inline backend does not show it again at
+    the end of the cell. Elsewhere (scripts, tests) nothing is displayed.
 
     Parameters
     ----------
     fig
         A matplotlib Figure.
     path
-        Destination ``.png``; folders are created.
+        Destination ``.png``; folders are created. Other formats are written beside it
+        with their own suffix (``name.svg``, ``name.pdf``).
     simulated
         True when the figure shows simulated scenes (the offline demo): a caption in
         the lower left corner says so.
     dpi
-        Resolution.
+        Resolution of the PNG.
+    formats
+        Any of ``"png"``, ``"svg"``, ``"pdf"``; the PNG is always written.
 
     Returns
     -------
     pathlib.Path
-        ``path``.
+        ``path`` (the PNG).
+
+    Raises
+    ------
+    ParamsError
+        An unknown format.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> fig, ax = plt.subplots()
+    >>> savefig(fig, tempfile.mkdtemp() + "/f.png", simulated=True, formats=("png", "svg")).name
+    'f.png'
     """
-    if simulated:
-        fig.text(
-            0.005, 0.005, SIMULATED_CAPTION, fontsize=7, color="#b00020", ha="left", va="bottom",
-            style="italic",
-        )  # fmt: skip
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
-    plt.close(fig)
-    return Path(path)
+    from vitseg.errors import ParamsError
+
+    bad = sorted(set(formats) - {"png", "svg", "pdf"})
+    if bad:
+        raise ParamsError(f"formats must be among ('png', 'svg', 'pdf'); got {bad}")
+    png = Path(path)
+    try:
+        if simulated:
+            fig.text(
+                0.005, 0.005, SIMULATED_CAPTION, fontsize=7, color="#b00020", ha="left",
+                va="bottom", style="italic",
+            )  # fmt: skip
+        with atomic_path(png, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
+        for fmt in dict.fromkeys(formats):
+            if fmt != "png":
+                with atomic_path(png.with_suffix(f".{fmt}"), suffix=f".{fmt}") as tmp:
+                    fig.savefig(tmp, bbox_inches="tight", format=fmt)
+        _display_png(png)
+    finally:
+        plt.close(fig)
+    return png
+
+
+def _display_png(path: Path) -> bool:
+    """Show the PNG at ``path`` as an output of the running IPython kernel, if any.
+
+    The saved file itself is displayed (not the figure), so the output does not depend on
+    matplotlib's backend or IPython's figure formatters. Returns whether it was shown.
+    """
+    import sys
+
+    if "IPython" not in sys.modules:  # never imported: no kernel is running this code
+        return False
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is None or getattr(shell, "kernel", None) is None:  # a terminal IPython
+        return False
+    from IPython.display import Image, display
+
+    display(Image(data=path.read_bytes(), format="png"))
+    return True
 
 
 def stretch(
@@ -110,11 +172,13 @@ def plot_rgb(
     ax: Any = None,
     bands: Sequence[str] = ("B04", "B03", "B02"),
     title: str | None = None,
+    furniture: bool = True,
 ) -> Any:
     """Show a ``(band, y, x)`` reflectance DataArray as a stretched RGB image.
 
     Use ``bands=("B08", "B04", "B03")`` for the false-colour (NIR-red-green) view.
-    No-data (NaN) shows black. Axis ticks are map coordinates in metres.
+    No-data (NaN) shows black. Axis ticks are map coordinates in metres; ``furniture``
+    adds a scale bar (projected CRS) and a north arrow.
     """
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 6))
@@ -123,12 +187,16 @@ def plot_rgb(
     extent = _extent(x, y)
     ax.imshow(stretch(img), extent=extent, interpolation="nearest")
     ax.set_title(title or "/".join(bands))
-    _metre_axes(ax)
+    _metre_axes(ax, furniture=furniture, crs=_crs_of(da))
     return ax
 
 
 def class_cmap(classes: Sequence[str] = CLASSES) -> ListedColormap:
-    """Colormap with one colour per class (index = class code)."""
+    """Colormap with one colour per class (index = class code).
+
+    For a GDAL colour table of a class COG use :func:`class_colormap` (from
+    :mod:`vitseg.styles`) with :func:`vitseg.predict.write_cog`.
+    """
     return ListedColormap([CLASS_COLORS.get(c, "#999999") for c in classes])
 
 
@@ -140,8 +208,13 @@ def plot_classes(
     title: str | None = None,
     legend: bool = True,
     nodata: int = IGNORE_INDEX,
+    furniture: bool = True,
 ) -> Any:
-    """Show a class raster (codes = index in ``classes``; ``nodata`` transparent)."""
+    """Show a class raster (codes = index in ``classes``; ``nodata`` transparent).
+
+    A DataArray with ``x``/``y`` coordinates is drawn in map coordinates (metres) with,
+    if ``furniture``, a scale bar (projected CRS) and a north arrow.
+    """
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 6))
     arr = np.asarray(da.values if hasattr(da, "values") else da)
@@ -159,7 +232,7 @@ def plot_classes(
         handles.append(Patch(color="#dddddd", label="no data"))
         ax.legend(handles=handles, loc="lower right", fontsize=7, framealpha=0.8)
     if extent is not None:
-        _metre_axes(ax)
+        _metre_axes(ax, furniture=furniture, crs=_crs_of(da))
     return ax
 
 
@@ -190,11 +263,123 @@ def _extent(x: np.ndarray[Any, Any], y: np.ndarray[Any, Any]) -> tuple[float, fl
     )  # fmt: skip
 
 
-def _metre_axes(ax: Any) -> None:
+def _metre_axes(ax: Any, *, furniture: bool = False, crs: Any = None) -> None:
     ax.ticklabel_format(style="plain", useOffset=False)
     ax.tick_params(labelsize=7)
     ax.set_xlabel("easting (m)", fontsize=8)
     ax.set_ylabel("northing (m)", fontsize=8)
+    if furniture:
+        if crs is None or getattr(crs, "is_projected", True):  # no bar in degrees
+            add_scale_bar(ax)
+        add_north_arrow(ax)
+
+
+def _crs_of(da: Any) -> Any:
+    try:
+        return da.rio.crs
+    except AttributeError:  # plain arrays, DataArrays without the rio accessor
+        return None
+
+
+def _nice_length(span: float) -> float:
+    """Return a round length (1, 2 or 5 x 10^k) near a fifth of ``span``.
+
+    Examples
+    --------
+    >>> _nice_length(6400.0), _nice_length(330.0), _nice_length(12.0)
+    (1000.0, 50.0, 2.0)
+    """
+    target = max(span / 5.0, 1e-9)
+    k = 10 ** np.floor(np.log10(target))
+    return float(max(m * k for m in (1, 2, 5) if m * k <= target))
+
+
+def add_scale_bar(
+    ax: Any,
+    *,
+    length_m: float | None = None,
+    loc: str = "lower left",
+    color: str = "black",
+) -> Any:
+    """Draw a scale bar on a map whose axes are in metres (a projected CRS).
+
+    Parameters
+    ----------
+    ax
+        Matplotlib axes showing map coordinates in metres (:func:`plot_classes` ...).
+    length_m
+        Bar length in metres; default a round length near a fifth of the map width
+        (1, 2 or 5 x 10^k m), labelled in km from 1 km.
+    loc
+        Matplotlib location string of the bar.
+    color
+        Bar and text colour (on a white box).
+
+    Returns
+    -------
+    matplotlib.offsetbox.AnchoredOffsetbox
+        The artist added to ``ax``.
+
+    Examples
+    --------
+    >>> fig, ax = plt.subplots()
+    >>> _ = ax.set_xlim(600000, 606400)
+    >>> add_scale_bar(ax).txt_label.get_text()
+    '1 km'
+    >>> plt.close(fig)
+    """
+    from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar  # type: ignore[import-untyped]
+
+    x0, x1 = ax.get_xlim()
+    length = float(length_m) if length_m is not None else _nice_length(abs(x1 - x0))
+    label = f"{length / 1000:g} km" if length >= 1000 else f"{length:g} m"
+    y0, y1 = ax.get_ylim()
+    bar = AnchoredSizeBar(
+        ax.transData, length, label, loc, pad=0.4, borderpad=0.6, sep=3, color=color,
+        frameon=True, size_vertical=abs(y1 - y0) / 150, fontproperties={"size": 7},
+    )  # fmt: skip
+    bar.patch.set_alpha(0.75)
+    bar.patch.set_edgecolor("none")
+    bar.set_gid("scale_bar")
+    ax.add_artist(bar)
+    return bar
+
+
+def add_north_arrow(ax: Any, *, xy: tuple[float, float] = (0.06, 0.94), size: float = 0.08) -> Any:
+    """Draw a north arrow (a north-up map: grid north) at ``xy`` in axes fractions.
+
+    Parameters
+    ----------
+    ax
+        Matplotlib axes.
+    xy
+        Position of the arrow's tip, as fractions of the axes.
+    size
+        Arrow length as a fraction of the axes height.
+
+    Returns
+    -------
+    matplotlib.text.Annotation
+        The "N" annotation with its arrow.
+
+    Examples
+    --------
+    >>> fig, ax = plt.subplots()
+    >>> add_north_arrow(ax).get_text()
+    'N'
+    >>> plt.close(fig)
+    """
+    from matplotlib import patheffects
+
+    ann = ax.annotate(
+        "N", xy=xy, xytext=(xy[0], xy[1] - size), xycoords="axes fraction",
+        textcoords="axes fraction", ha="center", va="top", fontsize=9, fontweight="bold",
+        arrowprops={"facecolor": "black", "edgecolor": "white", "width": 3, "headwidth": 9,
+                    "headlength": 8, "linewidth": 0.6},
+    )  # fmt: skip
+    ann.set_path_effects([patheffects.withStroke(linewidth=2.5, foreground="white")])
+    ann.set_gid("north_arrow")
+    return ann
 
 
 # --- labels and tiles (vitseg.labels, vitseg.tiles) -----------------------------------
@@ -282,6 +467,7 @@ def plot_split_map(
     ax: Any = None,
     background: Any = None,
     title: str = "Tiles by split (spatial blocks)",
+    furniture: bool = True,
 ) -> Any:
     """Map of tile footprints coloured by split (train/val/test).
 
@@ -331,7 +517,7 @@ def plot_split_map(
         handles.append(Patch(facecolor="#333333", label="mines (labels)"))
     ax.legend(handles=handles, loc="upper right", fontsize=8, title="split (tiles)")
     ax.set_title(title)
-    _metre_axes(ax)
+    _metre_axes(ax, furniture=furniture, crs=getattr(index, "crs", None))
     return ax
 
 
@@ -373,13 +559,14 @@ def plot_benchmark_panel(
     )
     titles = ["Sentinel-2 RGB", "Reference", *predictions]
     for r in range(n_rows):
-        plot_rgb(rgbs[r], ax=axes[r, 0])
+        plot_rgb(rgbs[r], ax=axes[r, 0], furniture=False)
+        add_scale_bar(axes[r, 0])
         axes[r, 0].set_title(titles[0] if r == 0 else "")
         layers = [references[r], *(maps[r] for maps in predictions.values())]
         for c, layer in enumerate(layers, start=1):
             plot_classes(
                 layer, ax=axes[r, c], classes=classes, legend=False, nodata=nodata,
-                title=titles[c] if r == 0 else None,
+                title=titles[c] if r == 0 else None, furniture=False,
             )  # fmt: skip
         for ax in axes[r]:
             ax.set_xticks([])
@@ -442,38 +629,31 @@ def plot_change_map(
     classes: Sequence[str] = CLASSES,
     title: str | None = None,
     nodata: int = IGNORE_INDEX,
+    furniture: bool = True,
 ) -> Any:
     """Show a change map of :func:`vitseg.change.change_map` (Gallwey Fig. 6 insets).
 
     Unchanged pixels are drawn in pale class colours; pixels that changed take the colour
-    of their new class at full strength, and changes *to* the first class (mines) are red.
+    of their new class, darkened, and changes *to* the first class (mines) are red: the
+    colours of :func:`vitseg.styles.change_colors`, which the change COGs' colour tables
+    use too. ``furniture``: a scale bar (projected CRS) and a north arrow.
     """
-    from matplotlib.colors import to_rgb
-
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 6))
     arr = np.asarray(codes.values if hasattr(codes, "values") else codes).astype(int)
     n = len(classes)
     rgb = np.full((*arr.shape, 3), 0.87)
+    colors = {k: np.array(v[:3]) / 255.0 for k, v in change_colors(classes).items()}
     handles = []
     for f in range(n):
         for t in range(n):
-            code = f * n + t
-            base = np.array(to_rgb(CLASS_COLORS.get(classes[t], "#999999")))
+            rgb[arr == f * n + t] = colors[f * n + t]
             if f == t:
-                color = 1 - 0.35 * (1 - base)  # pale: stable
-            elif t == 0:
-                color = np.array(to_rgb("#e41a1c"))
-            else:
-                color = base * 0.75
-            rgb[arr == code] = color
-            if f == t:
-                handles.append(Patch(color=color, label=f"{classes[t]} (stable)"))
-    handles.append(Patch(color=to_rgb("#e41a1c"), label=f"new {classes[0]}"))
+                handles.append(Patch(color=colors[f * n + t], label=f"{classes[t]} (stable)"))
+    handles.append(Patch(color=colors[n], label=f"new {classes[0]}"))  # code n: 1 -> 0
     handles.extend(
-        Patch(color=np.array(to_rgb(CLASS_COLORS.get(c, "#999999"))) * 0.75, label=f"-> {c}")
-        for c in classes[1:]
-    )
+        Patch(color=colors[t], label=f"-> {c}") for t, c in enumerate(classes) if t
+    )  # code t: 0 -> t
     handles.append(Patch(color=(0.87, 0.87, 0.87), label="no data"))
     extent = _extent(np.asarray(codes.x), np.asarray(codes.y)) if hasattr(codes, "x") else None
     ax.imshow(rgb, extent=extent, interpolation="nearest")
@@ -481,7 +661,7 @@ def plot_change_map(
     if title:
         ax.set_title(title)
     if extent is not None:
-        _metre_axes(ax)
+        _metre_axes(ax, furniture=furniture, crs=_crs_of(codes))
     return ax
 
 
@@ -493,11 +673,13 @@ def plot_density(
     outlines: Any = None,
     vmax: float | None = None,
     cmap: str = "YlOrRd",
+    furniture: bool = True,
 ) -> Any:
     """Show a kernel-density map of :func:`vitseg.density.kde_map` (Gallwey Fig. 9).
 
     Zero density is left transparent; ``outlines`` (a GeoDataFrame, e.g. districts) are
-    drawn on top in the map's CRS; the colour bar carries the map's ``units``.
+    drawn on top in the map's CRS; the colour bar carries the map's ``units``;
+    ``furniture``: a scale bar (projected CRS) and a north arrow.
     """
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 6))
@@ -517,7 +699,7 @@ def plot_density(
     ax.set_title(
         title or f"kernel density (bandwidth {da.attrs.get('bandwidth_m', '?'):g} m)", fontsize=9
     )
-    _metre_axes(ax)
+    _metre_axes(ax, furniture=furniture, crs=_crs_of(da))
     return ax
 
 
@@ -556,7 +738,8 @@ def plot_prediction_panels(
     """
     fig, axes = plt.subplots(1, 4, figsize=(20, 5.6), constrained_layout=True)
     plot_rgb(rgb, ax=axes[0], title="a) Sentinel-2 RGB (B04/B03/B02)")
-    plot_classes(classes, ax=axes[1], classes=class_names, title="b) predicted class")
+    plot_classes(classes, ax=axes[1], classes=class_names, title="b) predicted class",
+                 furniture=False)  # fmt: skip
     extent = _extent(np.asarray(confidence.x), np.asarray(confidence.y))
     conf = np.ma.masked_invalid(np.asarray(confidence.values, dtype=float))
     im = axes[2].imshow(conf, extent=extent, cmap="magma", vmin=0, vmax=1, interpolation="nearest")

@@ -35,6 +35,7 @@ import dataclasses
 import functools
 import hashlib
 import io
+import json
 import operator
 import os
 import threading
@@ -57,9 +58,10 @@ from vitseg.errors import (
     DimensionError,
     MissingCRSError,
     MissingFileError,
+    ParamsError,
     VitsegError,
 )
-from vitseg.io import atomic_path
+from vitseg.io import atomic_path, atomic_write_text
 
 __all__ = [
     "blend_window",
@@ -821,9 +823,39 @@ def _norm_arrays(
             f"norm has {mean.size} means and {std.size} stds but the cube has {n_expected} "
             f"bands {list(want or bands)}; use the stats saved with the model"
         )
-    if np.any(std <= 0):
-        raise BandError(f"norm std must be positive; got {std.tolist()}")
+    names = list(want or bands)
+    bad = [
+        i for i in range(n_expected)
+        if not (np.isfinite(mean[i]) and np.isfinite(std[i]) and std[i] > 0)
+    ]  # fmt: skip
+    if bad:
+        shown = ", ".join(
+            f"{names[i] if i < len(names) else i} (mean {float(mean[i])}, std {float(std[i])})"
+            for i in bad
+        )
+        raise BandError(
+            f"norm has unusable statistics for band(s) {shown}: every mean must be finite "
+            "and every std finite and > 0 (NaN statistics turn every prediction into "
+            "no-data). Recompute them with vitseg.datasets.band_stats on valid pixels, or "
+            "load the stats saved with the model (norm_from_meta)."
+        )
     return mean, std, want
+
+
+def _model_in_channels(model: Any) -> int | None:
+    """Bands a module expects: ``meta["in_channels"]``, else its first Conv2d's; None if unknown."""
+    meta = getattr(model, "meta", None)
+    if isinstance(meta, Mapping) and isinstance(meta.get("in_channels"), int):
+        return int(meta["in_channels"])
+    modules = getattr(model, "modules", None)
+    if modules is None:  # a checkpoint path: not loaded just for this
+        return None
+    import torch
+
+    for m in modules():
+        if isinstance(m, torch.nn.Conv2d):
+            return int(m.in_channels)
+    return None
 
 
 def _infer_classes(
@@ -950,7 +982,9 @@ def predict_cube(
     MissingCRSError
         If the cube has no CRS.
     BandError
-        If ``norm`` does not match the cube's bands.
+        If ``norm`` does not match the cube's bands or holds NaN, infinite or
+        non-positive statistics, or (without ``norm``) the cube's band count differs
+        from the model's input channels.
     VitsegError
         For a bad ``tile`` / ``overlap`` / ``batch_size``.
 
@@ -1003,6 +1037,14 @@ def predict_cube(
             )
         if list(want) != bands:
             c4 = c4.sel(band=want)  # (a cube in another order gets no read plan below)
+    if norm is None:
+        n_model = _model_in_channels(model)
+        if n_model is not None and n_model != c4.sizes["band"]:
+            raise BandError(
+                f"the model takes {n_model} bands but the cube has {c4.sizes['band']} "
+                f"{bands}; build the cube with the model's bands, or pass norm= with its "
+                "'bands' (norm_from_meta(meta)) so that they are selected in order"
+            )
     payload = _payload(model)
     bf16_key = "auto" if bf16 == "auto" else ("true" if bf16 else "false")
     names = (
@@ -1140,6 +1182,85 @@ def _classify_block(
 # ----------------------------------------------------------------------------- COGs
 
 
+@dataclasses.dataclass(frozen=True)
+class _Legend:
+    """A single-band integer map's GDAL colour table and category names (index = code)."""
+
+    colormap: dict[int, tuple[int, int, int, int]] | None = None
+    names: tuple[str, ...] | None = None
+
+
+def _make_legend(
+    arr: xr.DataArray,
+    colormap: Mapping[int, Any] | None,
+    category_names: Sequence[str] | None,
+) -> _Legend | None:
+    """Check ``colormap`` / ``category_names`` against the array; None when neither is given."""
+    from vitseg.styles import to_rgba
+
+    if colormap is None and category_names is None:
+        return None
+    dtype = np.dtype(arr.dtype)
+    if arr.ndim != 2 or dtype not in (np.dtype("uint8"), np.dtype("uint16")):
+        raise VitsegError(
+            "colormap / category_names need a single-band uint8 or uint16 class map "
+            f"(GDAL colour tables); got dims {tuple(arr.dims)} of {dtype}. Write probabilities "
+            "without them, or cast class codes with .astype('uint8')."
+        )
+    top = int(np.iinfo(dtype).max)
+    cmap = None
+    if colormap is not None:
+        bad = [k for k in colormap if not 0 <= int(k) <= top]
+        if bad:
+            raise VitsegError(f"colormap codes must be in 0..{top} for {dtype}; got {bad}")
+        cmap = {int(k): to_rgba(v) for k, v in sorted(colormap.items())}
+    names = None
+    if category_names is not None:
+        if isinstance(category_names, str) or len(category_names) > top + 1:
+            raise VitsegError(
+                f"category_names must be a list of names, one per code from 0 (at most "
+                f"{top + 1}); got {category_names!r}"
+            )
+        names = tuple(str(n) for n in category_names)
+    return _Legend(colormap=cmap, names=names)
+
+
+def _legend_aux_xml(legend: _Legend) -> str:
+    """GDAL PAM sidecar (``.aux.xml``) with the category names and a thematic RAT.
+
+    GeoTIFF has no tag for category names or attribute tables, so GDAL (and QGIS, which
+    labels a colour table's entries with the category names) reads them from this file
+    beside the COG; the colour table itself is inside the TIFF.
+    """
+    import xml.etree.ElementTree as ET
+
+    names = legend.names or ()
+    root = ET.Element("PAMDataset")
+    band = ET.SubElement(root, "PAMRasterBand", band="1")
+    cats = ET.SubElement(band, "CategoryNames")
+    for n in names:
+        ET.SubElement(cats, "Category").text = n
+    rat = ET.SubElement(band, "GDALRasterAttributeTable", tableType="thematic")
+    fields = [("value", 0, 5), ("class", 2, 2)]
+    if legend.colormap:
+        fields += [("red", 0, 6), ("green", 0, 7), ("blue", 0, 8), ("alpha", 0, 9)]
+    for i, (name, kind, usage) in enumerate(fields):
+        f = ET.SubElement(rat, "FieldDefn", index=str(i))
+        ET.SubElement(f, "Name").text = name
+        ET.SubElement(f, "Type").text = str(kind)  # 0 integer, 2 string
+        ET.SubElement(f, "Usage").text = str(usage)  # 5 value, 2 name, 6-9 RGBA
+    rows = [i for i, n in enumerate(names) if n]
+    for r, code in enumerate(rows):
+        row = ET.SubElement(rat, "Row", index=str(r))
+        values: list[Any] = [code, names[code]]
+        if legend.colormap:
+            values += list(legend.colormap.get(code, (0, 0, 0, 0)))
+        for v in values:
+            ET.SubElement(row, "F").text = str(v)
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode") + "\n"
+
+
 class _WindowWriter:
     """``dask.array.store`` target writing windows into a GeoTIFF (picklable: paths).
 
@@ -1273,6 +1394,7 @@ def _stage(
     paths: Sequence[Path],
     nodatas: Sequence[float | None],
     overviews: Sequence[tuple[list[int], str]],
+    legends: Sequence[_Legend | None] | None = None,
 ) -> list[bool]:
     """Write DataArrays to tiled GeoTIFFs chunk by chunk (one dask pass for all).
 
@@ -1281,14 +1403,16 @@ def _stage(
     ``"average"`` or ``"nearest"``, the overview levels are computed in the same pass,
     chunk by chunk, into ``<path>.ovr``, ``<path>.ovr.ovr``, ... (GDAL's chained external
     overviews), so that the conversion to a COG after the pass only compresses. Returns,
-    per array, whether its overviews were written so.
+    per array, whether its overviews were written so. ``legends`` gives each single-band
+    array's GDAL colour table and category names (or None), stored in the TIFF (colour
+    table; names as the band tag ``categories``).
     """
     import rasterio
     from rasterio.transform import Affine
 
     sources, targets, built = [], [], []
-    for arr, path, nodata, (factors, resampling) in zip(
-        arrays, paths, nodatas, overviews, strict=True
+    for arr, path, nodata, (factors, resampling), legend in zip(
+        arrays, paths, nodatas, overviews, legends or [None] * len(arrays), strict=True
     ):
         a2 = arr if arr.ndim == 3 else arr.expand_dims("band_", axis=0)
         count, height, width = a2.shape
@@ -1309,6 +1433,11 @@ def _stage(
                     dst.set_band_description(i, label)
             elif isinstance(names, str):
                 dst.set_band_description(1, names)
+            if legend is not None and legend.colormap:
+                dst.write_colormap(1, legend.colormap)
+            if legend is not None and legend.names:
+                named = {str(i): n for i, n in enumerate(legend.names) if n}
+                dst.update_tags(1, categories=json.dumps(named))
         data = (
             a2.data
             if isinstance(a2.data, da.Array)
@@ -1404,6 +1533,8 @@ def write_cog(
     resampling: Literal["nearest", "average", "mode"] = "nearest",
     blocksize: int = 512,
     compress: Literal["auto", "deflate", "zstd"] = "auto",
+    colormap: Mapping[int, Any] | None = None,
+    category_names: Sequence[str] | None = None,
 ) -> Path:
     """Write a 2-D or 3-D DataArray as a Cloud-Optimised GeoTIFF, atomically.
 
@@ -1432,6 +1563,17 @@ def write_cog(
         ``"auto"``: ZSTD (floating-point predictor) for float arrays, as small as DEFLATE
         and ~1.8x faster to write, read by GDAL >= 2.3, rasterio and QGIS; DEFLATE for
         integer arrays. ``"deflate"`` for readers without ZSTD.
+    colormap
+        ``{code: colour}`` (``"#rrggbb"`` or an ``(r, g, b[, a])`` tuple) of a uint8 /
+        uint16 class map, written as the band's GDAL colour table (inside the COG): QGIS
+        and GDAL draw the map in these colours. :func:`vitseg.styles.class_colormap` and
+        :func:`vitseg.styles.change_colormap` build them.
+    category_names
+        Name of each code from 0 (``""`` for unused codes), e.g. the class names: stored
+        as the band tag ``categories`` inside the COG, and as GDAL category names and a
+        raster attribute table in ``<path>.aux.xml`` beside it (GeoTIFF has no tag for
+        them), which QGIS shows as the colour table's labels. Without names any
+        ``<path>.aux.xml`` of an earlier file is removed.
 
     Returns
     -------
@@ -1444,6 +1586,9 @@ def write_cog(
         If the array is not 2-D or 3-D with ``y``/``x`` last.
     MissingCRSError
         If the array has no CRS.
+    VitsegError
+        ``colormap`` / ``category_names`` for anything but a single-band uint8 / uint16
+        array, or codes outside its range.
 
     Examples
     --------
@@ -1453,6 +1598,13 @@ def write_cog(
     ... ).rio.write_crs("EPSG:32630")
     >>> write_cog(a, tempfile.mkdtemp() + "/a.tif", nodata=255).name
     'a.tif'
+    >>> from vitseg.styles import class_colormap
+    >>> p = write_cog(a, tempfile.mkdtemp() + "/c.tif", nodata=255, colormap=class_colormap(),
+    ...               category_names=["mines", "built", "vegetation"])
+    >>> import rasterio
+    >>> with rasterio.open(p) as src:
+    ...     src.colormap(1)[0], src.tags(1)["categories"]
+    ((217, 95, 2, 255), '{"0": "mines", "1": "built", "2": "vegetation"}')
     """
     if da_.ndim not in (2, 3) or tuple(da_.dims[-2:]) != ("y", "x"):
         raise DimensionError(
@@ -1464,8 +1616,9 @@ def write_cog(
         raise VitsegError(f"resampling must be one of nearest/average/mode; got {resampling!r}")
     if compress not in {"auto", "deflate", "zstd"}:
         raise VitsegError(f"compress must be one of auto/deflate/zstd; got {compress!r}")
+    legend = _make_legend(da_, colormap, category_names)
     _write_cogs([da_], [Path(path)], [nodata], [resampling], overviews=overviews,
-                blocksize=int(blocksize), compress=compress)  # fmt: skip
+                blocksize=int(blocksize), compress=compress, legends=[legend])  # fmt: skip
     return Path(path)
 
 
@@ -1478,13 +1631,17 @@ def _write_cogs(
     overviews: bool = True,
     blocksize: int = 512,
     compress: str = "auto",
+    legends: Sequence[_Legend | None] | None = None,
 ) -> None:
     """Write several arrays on one grid as COGs in ONE dask pass (shared inputs computed once).
 
     Every array is staged chunk by chunk into a tiled GeoTIFF (with its overview levels
     where its chunk edges allow, see :func:`_stage`), then converted to a COG; each
-    final path appears only if all of them succeeded.
+    final path appears only if all of them succeeded. ``legends`` (one per array, or
+    None) add colour tables and category names; the names' ``.aux.xml`` sidecar is
+    written before its COG is renamed into place.
     """
+    legends = list(legends or [None] * len(arrays))
     with contextlib.ExitStack() as stack:
         tmps = [stack.enter_context(atomic_path(p)) for p in paths]
         # All staging files beside the first output's temporary (one prefix to sweep).
@@ -1494,7 +1651,7 @@ def _write_cogs(
                 (overview_factors(a.shape[-2], a.shape[-1], blocksize) if overviews else [], res)
                 for a, res in zip(arrays, resamplings, strict=True)
             ]
-            built = _stage(arrays, stages, nodatas, plans)
+            built = _stage(arrays, stages, nodatas, plans, legends)
             jobs = []
             for a, stage, tmp, (factors, res), done in zip(
                 arrays, stages, tmps, plans, built, strict=True
@@ -1509,8 +1666,17 @@ def _write_cogs(
             with concurrent.futures.ThreadPoolExecutor(len(jobs)) as pool:
                 for fut in [pool.submit(job) for job in jobs]:
                     fut.result()
+            for final, legend in zip(paths, legends, strict=True):
+                aux = Path(f"{final}.aux.xml")  # names the COG's codes (see _legend_aux_xml)
+                if legend is not None and legend.names:
+                    atomic_write_text(aux, _legend_aux_xml(legend))
+                else:  # an earlier file's names or statistics: they would describe this one
+                    aux.unlink(missing_ok=True)
         finally:
+            for tmp in tmps:  # PAM sidecars GDAL may leave beside the temporary COGs
+                Path(f"{tmp}.aux.xml").unlink(missing_ok=True)
             for stage in stages:
+                Path(f"{stage}.aux.xml").unlink(missing_ok=True)
                 ovr = Path(f"{stage}.ovr")  # the chain of overview levels, if any
                 while ovr.exists():
                     ovr.unlink()
@@ -1728,7 +1894,8 @@ def write_scene_maps(
 
     ``<folder>/<prefix>_probs.tif`` (one band per class, average overviews),
     ``<prefix>_class.tif`` (uint8 class codes, 255 no-data, from the unrounded
-    probabilities) and ``<prefix>_confidence.tif`` (the highest probability). By default
+    probabilities; with the class colours of :data:`vitseg.constants.CLASS_COLORS` as its
+    GDAL colour table and the class names as category names, see :func:`write_cog`) and ``<prefix>_confidence.tif`` (the highest probability). By default
     probabilities and confidence are stored as uint8 codes of 0.004 (255 no-data, the
     scale in the file; :func:`quantise_probs`): :func:`open_map` reads them back as
     float32 within 0.002, in a tenth of the float32 file size and about a third of the
@@ -1764,8 +1931,12 @@ def write_scene_maps(
     ------
     DimensionError
         If ``probs`` is not ``(class, y, x)``.
+    ParamsError
+        If ``prefix`` holds a path separator or ``..`` (it would write outside ``folder``).
     VitsegError
-        If ``dtype`` is neither ``"uint8"`` nor ``"float32"``.
+        If ``dtype`` is neither ``"uint8"`` nor ``"float32"``, or ``probs`` are not
+        probabilities (values outside [0, 1] or class sums away from 1 on a sample of each
+        block: logits, say); raised while writing, and nothing is left at the paths.
     """
     if tuple(probs.dims) != ("class", "y", "x"):
         raise DimensionError(
@@ -1774,14 +1945,29 @@ def write_scene_maps(
         )
     if dtype not in {"uint8", "float32"}:
         raise VitsegError(f"dtype must be 'uint8' or 'float32'; got {dtype!r}")
+    seps = {"/", "\\", os.sep, os.altsep or "/"}
+    if (
+        not isinstance(prefix, str)
+        or not prefix
+        or ".." in prefix
+        or any(c in prefix for c in seps)
+    ):
+        raise ParamsError(
+            f"prefix must be a plain file-name prefix (no path separators, no '..'), so that "
+            f"the maps stay inside {str(folder)!r}; got {prefix!r}. Put sub-folders in "
+            "folder instead."
+        )
     out = {name: Path(folder) / f"{prefix}_{name}.tif" for name in SCENE_LAYERS}
     if not overwrite and all(p.exists() for p in out.values()):
         return out
     todo = [k for k in SCENE_LAYERS if overwrite or not out[k].exists()]
     if "probs" in todo:  # one pass: each chunk of probabilities feeds all three files
+        _check_crs(probs, "probs")
+        if isinstance(probs.data, da.Array) and len(probs.data.chunks[0]) > 1:
+            probs = probs.chunk({"class": -1})  # each block's class sums are checked
+        probs = _per_block(probs, _check_probs_block, str(probs.dtype))
         if exclude is not None:
             probs = probs.where(~exclude.astype(bool))
-        _check_crs(probs, "probs")
     else:  # resume: class / confidence from the probabilities already written
         probs = open_map(out["probs"])
     cls, conf = classify(probs)
@@ -1793,8 +1979,44 @@ def write_scene_maps(
         "class": (cls, IGNORE_INDEX, "nearest"),
         "confidence": (conf, fill, "average"),
     }
+    from vitseg.styles import class_colormap
+
+    names = [str(c) for c in cls.attrs["classes"].split(",")]
+    legend = _Legend(colormap=class_colormap(names), names=tuple(names))
     _write_cogs(
         [layers[k][0] for k in todo], [out[k] for k in todo],
         [layers[k][1] for k in todo], [layers[k][2] for k in todo],
+        legends=[legend if k == "class" else None for k in todo],
     )  # fmt: skip
     return out
+
+
+#: Tolerances of the probability check of :func:`write_scene_maps` (range, class sum).
+_PROB_RANGE_TOL = 1e-3
+_PROB_SUM_TOL = 0.02
+
+
+def _check_probs_block(p: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """Return ``p`` (``(class, y, x)``) unchanged; raise if a sample of it is not probabilities.
+
+    Every 7th row and column of the block is checked (a 2 % sample): values within
+    [0, 1] and, where no class is NaN, class sums within 0.02 of 1. Logits (any real
+    numbers) fail one of the two.
+    """
+    if not np.issubdtype(p.dtype, np.floating) or p.size == 0:
+        return p
+    sample = np.asarray(p[:, ::7, ::7], dtype="float64")
+    valid = np.isfinite(sample).all(axis=0)
+    if not valid.any():
+        return p
+    vals = sample[:, valid]
+    lo, hi = float(vals.min()), float(vals.max())
+    sums = vals.sum(axis=0)
+    worst = float(sums[np.argmax(np.abs(sums - 1.0))])
+    if lo < -_PROB_RANGE_TOL or hi > 1 + _PROB_RANGE_TOL or abs(worst - 1.0) > _PROB_SUM_TOL:
+        raise VitsegError(
+            f"probs must be class probabilities (each in [0, 1], summing to 1 over classes); "
+            f"got values in [{lo:.4g}, {hi:.4g}] and a class sum of {worst:.4g}. Logits? "
+            "Apply a softmax over 'class' first (predict_cube returns probabilities)."
+        )
+    return p
