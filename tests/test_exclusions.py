@@ -73,8 +73,19 @@ def test_geographic_grid_and_layer_in_other_crs() -> None:
     assert list(layers["layer"].values) == ["layer_0"]
     assert int(layers.sum()) == 12
     area = pixel_area_ha(like)
-    np.testing.assert_allclose(area.values, 0.0001**2 * (np.pi / 180) ** 2 * 6_371_008.8**2
-                               * np.cos(np.radians(like["y"].values)) / 1e4, rtol=1e-6)  # fmt: skip
+    # WGS84 ellipsoid, not a sphere (0.4 % apart at 6 N): closed-form area of a lat/lon cell.
+    a, f = 6_378_137.0, 1 / 298.257223563
+    e = np.sqrt(f * (2 - f))
+
+    def q(lat_deg):
+        s = np.sin(np.radians(lat_deg))
+        return (1 - e**2) * (s / (1 - e**2 * s**2) - np.log((1 - e * s) / (1 + e * s)) / (2 * e))
+
+    y = like["y"].values
+    want_ha = a**2 * np.radians(0.0001) / 2 * (q(y + 0.00005) - q(y - 0.00005)) / 1e4
+    np.testing.assert_allclose(area.values, want_ha, rtol=1e-6)
+    sphere_ha = 6_371_008.8**2 * np.radians(0.0001) ** 2 * np.cos(np.radians(y)) / 1e4
+    assert abs(area.values[0] / sphere_ha[0] - 1) > 0.003  # the old spherical formula
 
 
 def test_apply_exclusions() -> None:

@@ -256,10 +256,15 @@ def apply_exclusions(
 
 
 def pixel_area_ha(like: xr.DataArray) -> xr.DataArray:
-    """Area of each pixel row in hectares, ``(y,)``: exact for projected metric grids.
+    """Area of each pixel row in hectares, ``(y,)``: :func:`vitseg.change.pixel_area_m2` / 1e4.
 
-    For geographic grids the spherical-Earth area of each row's cells is used
-    (radius 6 371 008.8 m).
+    Projected grids: the grid's own pixel area (from the affine transform). Geographic
+    grids: the geodesic area of each row's cells on the CRS's ellipsoid (WGS84).
+
+    Raises
+    ------
+    MissingCRSError
+        ``like`` has no CRS.
 
     Examples
     --------
@@ -269,21 +274,11 @@ def pixel_area_ha(like: xr.DataArray) -> xr.DataArray:
     >>> pixel_area_ha(like).values.tolist()
     [0.01, 0.01]
     """
-    from pyproj import CRS
+    from vitseg.change import pixel_area_m2
 
     if like.rio.crs is None:
         raise MissingCRSError("like has no CRS; set it with like.rio.write_crs('EPSG:32630')")
-    crs = CRS.from_user_input(like.rio.crs)
-    x, y = np.asarray(like["x"].values, float), np.asarray(like["y"].values, float)
-    dx = abs(x[1] - x[0]) if x.size > 1 else 1.0
-    dy = abs(y[0] - y[1]) if y.size > 1 else 1.0
-    if crs.is_geographic:
-        radius = 6_371_008.8
-        lat1, lat2 = np.radians(y - dy / 2), np.radians(y + dy / 2)
-        area = radius**2 * np.radians(dx) * np.abs(np.sin(lat2) - np.sin(lat1)) / 1e4
-    else:
-        factor = crs.axis_info[0].unit_conversion_factor
-        area = np.full(y.size, dx * dy * factor**2 / 1e4)
+    area = pixel_area_m2(like) / 1e4
     return xr.DataArray(area, dims=("y",), coords={"y": like["y"]}, attrs={"units": "ha"})
 
 
