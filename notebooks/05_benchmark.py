@@ -75,7 +75,7 @@ from IPython.display import display
 
 import vitseg.compat  # noqa: F401  (before segmentation_models_pytorch)
 from vitseg import aoi as vaoi
-from vitseg import baselines, labels, periods, plotting, predict, stac, synthetic, train
+from vitseg import baselines, change, labels, periods, plotting, predict, stac, synthetic, train
 from vitseg import cube as vcube
 from vitseg import io as vio
 from vitseg.constants import CLASSES, IGNORE_INDEX, S2_BANDS_10
@@ -394,7 +394,10 @@ plotting.savefig(fig, run.figures / "benchmark_panel.png", simulated=simulated)
 timing = []
 if not scenes_b:  # no unseen-season scene: time the test tiles instead
     scenes_b = {t: img for t, (img, _) in tiles_a.items()}
-valid_km2 = sum(float(s.notnull().all("band").sum()) * 100 / 1e6 for s in scenes_b.values())
+valid_km2 = sum(
+    float((s.notnull().all("band").sum("x").values * change.pixel_area_m2(s)).sum()) / 1e6
+    for s in scenes_b.values()
+)
 for name in [*estimators, "CNN"]:
     t0 = time.perf_counter()
     for scene in scenes_b.values():

@@ -71,6 +71,7 @@ from shapely import box as shp_box
 import vitseg
 from vitseg import aoi as vaoi
 from vitseg import (
+    change,
     cloud,
     cluster,
     cube,
@@ -80,6 +81,7 @@ from vitseg import (
     plotting,
     predict,
     stac,
+    styles,
     temporal,
     train,
 )
@@ -218,7 +220,7 @@ for b, p in probs.items():
             overwrite=overwrite,
         )  # fmt: skip
         secs = time.perf_counter() - t0
-        area_km2 = p.sizes["y"] * p.sizes["x"] * 100 / 1e6
+        area_km2 = float(change.pixel_area_m2(p).sum()) * p.sizes["x"] / 1e6
         timing_rows.append(
             {"box": b, "item_id": str(item_id), "area_km2": area_km2, "seconds": round(secs, 2),
              "km2_per_s": round(area_km2 / secs, 2) if not done_before else np.nan,
@@ -270,7 +272,8 @@ for b in boxes:
         ens = temporal.ensemble(stack)
         ensembles[(b, s)] = ens
         stem = run.maps / f"ensemble_{b}_{s}"
-        predict.write_cog(ens["class_map"], f"{stem}_class.tif", nodata=IGNORE_INDEX)
+        predict.write_cog(ens["class_map"], f"{stem}_class.tif", nodata=IGNORE_INDEX,
+                          colormap=styles.class_colormap(class_names), category_names=class_names)  # fmt: skip
         predict.write_cog(ens["confidence"], f"{stem}_confidence.tif", nodata=float("nan"),
                           resampling="average")  # fmt: skip
         predict.write_cog(ens["valid_count"], f"{stem}_valid_count.tif", nodata=None)
@@ -281,7 +284,9 @@ for b in boxes:
         row = {"box": b, "season": s, "n_scenes": len(ids),
                "never_observed_pct": round(100 * float((cnt == 0).mean()), 3),
                "mean_valid_obs": round(float(cnt.mean()), 2)}  # fmt: skip
-        row |= {f"{c}_ha": float((cls_e == k).sum()) * 0.01 for k, c in enumerate(class_names)}
+        row_ha = change.pixel_area_m2(ens["class_map"]) / 1e4  # one value per row
+        row |= {f"{c}_ha": float(((cls_e == k).sum(axis=1) * row_ha).sum())
+                for k, c in enumerate(class_names)}  # fmt: skip
         ens_rows.append(row | {"data_source": data_source})
 ens_table = pd.DataFrame(ens_rows)
 ens_table.to_csv(run.tables / "06_ensemble_class_areas.csv", index=False)
@@ -324,7 +329,10 @@ for s in seasons:
         mos = temporal.mosaic([p["class_map"] for p in parts], method="max_class")
     else:
         mos = predict.classify(temporal.mosaic([p["probs"] for p in parts], method="mean_prob"))[0]
-    mosaics[s] = predict.write_cog(mos, run.maps / f"mosaic_{s}_class.tif", nodata=IGNORE_INDEX)
+    mosaics[s] = predict.write_cog(
+        mos, run.maps / f"mosaic_{s}_class.tif", nodata=IGNORE_INDEX,
+        colormap=styles.class_colormap(class_names), category_names=class_names,
+    )  # fmt: skip
     print(f"{label}mosaic {s}: {dict(mos.sizes)} px -> {mosaics[s]}")
 
 # %%

@@ -54,6 +54,9 @@ seasons = ["2020-21", "2021-22"]
 crs = "EPSG:32630"
 season = ""  # season to assess; empty means the last of seasons
 reference_file = ""  # real path: the interpreted sample (point_id, reference_class, ...)
+reference_file_2 = ""  # optional: a second interpreter's file of the same sample
+reference_merge = "first"  # first | agreed: how two interpreters' labels are combined
+page_chip_px = 64  # image chips of the interpretation page
 target_se = 0.01  # target standard error of overall accuracy (Gallwey §2.8)
 expected_users_accuracy = [0.85, 0.85, 0.95]  # mines, built, vegetation (design guess)
 allocation = "gallwey"  # gallwey | proportional | equal
@@ -73,7 +76,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import display
 
-from vitseg import accuracy, periods, plotting, synthetic
+from vitseg import accuracy, interpret, periods, plotting, styles, synthetic
 from vitseg import aoi as vaoi
 from vitseg import io as vio
 from vitseg.constants import CLASSES, IGNORE_INDEX
@@ -84,6 +87,8 @@ run = vio.start_run(
     params={
         "seed": seed, "simulated": simulated, "catalog_dir": catalog_dir, "aoi": aoi,
         "seasons": seasons, "crs": crs, "season": season, "reference_file": reference_file,
+        "reference_file_2": reference_file_2, "reference_merge": reference_merge,
+        "page_chip_px": page_chip_px,
         "target_se": target_se,
         "expected_users_accuracy": expected_users_accuracy, "allocation": allocation,
         "largest_share": largest_share, "min_per_stratum": min_per_stratum,
@@ -158,7 +163,38 @@ for k, box in enumerate(boxes):
     samples[box].insert(1, "area", box)
 sample = pd.concat(samples.values(), ignore_index=True)
 sheet = accuracy.write_sample(sample, run.maps / f"accuracy_sample_{season}.gpkg")
+styles.add_layer_style(sheet, "sample", styles.sample_qml(list(CLASSES)))  # QGIS colours
 print(f"{len(sample)} points in {len(boxes)} area(s) -> {sheet} and {sheet.with_suffix('.csv')}")
+
+# %% [markdown]
+# ### The interpretation page
+#
+# One self-contained HTML file (open it from disk; no server, no network) shows each point
+# in a random order with image chips of the run's composites around it (true colour, and a
+# false colour that separates bare soil, water and vegetation), for the assessed season and
+# the one before. The map class stays hidden unless the interpreter reveals it (recorded).
+# Keys label the point, undo, move on; work is kept in the browser; **Export** writes the
+# CSV that `reference_file` reads.
+
+# %%
+order = [p.label for p in periods.parse_periods(seasons)]
+shown_seasons = (
+    order[max(0, order.index(season) - 1) : order.index(season) + 1]
+    if season in order
+    else [season]
+)
+images = {
+    s: [run.data / f"composite_{box}_{s}.tif" for box in boxes if (run.data / f"composite_{box}_{s}.tif").exists()]
+    for s in shown_seasons
+}  # fmt: skip
+images = {s: paths for s, paths in images.items() if paths}
+page = interpret.write_interpretation_page(
+    sample, images, run.maps / f"accuracy_sample_{season}.html", chip_px=page_chip_px, seed=seed,
+    title=f"{run.root.name}: reference labels for the {season} map",
+)  # fmt: skip
+print(
+    f"interpretation page: {page} ({page.stat().st_size / 2**20:.1f} MiB, seasons {list(images)})"
+)
 
 # %% [markdown]
 # ## 3 · Reference labels
@@ -189,6 +225,19 @@ else:
 ready = ref_path is not None and ref_path.is_file()
 if ready:
     interpreted_all = accuracy.read_reference(ref_path, sample)
+    if reference_file_2 and Path(reference_file_2).is_file():
+        second = accuracy.read_reference(reference_file_2, sample)
+        agreement = accuracy.interpreter_agreement(interpreted_all, second)
+        print(f"two interpreters: kappa {agreement['kappa']:.3f}, agreement "
+              f"{agreement['percent_agreement']:.1f} % on {agreement['n_common']} points; "
+              f"disagreeing: {agreement['disagreeing_ids'][:20]}")  # fmt: skip
+        vio.write_table(
+            pd.DataFrame([{k: v for k, v in agreement.items() if k != "confusion"}]),
+            run.tables / f"accuracy_interpreters_{season}.csv",
+        )
+        interpreted_all = accuracy.merge_interpretations(
+            interpreted_all, second, how=reference_merge
+        )
     interpreted = {box: interpreted_all[interpreted_all["area"] == box] for box in boxes}
     vio.set_waiting(run.root, "07_accuracy", None)
     print(f"{len(interpreted_all)} labelled points from {ref_path} "

@@ -77,6 +77,7 @@ import vitseg.io
 import vitseg.periods
 import vitseg.plotting
 import vitseg.predict
+import vitseg.styles
 import vitseg.synthetic
 import vitseg.webmap
 import vitseg.zonal
@@ -157,7 +158,9 @@ if is_demo:
             )
         for s0, s1 in itertools.pairwise(seasons):
             codes = vitseg.change.change_map(maps[b][s0], maps[b][s1])
-            vitseg.predict.write_cog(codes, run.maps / f"change_{b}_{s0}_{s1}.tif", nodata=255)
+            cmap, names = vitseg.styles.change_colormap(CLASSES)  # legend in the file (QGIS)
+            vitseg.predict.write_cog(codes, run.maps / f"change_{b}_{s0}_{s1}.tif", nodata=255,
+                                     colormap=cmap, category_names=names)  # fmt: skip
             t = vitseg.change.transition_areas(maps[b][s0], maps[b][s1])
             t = t.stack().rename("hectares").reset_index()
             transitions.append(t.assign(box=b, period=f"{s0}->{s1}"))

@@ -155,3 +155,9 @@ def test_device_helpers():
 def test_cuda_requested_without_gpu():
     with pytest.raises(VitsegError, match="no CUDA GPU"):
         select_device("cuda")
+
+
+@pytest.mark.parametrize("bad", ["tpu", "gpu", "mps", "cuda:x"])
+def test_select_device_names_the_choices(bad):
+    with pytest.raises(VitsegError, match="'auto', 'cpu' or 'cuda'"):
+        select_device(bad)

@@ -53,6 +53,7 @@ def real_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     made = standin.write_standin(catalog, standin_dir, box=BOX, seasons=SEASONS)
     reference_file = REPO_ROOT / str(exp.sections["07_accuracy"]["reference_file"])
     reference_file.unlink(missing_ok=True)
+    reference_file.with_name("interpreted_sample_2.csv").unlink(missing_ok=True)
     report = REPO_ROOT / str(common["report_dir"])
     shutil.rmtree(report, ignore_errors=True)
     hidden = catalog.with_name(".ci_real-hidden-during-the-real-path")
@@ -69,6 +70,15 @@ def real_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
         standin.fill_sample_from_truth(
             sheet, catalog, box=BOX, season=SEASONS[-1], out=reference_file
         )
+        # a second interpreter who reads every 5th point differently
+        second = pd.read_csv(reference_file)
+        flip = {"mines": "vegetation", "vegetation": "mines", "built": "vegetation"}
+        rows = second.index[::5]
+        second.loc[rows, "reference_class"] = second.loc[rows, "reference_class"].map(
+            lambda c: flip.get(c, c)
+        )
+        second["interpreter"] = "second interpreter (stand-in)"
+        second.to_csv(reference_file.with_name("interpreted_sample_2.csv"), index=False)
         os.replace(catalog, hidden)
         try:
             run_experiment(
@@ -139,6 +149,11 @@ def test_accuracy_waits_for_interpreters_then_uses_their_file(real_run):
     assert total["area_ha"].sum() == pytest.approx(total["mapped_ha"].sum(), rel=1e-6)
     manifest = json.loads((report / "manifest.json").read_text())
     assert "07_accuracy" not in manifest["waiting"]
+    page = report / "maps" / f"accuracy_sample_{SEASONS[-1]}.html"
+    assert page.is_file() and "http://" not in page.read_text(encoding="utf-8")
+    kappa = pd.read_csv(report / "tables" / f"accuracy_interpreters_{SEASONS[-1]}.csv")
+    assert 0.0 < float(kappa["kappa"].iloc[0]) < 1.0  # every 5th point read differently
+    assert kappa["n_common"].iloc[0] > 0
 
 
 def test_vitsegh24_flow_over_the_cells_that_hold_mining_polygons(real_run):

@@ -345,7 +345,17 @@ def select_device(device: str | torch.device = "auto") -> torch.device:
         return device
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise VitsegError(
+            f"device {device!r} is not a torch device vitseg can use; use 'auto', 'cpu' or "
+            "'cuda' (or 'cuda:N')"
+        ) from err
+    if dev.type not in ("cpu", "cuda"):
+        raise VitsegError(
+            f"device {device!r} is not supported; use 'auto', 'cpu' or 'cuda' (or 'cuda:N')"
+        )
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise VitsegError(
             f"device {device!r} was asked for but torch sees no CUDA GPU; use 'auto' or 'cpu'"

@@ -545,6 +545,11 @@ SPECS: dict[str, Spec] = {
     # 07_accuracy
     "season": Spec((str,), check=_season, allowed="'' (the last of seasons) or a period"),
     "reference_file": Spec((str,), doc="interpreted sample (written by people, may not exist yet)"),
+    "reference_file_2": Spec(
+        (str,), doc="a second interpreter's file (optional, may not exist yet)"
+    ),
+    "reference_merge": _choice("first", "agreed", doc="how two interpreters' labels combine"),
+    "page_chip_px": _positive_int(doc="side of the interpretation page's image chips (px)"),
     "target_se": _positive("target SE of OA", maximum=1),
     "expected_users_accuracy": Spec(
         (list,), length=3, items=_fraction("user's accuracy"), doc="mines, built, vegetation"
