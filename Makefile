@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.vitseg-installed
 
-.PHONY: env demo test test-network lint typecheck pytest notebooks-ci sync run smoke clean browser
+.PHONY: env demo lab test test-network lint typecheck pytest notebooks-ci sync run smoke clean browser
 
 env: $(STAMP)
 
@@ -45,6 +45,10 @@ notebooks-ci: env
 ## Pair notebooks/*.py with .ipynb for JupyterLab (the .ipynb are gitignored)
 sync: env
 	$(VENV)/bin/jupytext --sync notebooks/*.py
+
+## JupyterLab on the repository, notebooks paired; after `make demo` they run cell by cell on its outputs
+lab: sync
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir=. notebooks/01_grid_aoi.ipynb
 
 ## make run EXP=params/ghana_earthrise.yaml [ONLY=08_monitoring]
 run: env

@@ -58,6 +58,7 @@ from matplotlib.patches import Patch
 from vitseg import aoi as vaoi
 from vitseg import grid, io, labels, plotting
 
+io.use_repo_root()  # relative paths from the repository root, wherever the kernel starts
 run = io.start_run(
     report_dir,
     params={

@@ -80,6 +80,7 @@ from vitseg.constants import S2_BANDS_10
 from vitseg.errors import ParamsError
 from vitseg.synthetic import BOXES
 
+io.use_repo_root()  # relative paths from the repository root, wherever the kernel starts
 run = io.start_run(
     report_dir,
     params={

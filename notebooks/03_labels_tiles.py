@@ -76,6 +76,7 @@ from vitseg import cloud, cluster, cube, io, labels, periods, plotting, stac, ti
 from vitseg.constants import CLASSES, S2_BANDS_10
 from vitseg.errors import MissingFileError
 
+io.use_repo_root()  # relative paths from the repository root, wherever the kernel starts
 run = io.start_run(
     report_dir,
     params={

@@ -47,20 +47,20 @@ simulated = True
 tiles_dir = ""
 archs = ["unet", "segformer"]
 patch_px = 128
-samples_per_epoch = 320
+samples_per_epoch = 512
 num_workers = 0
 device = "auto"
 bf16 = "auto"
 lr_step_epochs = 10
 unet_encoder = "resnet18"
-unet_epochs = 6
+unet_epochs = 16
 unet_batch_size = 16
 unet_lr = 0.05
 unet_loss = "ce"
 segformer_encoder = "mit_b0"
 unet_encoder_weights = ""  # empty: from scratch (offline); imagenet with the network
 segformer_encoder_weights = ""  # VitSegh24 fine-tuned ImageNet weights (imagenet)
-segformer_epochs = 6
+segformer_epochs = 10
 segformer_batch_size = 8
 segformer_lr = 0.001
 segformer_loss = "tversky"
@@ -83,6 +83,7 @@ from vitseg import datasets, io, models, plotting, train
 from vitseg.constants import BINARY_CLASSES, CLASSES
 from vitseg.errors import LabelError
 
+io.use_repo_root()  # relative paths from the repository root, wherever the kernel starts
 run = io.start_run(
     report_dir,
     params={

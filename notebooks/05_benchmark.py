@@ -80,6 +80,7 @@ from vitseg import cube as vcube
 from vitseg import io as vio
 from vitseg.constants import CLASSES, IGNORE_INDEX, S2_BANDS_10
 
+vio.use_repo_root()  # relative paths from the repository root, wherever the kernel starts
 run = vio.start_run(
     report_dir,
     params={

@@ -46,7 +46,7 @@ arch = "unet"
 tile_px = 256
 overlap_px = 32
 batch_size = 8
-chunks_px = 1024
+chunks_px = 1088
 device = "auto"
 cloud_method = "both"
 bright_threshold = 0.2
@@ -87,6 +87,7 @@ from vitseg import (
 )
 from vitseg.constants import CLASSES, IGNORE_INDEX, S2_BANDS_10
 
+io.use_repo_root()  # relative paths from the repository root, wherever the kernel starts
 run = io.start_run(
     report_dir,
     params={

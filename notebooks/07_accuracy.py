@@ -82,6 +82,7 @@ from vitseg import io as vio
 from vitseg.constants import CLASSES, IGNORE_INDEX
 
 season = periods.parse_period(season or seasons[-1]).label
+vio.use_repo_root()  # relative paths from the repository root, wherever the kernel starts
 run = vio.start_run(
     report_dir,
     params={

@@ -84,6 +84,7 @@ import vitseg.zonal
 from vitseg.constants import CLASS_COLORS, CLASSES
 from vitseg.errors import ParamsError
 
+vitseg.io.use_repo_root()  # relative paths from the repository root, wherever the kernel starts
 run = vitseg.io.start_run(
     report_dir,
     params={

@@ -37,6 +37,7 @@ __all__ = [
     "sha256_file",
     "start_run",
     "update_manifest",
+    "use_repo_root",
     "write_json",
     "write_table",
 ]
@@ -293,6 +294,22 @@ def update_manifest(root: str | os.PathLike[str], section: str, value: Any) -> P
     manifest: dict[str, Any] = read_json(path) if path.exists() else {}
     manifest[section] = value
     return write_json(path, manifest)
+
+
+def use_repo_root() -> Path:
+    """Make the repository root the working directory; return it.
+
+    The notebooks call it first, so their relative paths (``reports/demo``, the labels file,
+    the AOI file) resolve against the repository root wherever the kernel starts:
+    JupyterLab starts it in ``notebooks/``, papermill in the root.
+
+    Examples
+    --------
+    >>> use_repo_root() == Path.cwd()
+    True
+    """
+    os.chdir(REPO_ROOT)
+    return REPO_ROOT
 
 
 def set_waiting(root: str | os.PathLike[str], notebook: str, message: str | None) -> Path:
