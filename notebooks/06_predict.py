@@ -53,7 +53,8 @@ bright_threshold = 0.2
 trust_offset_metadata = False
 exclusion_files = {}
 exclusion_buffer_m = {}
-outside_country_buffer_m = 5000.0
+outside_country_buffer_m = 0.0
+coastal_strip_m = 5000.0
 mosaic_method = "max_class"
 overwrite = False
 
@@ -97,7 +98,8 @@ run = io.start_run(
         "device": device, "cloud_method": cloud_method, "bright_threshold": bright_threshold,
         "trust_offset_metadata": trust_offset_metadata, "exclusion_files": exclusion_files,
         "exclusion_buffer_m": exclusion_buffer_m,
-        "outside_country_buffer_m": outside_country_buffer_m, "mosaic_method": mosaic_method,
+        "outside_country_buffer_m": outside_country_buffer_m, "coastal_strip_m": coastal_strip_m,
+        "mosaic_method": mosaic_method,
         "overwrite": overwrite,
     },
     notebook="06_predict",
@@ -158,11 +160,12 @@ scene_table
 # %% [markdown]
 # ## Exclusions
 # Any number of polygon layers (`exclusion_files`: name -> vector file, buffers in metres
-# in `exclusion_buffer_m`) become no-data. Gallwey et al.'s lakes, licensed large-scale
-# mines and coastal strip are not available offline; the demo always adds one real layer:
-# everything outside Ghana's outline (Natural Earth), buffered by
-# `outside_country_buffer_m` (Gallwey's 5 km coastal strip is the seaward part of it).
-# The demo boxes lie far inland, so it removes nothing there, and the table says so.
+# in `exclusion_buffer_m`) become no-data. Gallwey et al.'s lakes and licensed large-scale
+# mines are not available offline (give them as files); two real layers are always added:
+# everything outside Ghana's outline (Natural Earth), buffered by `outside_country_buffer_m`,
+# and Gallwey's **coastal strip**: land within `coastal_strip_m` of the sea, the coastline
+# being the part of Ghana's boundary no neighbour shares (land borders are not excluded).
+# The demo boxes lie far inland, so they remove nothing there, and the table says so.
 
 # %%
 ghana = gpd.read_file(io.data_path("ne_10m_ghana.geojson")).to_crs("EPSG:4326")
@@ -171,6 +174,8 @@ outside = gpd.GeoDataFrame(
 )
 layers = {"outside_ghana": outside, **{k: Path(v) for k, v in exclusion_files.items()}}
 buffers = {"outside_ghana": outside_country_buffer_m, **exclusion_buffer_m}
+if coastal_strip_m > 0:
+    layers["coastal_strip"] = exclusions.coastal_strip(coastal_strip_m)
 excl_layers = {
     b: exclusions.exclusion_layers(c.isel(time=0, band=0), layers, buffer_m=buffers)
     for b, c in cubes.items()

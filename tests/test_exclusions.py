@@ -10,7 +10,7 @@ import rioxarray  # noqa: F401
 import xarray as xr
 from shapely import LineString, box
 
-from vitseg.errors import DimensionError, MissingCRSError, VectorError
+from vitseg.errors import DimensionError, MissingCRSError, ParamsError, VectorError
 from vitseg.exclusions import (
     apply_exclusions,
     exclusion_layers,
@@ -117,3 +117,21 @@ def test_exclusion_errors(tmp_path) -> None:
     path = tmp_path / "lakes.gpkg"
     lake.to_file(path)
     assert int(exclusion_layers(like, {"lakes": path}).sum()) == 0  # far away: nothing excluded
+
+
+def test_coastal_strip_is_the_coast_only_not_the_land_borders():
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    from vitseg.exclusions import coastal_strip
+
+    strip = coastal_strip(5000.0).to_crs("EPSG:32630").geometry.iloc[0]
+    pts = gpd.GeoSeries(
+        [Point(-0.19, 5.58), Point(-0.19, 5.75), Point(-2.8, 7.5), Point(0.6, 8.0)], crs=4326
+    ).to_crs("EPSG:32630")  # Accra seafront, 20 km inland, Ivorian border, Togolese border
+    inside = [bool(strip.contains(p)) for p in pts]
+    assert inside == [True, False, False, False]
+    area_km2 = strip.area / 1e6  # ~5 km x Ghana's ~550 km coast
+    assert 2200 < area_km2 < 3200
+    with pytest.raises(ParamsError, match="coastal strip"):
+        coastal_strip(0.0)

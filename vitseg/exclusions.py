@@ -20,10 +20,11 @@ import pandas as pd
 import rioxarray  # registers the .rio accessor
 import xarray as xr
 
-from vitseg.errors import DimensionError, MissingCRSError, VectorError
+from vitseg.errors import DimensionError, MissingCRSError, ParamsError, VectorError
 
 __all__ = [
     "apply_exclusions",
+    "coastal_strip",
     "exclusion_layers",
     "exclusion_mask",
     "exclusion_report",
@@ -253,6 +254,44 @@ def apply_exclusions(
         out = arr.where(~mask, fill).astype(arr.dtype)
     out.attrs = dict(arr.attrs)
     return out.rio.write_crs(arr.rio.crs) if arr.rio.crs is not None else out
+
+
+def coastal_strip(buffer_m: float, *, crs: Any = "EPSG:32630") -> Any:
+    """Ghana's coastal strip: land within ``buffer_m`` of the sea (Gallwey et al. §2.7, 5 km).
+
+    The coastline is the part of Ghana's Natural Earth boundary that no neighbour (Côte
+    d'Ivoire, Burkina Faso, Togo) shares, so land borders are not excluded.
+
+    Parameters
+    ----------
+    buffer_m
+        Width of the strip in metres (> 0).
+    crs
+        Metric CRS in which the buffer is drawn.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        One polygon (``name`` "coastal strip"), in EPSG:4326.
+
+    Examples
+    --------
+    >>> strip = coastal_strip(5000.0)
+    >>> round(float(strip.to_crs("EPSG:32630").area.iloc[0]) / 1e6) in range(2200, 3200)
+    True
+    """
+    import geopandas as gpd
+
+    from vitseg.io import data_path
+
+    if not (np.isfinite(buffer_m) and buffer_m > 0):
+        raise ParamsError(f"'buffer_m' of the coastal strip must be a number > 0; got {buffer_m!r}")
+    countries = gpd.read_file(data_path("ne_10m_ghana_and_neighbours.geojson")).to_crs(crs)
+    ghana = countries.loc[countries["iso_a3"] == "GHA", "geometry"].union_all()
+    neighbours = countries.loc[countries["iso_a3"] != "GHA", "geometry"].union_all()
+    coast = ghana.boundary.difference(neighbours.buffer(200.0))
+    strip = coast.buffer(buffer_m).intersection(ghana)
+    return gpd.GeoDataFrame({"name": ["coastal strip"]}, geometry=[strip], crs=crs).to_crs(4326)
 
 
 def pixel_area_ha(like: xr.DataArray) -> xr.DataArray:

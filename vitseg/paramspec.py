@@ -541,6 +541,7 @@ SPECS: dict[str, Spec] = {
         (dict,), keys=_text("layer name"), values=_number(minimum=0), doc="name -> buffer (m)"
     ),
     "outside_country_buffer_m": _number(minimum=0, doc="keep Ghana + this buffer (m)"),
+    "coastal_strip_m": _number(minimum=0, doc="exclude land within this of the sea (m); 0 = off"),
     "mosaic_method": _choice("max_class", "mean_prob", doc="vitseg.predict mosaic method"),
     # 07_accuracy
     "season": Spec((str,), check=_season, allowed="'' (the last of seasons) or a period"),
