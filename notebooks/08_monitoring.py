@@ -194,7 +194,7 @@ if is_demo:
     axes[0].set_ylabel("area (ha)")
     fig.suptitle(f"Area per class and season, all areas (Gallwey Fig. 7 layout){sim}")
     fig.tight_layout()
-    vitseg.plotting.savefig(fig, run.figures / "class_areas.png", simulated=simulated)
+    vitseg.plotting.savefig(fig, run.figures / "gallwey_fig7_class_areas.png", simulated=simulated)
 
 # %% [markdown]
 # ## Mined area per real district, cumulative and per season (Gallwey Fig. 8)
@@ -223,6 +223,12 @@ if is_demo:
     ).clip(upper=1)
     district_table["data_source"] = data_source
     vitseg.io.write_table(district_table, run.tables / "district_mining.csv")
+    last_season = district_table[district_table["season"] == seasons[-1]]
+    district_layer = districts[["ADM2_PCODE", "geometry"]].merge(last_season, on="ADM2_PCODE")
+    vitseg.styles.write_styled_layer(  # opens in QGIS as a choropleth of mined hectares
+        district_layer, run.maps / "district_mining.gpkg", layer="district_mining",
+        qml=vitseg.styles.district_qml(district_layer["mines_ha"].tolist()),
+    )  # fmt: skip
     print(f"Mined hectares per district{SIM}:")
     print(district_table[[*keys, "mines_ha", "new_mines_ha", "covered_fraction"]].round(3)
           .to_string(index=False))  # fmt: skip
@@ -240,7 +246,9 @@ if is_demo:
         ax.set_xlabel("")
     fig.suptitle(f"Mining per real Ghana district (OCHA ADM2), Fig. 8 layout{sim}")
     fig.tight_layout()
-    vitseg.plotting.savefig(fig, run.figures / "district_mining.png", simulated=simulated)
+    vitseg.plotting.savefig(
+        fig, run.figures / "gallwey_fig8_district_mining.png", simulated=simulated
+    )
 
 # %% [markdown]
 # ## Kernel density of new mining per season (Gallwey Fig. 9)
@@ -282,7 +290,7 @@ if is_demo:
             )  # fmt: skip
     fig.suptitle(f"Kernel density of new mining (Gallwey Fig. 9 layout){sim}")
     fig.tight_layout()
-    vitseg.plotting.savefig(fig, run.figures / "density.png", simulated=simulated)
+    vitseg.plotting.savefig(fig, run.figures / "gallwey_fig9_density.png", simulated=simulated)
     density_summary = pd.DataFrame(dens_rows).assign(data_source=data_source)
     vitseg.io.write_table(density_summary, run.tables / "density_summary.csv")
     print(density_summary.round(2).to_string(index=False))
@@ -337,7 +345,9 @@ if is_demo:
         ax.set_title(f"{b}: {seasons[0]} -> {seasons[-1]}")
     fig.suptitle(f"New mining inside protected areas (Fig. 10 layout). {reserve_note}", fontsize=9)
     fig.tight_layout()
-    vitseg.plotting.savefig(fig, run.figures / "protected_areas.png", simulated=simulated)
+    vitseg.plotting.savefig(
+        fig, run.figures / "gallwey_fig10_protected_areas.png", simulated=simulated
+    )
 
 # %% [markdown]
 # ## Alerts and web map
@@ -367,13 +377,23 @@ if is_demo:
         masks={f"{b} new mining {seasons[-1]}":
                vitseg.change.new_mining(maps[b][seasons[-2]], maps[b][seasons[-1]])
                for b in boxes},
+        probability_maps={
+            f"{b} P(mines) {seasons[-1]}":
+            vitseg.predict.open_map(run.maps / f"ensemble_{b}_{seasons[-1]}_probs.tif",
+                                    chunks=None).sel({"class": "mines"})
+            for b in boxes if (run.maps / f"ensemble_{b}_{seasons[-1]}_probs.tif").exists()},
+        confidence_maps={
+            f"{b} confidence {seasons[-1]}":
+            vitseg.predict.open_map(run.maps / f"ensemble_{b}_{seasons[-1]}_confidence.tif",
+                                    chunks=None)
+            for b in boxes if (run.maps / f"ensemble_{b}_{seasons[-1]}_confidence.tif").exists()},
         alerts=alerts,
         districts=districts,
         title="vitseg demo: simulated mining change over real Ghana districts"
         if simulated else "vitseg: mining change from Sentinel-2",
         note=(vitseg.plotting.SIMULATED_CAPTION + "; " if simulated else "")
         + f"class maps: {', '.join(sources)}",
-        basemap=basemap or None,
+        basemap=[basemap, "satellite"] if basemap else None,  # both off until picked
     )  # fmt: skip
     print("web map:", page)
 
@@ -506,6 +526,6 @@ if not is_demo:
         districts=districts,
         title="Real Earth Genome detections: new mining 2017->2020 (Ashanti window)",
         note="Detector output (~450 m blocks), not hand labels. Districts: " + DISTRICTS_SOURCE,
-        basemap=basemap or None,
+        basemap=[basemap, "satellite"] if basemap else None,  # both off until picked
     )
     print(f"REAL: {len(alerts)} new-mining polygons >= {min_alert_area_ha} ha; web map: {page}")

@@ -1,12 +1,21 @@
-"""A static, self-contained HTML web map of class maps, new mining, alerts and districts.
+"""A static, self-contained HTML web map of class maps, probabilities, alerts and districts.
 
 The page inlines Leaflet 1.9.4 (BSD-2-Clause, vendored from the npm registry in
-``vitseg/data/leaflet/``), every raster as a base64 PNG overlay and every vector layer as
-GeoJSON, so it opens offline with no request at all. A tiled basemap (OpenStreetMap by
-default) is listed in the layer switcher but not switched on: it loads only when the user
-picks it, i.e. when the internet is there. The page records script errors in
-``<body data-vitseg-errors>`` and sets ``<body data-vitseg-ready="1">`` once drawn, which the
-tests read from a headless browser.
+``vitseg/data/leaflet/``), every raster as base64 PNG overlays and every vector layer as
+GeoJSON, so it opens offline with no request at all. Tiled basemaps (OpenStreetMap and Esri
+World Imagery by default) are listed in the layer switcher but not switched on: they load
+only when the user picks one, i.e. when the internet is there.
+
+Rasters keep their full resolution: each layer is reprojected to Web Mercator (nearest, on a
+grid slightly finer than the source so that no source pixel is skipped) and split into PNG
+tiles of at most ``max_size_px`` a side. Only a layer over ``max_pixels`` is coarsened, by a
+block reduction that keeps the first class of ``classes`` present in a block (mines first),
+so a single mine pixel always stays on the map.
+
+The page records script errors in ``<body data-vitseg-errors>``, the raster layers it draws
+(name, lon/lat bounds, tiles) as JSON in ``<body data-vitseg-rasters>`` and sets
+``<body data-vitseg-ready="1">`` once drawn, which the tests read from a headless browser. A
+URL fragment ``#opacity=40`` starts the raster opacity slider at 40 %.
 """
 
 from __future__ import annotations
@@ -15,16 +24,17 @@ import base64
 import html
 import io
 import json
+import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 
-from vitseg.constants import CLASS_COLORS, CLASSES, IGNORE_INDEX
+from vitseg.constants import CLASS_COLORS, CLASSES
 from vitseg.errors import MissingCRSError, ParamsError
 
 __all__ = ["BASEMAPS", "write_webmap"]
@@ -35,9 +45,23 @@ BASEMAPS: dict[str, tuple[str, str]] = {
         "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
         "&copy; OpenStreetMap contributors",
     ),
+    "satellite": (
+        "https://server.arcgisonline.com/ArcGIS/rest/services/World_Imagery/MapServer/tile/{z}/{y}/{x}",
+        "Tiles &copy; Esri",
+    ),
 }
+_BASEMAP_LABELS = {"osm": "OpenStreetMap", "satellite": "Esri World Imagery (satellite)"}
 
 _LEAFLET_DIR = Path(__file__).resolve().parent / "data" / "leaflet"
+#: Web Mercator pixels per source pixel along a side (> 1, so nearest skips no source pixel
+#: under the small rotation and scale change between a UTM or geographic grid and Mercator).
+_OVERSAMPLE = 1.1
+#: Steps of the probability and confidence colour ramps (2 % each: smaller PNGs).
+_LEVELS = 50
+#: Probability: transparent at 0 -> dark red -> red -> opaque yellow at 1 (rising lightness).
+_PROB_STOPS = ((0.0, "#800026", 0.0), (0.5, "#e31a1c", 0.6), (1.0, "#ffeb3b", 1.0))
+#: Confidence: grey at 0 -> blue at 1, opaque.
+_CONF_STOPS = ((0.0, "#d9d9d9", 1.0), (1.0, "#08519c", 1.0))
 
 
 def _leaflet_assets() -> tuple[str, str]:
@@ -56,39 +80,205 @@ def _hex_rgba(color: str, alpha: int = 255) -> tuple[int, int, int, int]:
     return int(c[0:2], 16), int(c[2:4], 16), int(c[4:6], 16), alpha
 
 
-def _overlay_png(
-    da: xr.DataArray, colors: Mapping[int, str], *, max_size_px: int
-) -> tuple[str, list[list[float]]]:
-    """Reproject a categorical raster to Web Mercator and colour it; return (base64, bounds)."""
-    from PIL import Image
-    from pyproj import Transformer
-    from rasterio.enums import Resampling
+def _ramp_lut(stops: Sequence[tuple[float, str, float]]) -> np.ndarray:
+    """Palette: index 0 transparent (no data), index ``1 + round(v * _LEVELS)`` for v in 0..1."""
+    lut = np.zeros((256, 4), dtype="uint8")
+    t = np.linspace(0.0, 1.0, _LEVELS + 1)
+    xs = [s[0] for s in stops]
+    for ch in range(3):
+        lut[1 : _LEVELS + 2, ch] = np.round(np.interp(t, xs, [_hex_rgba(s[1])[ch] for s in stops]))
+    lut[1 : _LEVELS + 2, 3] = np.round(np.interp(t, xs, [255 * s[2] for s in stops]))
+    return lut
 
+
+def _ramp_css(stops: Sequence[tuple[float, str, float]]) -> str:
+    parts = []
+    for x, color, alpha in stops:
+        r, g, b, _ = _hex_rgba(color)
+        parts.append(f"rgba({r},{g},{b},{alpha:g}) {100 * x:g}%")
+    return "linear-gradient(to right, " + ", ".join(parts) + ")"
+
+
+def _as_2d(da: xr.DataArray, name: str) -> xr.DataArray:
+    if not isinstance(da, xr.DataArray):
+        raise ParamsError(
+            f"raster layer {name!r} must be an xarray.DataArray; got {type(da).__name__}"
+        )
     if da.rio.crs is None:
-        raise MissingCRSError("raster has no CRS; set it with da.rio.write_crs('EPSG:32630').")
+        raise MissingCRSError(
+            f"raster layer {name!r} has no CRS; set it with da.rio.write_crs('EPSG:32630')."
+        )
     if "band" in da.dims and da.sizes["band"] == 1:
         da = da.squeeze("band", drop=True)
-    merc = da.rio.reproject("EPSG:3857", resampling=Resampling.nearest, nodata=IGNORE_INDEX)
-    ny, nx = merc.shape
-    scale = max(ny, nx) / max_size_px
-    if scale > 1:
-        merc = da.rio.reproject(
-            "EPSG:3857",
-            shape=(max(1, int(ny / scale)), max(1, int(nx / scale))),
-            resampling=Resampling.nearest,
-            nodata=IGNORE_INDEX,
+    if da.ndim != 2:
+        hint = " (pick one class: probs.sel({'class': 'mines'}))" if "class" in da.dims else ""
+        raise ParamsError(
+            f"raster layer {name!r} has dims {da.dims}; expected a 2-D (y, x) map{hint}"
         )
-    arr = np.asarray(merc.values)
-    rgba = np.zeros((*arr.shape, 4), dtype="uint8")
-    for value, color in colors.items():
-        rgba[arr == value] = _hex_rgba(color)
+    return da
+
+
+def _encode_classes(arr: np.ndarray, colors: Mapping[int, str]) -> tuple[np.ndarray, np.ndarray]:
+    """Codes -> palette indices ranked by priority (first colour = highest index); 0 = none."""
+    n = len(colors)
+    idx = np.zeros(arr.shape, dtype="uint8")
+    lut = np.zeros((256, 4), dtype="uint8")
+    for rank, (code, color) in enumerate(colors.items()):
+        idx[arr == code] = n - rank
+        lut[n - rank] = _hex_rgba(color)
+    return idx, lut
+
+
+def _encode_ramp(arr: np.ndarray, name: str) -> np.ndarray:
+    """Values 0..1 -> palette indices 1..101 (0 = NaN, transparent)."""
+    a = np.asarray(arr, dtype="float32")
+    finite = np.isfinite(a)
+    if finite.any():
+        lo, hi = float(a[finite].min()), float(a[finite].max())
+        if lo < -0.01 or hi > 1.01:  # decoded scaled integers may overshoot 1 a little
+            raise ParamsError(
+                f"raster layer {name!r} has values in [{lo:g}, {hi:g}]; expected 0..1 "
+                "(divide a percentage by 100)"
+            )
+    idx = np.zeros(a.shape, dtype="uint8")
+    idx[finite] = 1 + np.round(np.clip(a[finite], 0.0, 1.0) * _LEVELS).astype("uint8")
+    return idx
+
+
+def _block_reduce(idx: np.ndarray, k: int, how: Literal["max", "mean"]) -> np.ndarray:
+    """Reduce ``k x k`` blocks of palette indices (0 = no data, padded at the far edges).
+
+    ``max`` keeps the highest index in the block: the first class of the priority order, or
+    the highest probability. ``mean`` averages the indices that have data.
+    """
+    ny, nx = idx.shape
+    padded = np.pad(idx, ((0, -ny % k), (0, -nx % k)))
+    blocks = padded.reshape(padded.shape[0] // k, k, padded.shape[1] // k, k)
+    if how == "max":
+        out: np.ndarray = blocks.max(axis=(1, 3))
+        return out
+    count = (blocks > 0).sum(axis=(1, 3))
+    total = blocks.sum(axis=(1, 3), dtype="int64")
+    mean = np.zeros(count.shape, dtype="float64")
+    np.divide(total, count, out=mean, where=count > 0)
+    return np.round(mean).astype("uint8")
+
+
+def _mercator_grid(crs: Any, transform: Any, shape: tuple[int, int]) -> tuple[Any, int, int]:
+    """Return a north-up EPSG:3857 grid over a raster, ``_OVERSAMPLE`` x finer than GDAL's."""
+    from affine import Affine
+    from rasterio.transform import array_bounds
+    from rasterio.warp import calculate_default_transform, transform_bounds
+
+    h, w = shape
+    south, west, north, east = _ordered(array_bounds(h, w, transform))
+    dst, _, _ = calculate_default_transform(
+        crs, "EPSG:3857", w, h, left=west, bottom=south, right=east, top=north
+    )
+    left, bottom, right, top = transform_bounds(
+        crs, "EPSG:3857", west, south, east, north, densify_pts=21
+    )
+    res = dst.a / _OVERSAMPLE
+    w2 = max(1, math.ceil((right - left) / res - 1e-6))  # cover the whole raster
+    h2 = max(1, math.ceil((top - bottom) / res - 1e-6))
+    return Affine(res, 0.0, left, 0.0, -res, top), h2, w2
+
+
+def _ordered(b: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+    # rasterio's array_bounds returns (west, south, east, north); order them whatever the signs
+    x0, y0, x1, y1 = b
+    return min(y0, y1), min(x0, x1), max(y0, y1), max(x0, x1)
+
+
+def _png(idx: np.ndarray, lut: np.ndarray) -> str:
+    """Palette PNG (with a tRNS alpha table) of palette indices, base64."""
+    from PIL import Image
+
+    used = int(idx.max()) + 1 if idx.size else 1
+    img = Image.fromarray(np.ascontiguousarray(idx))
+    img.putpalette(lut[:used, :3].tobytes(), rawmode="RGB")
     buf = io.BytesIO()
-    Image.fromarray(rgba, mode="RGBA").save(buf, format="PNG", optimize=True)
-    left, bottom, right, top = merc.rio.bounds()
+    img.save(buf, format="PNG", optimize=True, transparency=lut[:used, 3].tobytes())
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _overlay(
+    da: xr.DataArray,
+    name: str,
+    *,
+    kind: Literal["classes", "probability", "confidence"],
+    colors: Mapping[int, str] | None = None,
+    max_size_px: int,
+    max_pixels: int,
+) -> dict[str, Any]:
+    """Reproject a raster to Web Mercator and cut it into PNG tiles; return its page entry."""
+    from affine import Affine
+    from pyproj import Transformer
+    from rasterio.enums import Resampling
+    from rasterio.warp import reproject
+
+    da = _as_2d(da, name)
+    arr = np.asarray(da.values)
+    if kind == "classes":
+        idx, lut = _encode_classes(arr, colors or {})
+    else:
+        idx = _encode_ramp(arr, name)
+        lut = _ramp_lut(_PROB_STOPS if kind == "probability" else _CONF_STOPS)
+    t = da.rio.transform()
+    if t.e > 0:  # south-up (y ascending): flip to north-up
+        idx, t = idx[::-1], t @ Affine.translation(0, idx.shape[0]) @ Affine.scale(1, -1)
+    if t.a < 0:
+        idx, t = idx[:, ::-1], t @ Affine.translation(idx.shape[1], 0) @ Affine.scale(-1, 1)
+    crs = da.rio.crs
+    dst_t, h2, w2 = _mercator_grid(crs, t, idx.shape)
+    k = 1
+    if h2 * w2 > max_pixels:
+        k = max(2, math.ceil(math.sqrt(h2 * w2 / max_pixels)))
+        while True:
+            small = _block_reduce(idx, k, "mean" if kind == "confidence" else "max")
+            small_t = t @ Affine.scale(k)
+            dst_t, h2, w2 = _mercator_grid(crs, small_t, small.shape)
+            if h2 * w2 <= max_pixels or min(small.shape) == 1:
+                break
+            k += 1
+        idx, t = small, small_t
+    merc = np.zeros((h2, w2), dtype="uint8")
+    reproject(
+        source=np.ascontiguousarray(idx),
+        destination=merc,
+        src_transform=t,
+        src_crs=crs,
+        dst_transform=dst_t,
+        dst_crs="EPSG:3857",
+        resampling=Resampling.nearest,
+        src_nodata=0,
+        dst_nodata=0,
+    )
     to_ll = Transformer.from_crs("EPSG:3857", "EPSG:4326", always_xy=True)
-    w, s = to_ll.transform(left, bottom)
-    e, n = to_ll.transform(right, top)
-    return base64.b64encode(buf.getvalue()).decode("ascii"), [[s, w], [n, e]]
+
+    def lonlat_bounds(r0: int, r1: int, c0: int, c1: int) -> list[list[float]]:
+        x0, x1 = dst_t.c + c0 * dst_t.a, dst_t.c + c1 * dst_t.a
+        y0, y1 = dst_t.f + r0 * dst_t.e, dst_t.f + r1 * dst_t.e
+        west, north = to_ll.transform(x0, y0)
+        east, south = to_ll.transform(x1, y1)
+        return [[round(south, 8), round(west, 8)], [round(north, 8), round(east, 8)]]
+
+    tiles = []
+    for r0 in range(0, h2, max_size_px):
+        for c0 in range(0, w2, max_size_px):
+            tile = merc[r0 : r0 + max_size_px, c0 : c0 + max_size_px]
+            if not tile.any():
+                continue  # fully transparent: leave it out
+            r1, c1 = r0 + tile.shape[0], c0 + tile.shape[1]
+            tiles.append([_png(tile, lut), lonlat_bounds(r0, r1, c0, c1)])
+    return {
+        "name": name,
+        "kind": kind,
+        "tiles": tiles,
+        "bounds": lonlat_bounds(0, h2, 0, w2),
+        "shape": [h2, w2],
+        "downsample": k,
+    }
 
 
 def _geojson(gdf: Any, columns: Sequence[str] | None = None) -> dict[str, Any]:
@@ -114,6 +304,27 @@ def _safe_json(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":")).replace("</", "<\\/")
 
 
+def _basemaps(basemap: str | Sequence[str] | None) -> list[dict[str, str]]:
+    if basemap is None:
+        return []
+    names = [basemap] if isinstance(basemap, str) else list(basemap)
+    out: list[dict[str, str]] = []
+    for b in dict.fromkeys(names):  # drop repeats, keep the order
+        if not isinstance(b, str):
+            raise ParamsError(f"basemap entries must be strings; got {b!r}")
+        if b in BASEMAPS:
+            url, attribution = BASEMAPS[b]
+            out.append({"name": _BASEMAP_LABELS.get(b, b), "url": url, "attribution": attribution})
+        elif "{z}" in b and "{x}" in b and "{y}" in b:
+            out.append({"name": f"Basemap {len(out) + 1}", "url": b, "attribution": ""})
+        else:
+            raise ParamsError(
+                f"unknown basemap {b!r}; use one of {sorted(BASEMAPS)}, a tile URL template "
+                "with {z}/{x}/{y}, a list of these, or None"
+            )
+    return out
+
+
 _TEMPLATE = """<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -134,8 +345,12 @@ html, body { height: 100%; margin: 0; font-family: sans-serif; }
 #header h1 { font-size: 17px; margin: 0; }
 #header .note { font-size: 12px; color: #ffcc80; }
 #map { position: absolute; top: 44px; bottom: 0; left: 0; right: 0; background: #e8eef2; }
-.legend { background: rgba(255,255,255,0.92); padding: 6px 8px; font-size: 12px; line-height: 18px; border-radius: 4px; }
+.leaflet-image-layer { image-rendering: pixelated; }
+.legend, .opacity-control { background: rgba(255,255,255,0.92); padding: 6px 8px; font-size: 12px; line-height: 18px; border-radius: 4px; }
 .legend i { display: inline-block; width: 14px; height: 14px; margin-right: 6px; vertical-align: middle; border: 1px solid #555; }
+.legend i.bar { width: 70px; margin: 0 4px; }
+.opacity-control label { display: block; font-weight: bold; }
+.opacity-control input { width: 130px; vertical-align: middle; }
 .popup-table td { padding: 1px 6px 1px 0; font-size: 12px; }
 </style>
 </head>
@@ -146,26 +361,37 @@ html, body { height: 100%; margin: 0; font-family: sans-serif; }
 <script>
 (function () {
   var cfg = __CONFIG__;
+  function esc(s) { var d = document.createElement("div"); d.textContent = String(s); return d.innerHTML; }
   var map = L.map("map", {preferCanvas: false, zoomControl: true});
   var base = {"No basemap (offline)": L.layerGroup().addTo(map)};
-  if (cfg.basemap) {
-    base[cfg.basemap.name + " (needs internet)"] = L.tileLayer(cfg.basemap.url, {
-      attribution: cfg.basemap.attribution, maxZoom: 19});
-  }
+  cfg.basemaps.forEach(function (b) {
+    base[esc(b.name) + " (needs internet)"] = L.tileLayer(b.url, {attribution: b.attribution, maxZoom: 19});
+  });
   var overlays = {};
+  var rasters = [];
+  var info = [];
   var bounds = null;
   function grow(b) { bounds = bounds ? bounds.extend(b) : L.latLngBounds(b); }
+  function box(b) { return [[b.getSouth(), b.getWest()], [b.getNorth(), b.getEast()]]; }
   cfg.rasters.forEach(function (r) {
-    var layer = L.imageOverlay("data:image/png;base64," + r.png, r.bounds, {opacity: r.opacity});
-    if (r.show) { layer.addTo(map); }
-    overlays[r.name] = layer;
-    grow(r.bounds);
+    var group = L.layerGroup(r.tiles.map(function (t) {
+      return L.imageOverlay("data:image/png;base64," + t[0], t[1], {opacity: r.opacity, alt: r.name});
+    }));
+    if (r.show) { group.addTo(map); }
+    overlays[esc(r.name)] = group;
+    rasters.push({group: group, opacity: r.opacity});
+    var lb = L.latLngBounds(r.bounds);
+    var tb = null;
+    group.eachLayer(function (l) { tb = tb ? tb.extend(l.getBounds()) : L.latLngBounds(l.getBounds().getSouthWest(), l.getBounds().getNorthEast()); });
+    info.push({name: r.name, kind: r.kind, bounds: box(lb), tile_bounds: tb ? box(tb) : null,
+               tiles: r.tiles.length, shape: r.shape, downsample: r.downsample, on: !!r.show});
+    grow(lb);
   });
   if (cfg.districts) {
     var d = L.geoJSON(cfg.districts, {
       style: {color: "#37474f", weight: 1.2, fill: false, dashArray: "4 3"},
       onEachFeature: function (f, l) {
-        if (f.properties && f.properties[cfg.district_label]) { l.bindTooltip(String(f.properties[cfg.district_label])); }
+        if (f.properties && f.properties[cfg.district_label]) { l.bindTooltip(esc(f.properties[cfg.district_label])); }
       }
     }).addTo(map);
     overlays["Districts"] = d;
@@ -176,8 +402,8 @@ html, body { height: 100%; margin: 0; font-family: sans-serif; }
       style: {color: "#b71c1c", weight: 2, fillColor: "#ff5252", fillOpacity: 0.35},
       onEachFeature: function (f, l) {
         var rows = Object.keys(f.properties).map(function (k) {
-          var v = f.properties[k]; var td = document.createElement("td"); td.textContent = v === null ? "" : String(v);
-          return "<tr><td><b>" + k + "</b></td>" + td.outerHTML + "</tr>";
+          var v = f.properties[k];
+          return "<tr><td><b>" + esc(k) + "</b></td><td>" + (v === null ? "" : esc(v)) + "</td></tr>";
         });
         l.bindPopup("<table class='popup-table'>" + rows.join("") + "</table>");
       }
@@ -187,17 +413,66 @@ html, body { height: 100%; margin: 0; font-family: sans-serif; }
   }
   L.control.layers(base, overlays, {collapsed: false}).addTo(map);
   L.control.scale({metric: true, imperial: false}).addTo(map);
+  var setOpacity = function () {};
+  if (rasters.length) {
+    var ctl = L.control({position: "topleft"});
+    ctl.onAdd = function () {
+      var div = L.DomUtil.create("div", "opacity-control leaflet-bar");
+      var label = L.DomUtil.create("label", "", div);
+      label.htmlFor = "vitseg-opacity";
+      label.textContent = "Raster opacity";
+      var input = L.DomUtil.create("input", "", div);
+      input.type = "range"; input.id = "vitseg-opacity";
+      input.min = "0"; input.max = "100"; input.step = "5"; input.value = "100";
+      var out = L.DomUtil.create("output", "", div);
+      out.htmlFor = "vitseg-opacity";
+      setOpacity = function (pct) {
+        pct = Math.max(0, Math.min(100, Math.round(Number(pct))));
+        if (isNaN(pct)) { return; }
+        rasters.forEach(function (r) {
+          r.group.eachLayer(function (l) { l.setOpacity(r.opacity * pct / 100); });
+        });
+        input.value = String(pct);
+        out.textContent = " " + pct + "%";
+        input.setAttribute("aria-valuetext", pct + "% of each layer's opacity");
+        document.body.setAttribute("data-vitseg-opacity", String(pct));
+      };
+      input.addEventListener("input", function () { setOpacity(input.value); });
+      input.addEventListener("change", function () { setOpacity(input.value); });
+      L.DomEvent.disableClickPropagation(div);
+      L.DomEvent.disableScrollPropagation(div);
+      L.DomEvent.on(input, "keydown keyup keypress", L.DomEvent.stopPropagation);
+      return div;
+    };
+    ctl.addTo(map);
+    setOpacity(100);
+    var m = /(?:^#|&)opacity=(\\d+)/.exec(window.location.hash);
+    if (m) { setOpacity(m[1]); }
+  }
   var legend = L.control({position: "bottomright"});
   legend.onAdd = function () {
     var div = L.DomUtil.create("div", "legend");
-    div.innerHTML = cfg.legend.map(function (e) {
-      return "<i style='background:" + e[1] + "'></i>" + e[0];
-    }).join("<br>");
+    cfg.legend.forEach(function (e, i) {
+      if (i) { div.appendChild(document.createElement("br")); }
+      var sw = document.createElement("i");
+      if (e.gradient) {
+        sw.className = "bar";
+        sw.style.background = e.gradient;
+        div.appendChild(document.createTextNode(e.label + ": 0"));
+        div.appendChild(sw);
+        div.appendChild(document.createTextNode("1"));
+      } else {
+        sw.style.background = e.color;
+        div.appendChild(sw);
+        div.appendChild(document.createTextNode(e.label));
+      }
+    });
     return div;
   };
   legend.addTo(map);
   if (bounds) { map.fitBounds(bounds.pad(0.05)); } else { map.setView([7.9, -1.0], 7); }
   document.body.setAttribute("data-vitseg-layers", String(Object.keys(overlays).length));
+  document.body.setAttribute("data-vitseg-rasters", JSON.stringify(info));
   document.body.setAttribute("data-vitseg-ready", "1");
 })();
 </script>
@@ -211,17 +486,20 @@ def write_webmap(
     *,
     class_maps: Mapping[str, xr.DataArray] | None = None,
     masks: Mapping[str, xr.DataArray] | None = None,
+    probability_maps: Mapping[str, xr.DataArray] | None = None,
+    confidence_maps: Mapping[str, xr.DataArray] | None = None,
     alerts: Any = None,
     districts: Any = None,
     title: str = "vitseg: artisanal mining monitor",
     note: str = "",
-    basemap: str | None = "osm",
+    basemap: str | Sequence[str] | None = ("osm", "satellite"),
     classes: Sequence[str] = CLASSES,
     mask_color: str = "#e41a1c",
     alert_columns: Sequence[str] | None = None,
     district_label: str = "ADM2_EN",
     clip_districts: bool = True,
     max_size_px: int = 2048,
+    max_pixels: int = 50_000_000,
 ) -> Path:
     """Write a self-contained HTML web map that opens offline (computes).
 
@@ -230,11 +508,20 @@ def write_webmap(
     path
         Destination ``.html``.
     class_maps
-        ``{layer name: class map (y, x)}``, codes as in ``classes`` (255 transparent), any
-        CRS; the last one is shown at start, the others are in the layer switcher.
+        ``{layer name: class map (y, x)}``, codes as in ``classes`` (others, e.g. 255,
+        transparent), any CRS; the last one is shown at start, the others are in the layer
+        switcher.
     masks
         ``{layer name: mask (y, x)}`` drawn in ``mask_color`` where the value is 1 (e.g.
         :func:`vitseg.change.new_mining`); all shown at start.
+    probability_maps
+        ``{layer name: one class's probability (y, x), float 0..1}`` (e.g.
+        ``probs.sel({"class": "mines"})`` of :func:`vitseg.predict.open_map`), drawn with a
+        ramp from transparent at 0 through dark red and red to opaque yellow at 1; NaN is
+        transparent. Off at start, with a colour bar in the legend.
+    confidence_maps
+        ``{layer name: confidence (y, x), float 0..1}``, drawn grey (0) to blue (1); off at
+        start, with a colour bar in the legend.
     alerts
         GeoDataFrame of alert polygons (e.g. :func:`vitseg.alerts.make_alerts`); each gets a
         pop-up table of its attributes (``alert_columns``, default all).
@@ -244,11 +531,13 @@ def write_webmap(
     title, note
         Page title and a one-line note under it (e.g. "Simulated Sentinel-2 scenes").
     basemap
-        ``"osm"``, another key of :data:`BASEMAPS`, a tile URL template (``{z}/{x}/{y}``), or
-        None. It is offered in the layer switcher but off at start, so the page makes no
-        request until the user turns it on.
+        A name from :data:`BASEMAPS` (``"osm"``, ``"satellite"``: Esri World Imagery), a
+        tile URL template (``{z}``, ``{x}``, ``{y}``), a list of these, or None. They are
+        offered in the layer switcher but off at start, so the page makes no request until
+        the user picks one.
     classes
-        Class names (index = code); colours from :data:`vitseg.constants.CLASS_COLORS`.
+        Class names (index = code) in priority order for coarsening (first kept first);
+        colours from :data:`vitseg.constants.CLASS_COLORS`.
     mask_color
         Colour of mask pixels.
     alert_columns
@@ -258,7 +547,11 @@ def write_webmap(
     clip_districts
         Keep only districts near the other layers (smaller page).
     max_size_px
-        Longest side of a raster overlay; larger rasters are resampled (nearest).
+        Longest side of one PNG tile; a layer is drawn as several tiles at full resolution.
+    max_pixels
+        Most Web Mercator pixels per layer. A larger layer is coarsened by whole ``k x k``
+        blocks: class maps and masks keep the first code of ``classes`` present in a block
+        (mines survive), probabilities keep the block maximum, confidence the block mean.
 
     Returns
     -------
@@ -270,43 +563,77 @@ def write_webmap(
     MissingCRSError
         A layer has no CRS.
     ParamsError
-        Unknown basemap name, or nothing to draw.
+        Unknown basemap, nothing to draw, a raster that is not 2-D, probabilities or
+        confidence outside 0..1, or ``max_size_px`` / ``max_pixels`` below 1.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np, xarray as xr, rioxarray
+    >>> codes = np.full((50, 60), 2, dtype="uint8")
+    >>> codes[20, 30] = 0  # one mine pixel in vegetation
+    >>> da = xr.DataArray(codes, dims=("y", "x"),
+    ...                   coords={"y": 700000.0 - 10 * np.arange(50), "x": 600000.0 + 10 * np.arange(60)})
+    >>> page = write_webmap(tempfile.mkdtemp() + "/map.html", class_maps={"2021": da.rio.write_crs(32630)})
+    >>> page.read_text().startswith("<!DOCTYPE html>")
+    True
     """
     import shapely.geometry
 
     from vitseg.io import atomic_write_text
 
-    if basemap is None:
-        base_cfg = None
-    elif basemap in BASEMAPS:
-        url, attribution = BASEMAPS[basemap]
-        base_cfg = {"name": basemap.upper(), "url": url, "attribution": attribution}
-    elif "{z}" in basemap and "{x}" in basemap and "{y}" in basemap:
-        base_cfg = {"name": "Basemap", "url": basemap, "attribution": ""}
-    else:
-        raise ParamsError(
-            f"unknown basemap {basemap!r}; use one of {sorted(BASEMAPS)}, a tile URL template "
-            "with {z}/{x}/{y}, or None"
-        )
+    base_cfg = _basemaps(basemap)
+    if isinstance(max_size_px, bool) or not isinstance(max_size_px, int) or max_size_px < 1:
+        raise ParamsError(f"'max_size_px' must be a positive int; got {max_size_px!r}")
+    if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1:
+        raise ParamsError(f"'max_pixels' must be a positive int; got {max_pixels!r}")
     class_maps = dict(class_maps or {})
     masks = dict(masks or {})
-    if not class_maps and not masks and alerts is None and districts is None:
-        raise ParamsError("nothing to draw: pass class_maps, masks, alerts or districts")
+    probability_maps = dict(probability_maps or {})
+    confidence_maps = dict(confidence_maps or {})
+    if not (class_maps or masks or probability_maps or confidence_maps) and (
+        alerts is None and districts is None
+    ):
+        raise ParamsError(
+            "nothing to draw: pass class_maps, masks, probability_maps, confidence_maps, "
+            "alerts or districts"
+        )
 
     class_colors = {i: CLASS_COLORS.get(c, "#999999") for i, c in enumerate(classes)}
     rasters: list[dict[str, Any]] = []
-    extent = []
     names = list(class_maps)
     for name in names:
-        png, bounds = _overlay_png(class_maps[name], class_colors, max_size_px=max_size_px)
-        extent.append(shapely.geometry.box(bounds[0][1], bounds[0][0], bounds[1][1], bounds[1][0]))
-        rasters.append(
-            {"name": name, "png": png, "bounds": bounds, "opacity": 0.75, "show": name == names[-1]}
+        r = _overlay(
+            class_maps[name],
+            name,
+            kind="classes",
+            colors=class_colors,
+            max_size_px=max_size_px,
+            max_pixels=max_pixels,
         )
+        rasters.append({**r, "opacity": 0.75, "show": name == names[-1]})
     for name, da in masks.items():
-        png, bounds = _overlay_png(da, {1: mask_color}, max_size_px=max_size_px)
-        extent.append(shapely.geometry.box(bounds[0][1], bounds[0][0], bounds[1][1], bounds[1][0]))
-        rasters.append({"name": name, "png": png, "bounds": bounds, "opacity": 0.9, "show": True})
+        r = _overlay(
+            da,
+            name,
+            kind="classes",
+            colors={1: mask_color},
+            max_size_px=max_size_px,
+            max_pixels=max_pixels,
+        )
+        rasters.append({**r, "opacity": 0.9, "show": True})
+    for name, da in probability_maps.items():
+        r = _overlay(da, name, kind="probability", max_size_px=max_size_px, max_pixels=max_pixels)
+        rasters.append({**r, "opacity": 0.9, "show": False})
+    for name, da in confidence_maps.items():
+        r = _overlay(da, name, kind="confidence", max_size_px=max_size_px, max_pixels=max_pixels)
+        rasters.append({**r, "opacity": 0.8, "show": False})
+    extent = [
+        shapely.geometry.box(
+            r["bounds"][0][1], r["bounds"][0][0], r["bounds"][1][1], r["bounds"][1][0]
+        )
+        for r in rasters
+    ]
 
     alerts_doc = None
     if alerts is not None:
@@ -322,15 +649,30 @@ def write_webmap(
             d = d[d.intersects(area)]
         districts_doc = _geojson(d)
 
-    legend = [[c, class_colors[i]] for i, c in enumerate(classes)] if class_maps else []
+    legend: list[dict[str, str]] = []
+    if class_maps:
+        legend += [{"label": c, "color": class_colors[i]} for i, c in enumerate(classes)]
     if masks:
-        legend.append(["new mining", mask_color])
+        legend.append({"label": "new mining", "color": mask_color})
+    if probability_maps:
+        legend.append({"label": "probability", "gradient": _ramp_css(_PROB_STOPS)})
+    if confidence_maps:
+        legend.append({"label": "confidence", "gradient": _ramp_css(_CONF_STOPS)})
+    coarse = sorted({r["downsample"] for r in rasters if r["downsample"] > 1})
+    if coarse:
+        legend.append(
+            {
+                "label": f"some layers coarsened {'/'.join(f'{k}x' for k in coarse)} "
+                f"({classes[0] if classes else 'first class'} kept)",
+                "color": "transparent",
+            }
+        )
     if alerts is not None:
-        legend.append(["alert polygon", "#ff5252"])
+        legend.append({"label": "alert polygon", "color": "#ff5252"})
     if districts is not None:
-        legend.append(["district boundary", "#ffffff"])
+        legend.append({"label": "district boundary", "color": "#ffffff"})
     cfg = {
-        "basemap": base_cfg,
+        "basemaps": base_cfg,
         "rasters": rasters,
         "alerts": alerts_doc,
         "districts": districts_doc,
