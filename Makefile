@@ -8,15 +8,16 @@ STAMP  := $(VENV)/.vitseg-installed
 
 env: $(STAMP)
 
-$(STAMP): pyproject.toml
+# pyproject.toml gives the ranges vitseg works with; constraints.txt pins the tested set (torch 2.13.0 CPU)
+$(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
 
 ## The offline demo: simulated scenes over the real Obuasi and Kibi mining boxes -> reports/demo/
 demo: env
-	$(PY) -m vitseg run params/demo.yaml
+	$(VENV)/bin/vitseg run params/demo.yaml
 
 ## Everything CI checks: lint, types, unit tests, every notebook with params/ci.yaml, and the real-data experiment
 test: env browser lint typecheck pytest notebooks-ci
@@ -39,8 +40,10 @@ pytest: env
 	$(VENV)/bin/pytest
 
 notebooks-ci: env
-	$(PY) -m vitseg run params/ci.yaml --force
-	$(PY) -m vitseg run params/ghana_earthrise.yaml --force
+	rm -rf reports/ci/figures
+	$(VENV)/bin/vitseg run params/ci.yaml --force
+	$(PY) scripts/check_figures.py reports/ci
+	$(VENV)/bin/vitseg run params/ghana_earthrise.yaml --force
 
 ## Pair notebooks/*.py with .ipynb for JupyterLab (the .ipynb are gitignored)
 sync: env
@@ -52,11 +55,12 @@ lab: sync
 
 ## make run EXP=params/ghana_earthrise.yaml [ONLY=08_monitoring]
 run: env
-	$(PY) -m vitseg run $(EXP) $(if $(ONLY),--only $(ONLY),)
+	$(VENV)/bin/vitseg run $(EXP) $(if $(ONLY),--only $(ONLY),)
 
 ## Fast check that the package imports and the CLI answers
 smoke: env
 	$(PY) -c "import vitseg, vitseg.compat; print('vitseg', vitseg.__version__)"
+	$(VENV)/bin/vitseg --version
 	$(PY) -m vitseg --help > /dev/null
 
 clean:

@@ -74,6 +74,17 @@ def test_unknown_arch_lists_names():
     assert set(MODELS) == {"unet", "segformer"}
 
 
+def test_unknown_model_error_lives_in_errors_and_is_re_exported():
+    import vitseg.errors
+    import vitseg.models
+
+    assert vitseg.models.UnknownModelError is vitseg.errors.UnknownModelError
+    assert "UnknownModelError" in vitseg.models.__all__
+    with pytest.raises(vitseg.errors.UnknownModelError) as info:
+        create_model("deeplab", in_channels=3)
+    assert str(info.value).startswith("unknown model architecture 'deeplab'")  # not quoted
+
+
 @pytest.mark.parametrize(
     ("kw", "match"),
     [

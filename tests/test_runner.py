@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -258,3 +259,57 @@ def test_run_prints_notebook_output_and_a_summary(
     import os
 
     assert "MPLBACKEND" not in os.environ or os.environ["MPLBACKEND"] != "Agg"
+
+
+def test_notebook_failed_error_lives_in_errors_and_is_re_exported() -> None:
+    import vitseg.errors
+    import vitseg.runner
+
+    assert vitseg.runner.NotebookFailedError is vitseg.errors.NotebookFailedError
+    assert NotebookFailedError is vitseg.errors.NotebookFailedError
+    assert issubclass(NotebookFailedError, RuntimeError)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("common:\n  seed: 0\n# Région\n".encode("latin-1"), r"not UTF-8 text \(byte b'\\xe9'"),
+        (b"\xff\xfecommon: {}\n", r"not UTF-8 text .*save the file as UTF-8"),
+    ],
+)
+def test_experiment_file_that_is_not_utf8_is_a_params_error(
+    tmp_path: Path, content: bytes, message: str
+) -> None:
+    exp = tmp_path / "exp.yaml"
+    exp.write_bytes(content)
+    with pytest.raises(ParamsError, match=message):
+        load_experiment(exp)
+
+
+def test_experiment_path_that_is_a_folder_is_a_params_error(tmp_path: Path) -> None:
+    with pytest.raises(ParamsError, match="is a folder; pass a YAML file"):
+        load_experiment(tmp_path)
+
+
+@pytest.mark.parametrize("manifest", ["{", '{"notebooks": {"01_make_a": {"st', "[]", "\udcff"])
+def test_corrupt_manifest_stops_the_run_before_any_notebook(
+    nbdir: Path, tmp_path: Path, manifest: str
+) -> None:
+    from vitseg.errors import CorruptFileError
+
+    report = tmp_path / "reports" / "tiny"
+    report.mkdir(parents=True)
+    (report / "manifest.json").write_bytes(manifest.encode("utf-8", "surrogateescape"))
+    exp = write_yaml(tmp_path, f"common:\n  report_dir: {report}\n")
+    with pytest.raises(CorruptFileError, match=r"report's manifest .*Delete .*manifest\.json"):
+        run_experiment(exp, notebook_dir=nbdir)
+    assert not (report / "executed" / "01_make_a.ipynb").exists()
+
+
+def test_report_dir_that_is_a_file_is_a_params_error(nbdir: Path, tmp_path: Path) -> None:
+    taken = tmp_path / "taken"
+    taken.write_text("")
+    exp = write_yaml(tmp_path, "notebooks: [01_make_a]\n")
+    for report in (taken, taken / "sub"):
+        with pytest.raises(ParamsError, match=re.escape(f"{taken} is a file, not a folder")):
+            run_experiment(exp, notebook_dir=nbdir, report_dir=str(report))

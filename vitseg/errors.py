@@ -12,6 +12,7 @@ __all__ = [
     "BandError",
     "CRSMismatchError",
     "CheckpointError",
+    "CorruptFileError",
     "CorruptRasterError",
     "DimensionError",
     "DownloadError",
@@ -23,8 +24,10 @@ __all__ = [
     "MissingFileError",
     "NetworkError",
     "NoValidDataError",
+    "NotebookFailedError",
     "ParamsError",
     "SampleError",
+    "UnknownModelError",
     "VectorError",
     "VitsegError",
 ]
@@ -106,3 +109,18 @@ class MissingFileError(VitsegError, FileNotFoundError):
 
 class CheckpointError(VitsegError, ValueError):
     """A model checkpoint is truncated, not vitseg's, or holds objects ``weights_only`` refuses."""
+
+
+class CorruptFileError(VitsegError, ValueError):
+    """A JSON file (e.g. a report's ``manifest.json``) is truncated, not UTF-8 or not valid."""
+
+
+class UnknownModelError(VitsegError, KeyError):
+    """An architecture name that is not in :data:`vitseg.models.MODELS`."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
+        return str(self.args[0]) if self.args else ""
+
+
+class NotebookFailedError(VitsegError, RuntimeError):
+    """A notebook raised while executing; the failed copy is kept for inspection."""

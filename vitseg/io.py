@@ -189,9 +189,75 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> Path:
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:
-    """Read a JSON file."""
-    with open(path, encoding="utf-8") as fh:
-        return json.load(fh)
+    """Read a JSON file.
+
+    Raises
+    ------
+    CorruptFileError
+        The file is not UTF-8 or not valid JSON (e.g. truncated by a killed process); a
+        :class:`vitseg.errors.VitsegError` and ``ValueError`` naming the file and the place.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "a.json"
+    >>> _ = path.write_text('{"a": 1')
+    >>> read_json(path)
+    Traceback (most recent call last):
+    ...
+    vitseg.errors.CorruptFileError: ...a.json is not valid JSON (Expecting ',' delimiter at line 1, column 8)...
+    """
+    from vitseg.errors import CorruptFileError
+
+    try:
+        return _parse_json(Path(path))
+    except CorruptFileError as exc:
+        raise CorruptFileError(
+            f"{exc}; it may have been cut short or edited by hand. Repair it, or delete it and "
+            "re-run the step that writes it"
+        ) from None
+
+
+def _parse_json(path: Path) -> Any:
+    """Parse a JSON file; a :class:`~vitseg.errors.CorruptFileError` says what is wrong."""
+    from vitseg.errors import CorruptFileError
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except UnicodeDecodeError as exc:
+        raise CorruptFileError(
+            f"{path} is not valid JSON (not UTF-8 text: byte offset {exc.start})"
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise CorruptFileError(
+            f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+        ) from None
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
+    """``<report>/manifest.json`` as a dict (``{}`` when absent), with a fix when corrupt."""
+    from vitseg.errors import CorruptFileError
+
+    if not path.exists():
+        return {}
+    fix = (
+        f"Delete {path} and re-run: every notebook then runs again and overwrites its outputs "
+        "(or pass another --report-dir to start a new report)"
+    )
+    try:
+        manifest = _parse_json(path)
+    except CorruptFileError as exc:
+        raise CorruptFileError(
+            f"the report's manifest is unreadable: {exc}; a process was killed while writing "
+            f"it, or it was edited by hand. {fix}"
+        ) from None
+    if not isinstance(manifest, dict):
+        raise CorruptFileError(
+            f"the report's manifest {path} holds a JSON {type(manifest).__name__}, not the "
+            f"mapping vitseg writes. {fix}"
+        )
+    return manifest
 
 
 def sha256_file(path: str | os.PathLike[str], *, chunk_bytes: int = 1 << 20) -> str:
@@ -291,7 +357,7 @@ class Run:
 def update_manifest(root: str | os.PathLike[str], section: str, value: Any) -> Path:
     """Set ``manifest[section] = value`` in ``<root>/manifest.json`` (atomically)."""
     path = Path(root) / "manifest.json"
-    manifest: dict[str, Any] = read_json(path) if path.exists() else {}
+    manifest: dict[str, Any] = _read_manifest(path)
     manifest[section] = value
     return write_json(path, manifest)
 
@@ -330,7 +396,7 @@ def set_waiting(root: str | os.PathLike[str], notebook: str, message: str | None
     {}
     """
     path = Path(root) / "manifest.json"
-    manifest: dict[str, Any] = read_json(path) if path.exists() else {}
+    manifest: dict[str, Any] = _read_manifest(path)
     waiting = dict(manifest.get("waiting") or {})
     if message:
         waiting[notebook] = message
@@ -361,6 +427,14 @@ def start_run(
     Run
         The run's folders.
 
+    Raises
+    ------
+    ParamsError
+        ``report_dir`` (or a folder above it) is a file.
+    CorruptFileError
+        An existing ``manifest.json`` is not valid JSON (e.g. cut short); the message says
+        to delete it.
+
     Examples
     --------
     >>> import tempfile
@@ -369,9 +443,19 @@ def start_run(
     True
     """
     run = Run(Path(report_dir))
+    blocker = next(
+        (p for p in (run.root, *run.root.parents) if p.exists() and not p.is_dir()), None
+    )
+    if blocker is not None:
+        from vitseg.errors import ParamsError
+
+        raise ParamsError(
+            f"report folder {run.root} cannot be created: {blocker} is a file, not a folder; "
+            "pass another --report-dir (or 'report_dir' in the params file), or move the file"
+        )
     for folder in (run.figures, run.tables, run.maps, run.data, run.models, run.executed):
         folder.mkdir(parents=True, exist_ok=True)
-    manifest: dict[str, Any] = read_json(run.manifest) if run.manifest.exists() else {}
+    manifest = _read_manifest(run.manifest)
     manifest["experiment"] = run.root.name
     manifest["git_sha"] = git_sha()
     manifest["python"] = platform.python_version()

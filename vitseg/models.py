@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import vitseg.compat  # noqa: F401  (must precede segmentation_models_pytorch)
-from vitseg.errors import VitsegError
+from vitseg.errors import UnknownModelError, VitsegError
 
 __all__ = [
     "BF16_CPU_FLAGS",
@@ -60,13 +60,6 @@ __all__ = [
 
 #: Input height and width must be multiples of this (the encoders downsample 5 times).
 SIZE_MULTIPLE = 32
-
-
-class UnknownModelError(VitsegError, KeyError):
-    """An architecture name that is not in :data:`MODELS`."""
-
-    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
-        return str(self.args[0]) if self.args else ""
 
 
 class SegmentationModel(nn.Module):

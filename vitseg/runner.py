@@ -41,7 +41,7 @@ from typing import Any
 
 import yaml
 
-from vitseg.errors import ParamsError, VitsegError
+from vitseg.errors import NotebookFailedError, ParamsError
 from vitseg.io import REPO_ROOT, clean_partials, read_json, start_run, update_manifest
 from vitseg.paramspec import check_parameters, has_spec
 
@@ -60,10 +60,6 @@ __all__ = [
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 _NAME_RE = re.compile(r"^\d\d_[a-z0-9_]+$")
 _RESERVED = ("common", "notebooks")
-
-
-class NotebookFailedError(VitsegError, RuntimeError):
-    """A notebook raised while executing; the failed copy is kept for inspection."""
 
 
 @dataclass(frozen=True)
@@ -96,16 +92,26 @@ def load_experiment(
     Raises
     ------
     ParamsError
-        Missing file, YAML syntax error, a section that names no notebook, or a
-        section that is not a mapping.
+        Missing file (or a folder), text that is not UTF-8, YAML syntax error, a section
+        that names no notebook, or a section that is not a mapping.
     """
     p = Path(path)
+    if p.is_dir():
+        raise ParamsError(
+            f"experiment file {str(p)!r} is a folder; pass a YAML file such as params/demo.yaml"
+        )
     if not p.is_file():
         raise ParamsError(
             f"experiment file {str(p)!r} does not exist; pass a YAML file such as params/demo.yaml"
         )
     try:
         raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ParamsError(
+            f"{p}: not UTF-8 text (byte {exc.object[exc.start : exc.start + 1]!r} at offset "
+            f"{exc.start} cannot be decoded); save the file as UTF-8, e.g. "
+            f"'iconv -f latin1 -t utf-8 {p} > fixed.yaml'"
+        ) from None
     except yaml.YAMLError as exc:
         raise ParamsError(f"{p}: not valid YAML ({exc}); fix the syntax at the line shown") from exc
     if raw is None:
