@@ -212,7 +212,7 @@ fig.legend(
     fontsize=9,
     frameon=False,
 )
-plotting.savefig(fig, run.figures / "grid_aoi.png", simulated=False)
+plotting.savefig(fig, run.figures / "vitsegh24_fig3_grid_aoi.png", simulated=False)
 
 # %% [markdown]
 # The selected cells and the table above come from real polygons. Their labelled area

@@ -413,7 +413,9 @@ if dists:
         dists, ax=ax, title=f"{label}Class distribution of labelled pixels per area and season"
     )
     fig.tight_layout()
-    plotting.savefig(fig, run.figures / "02_class_distribution.png", simulated=simulated)
+    plotting.savefig(
+        fig, run.figures / "vitsegh24_fig4_class_distribution.png", simulated=simulated
+    )
     display(dist_table)
 
 # %%

@@ -288,7 +288,7 @@ for ax in axes.ravel():
 fig.suptitle(f"{label}Test tiles: input, reference and predictions (SegFormer is binary: "
              "mine / not mine)")  # fmt: skip
 fig.tight_layout()
-plotting.savefig(fig, run.figures / "test_predictions.png", simulated=simulated)
+plotting.savefig(fig, run.figures / "vitsegh24_figs6-8_test_predictions.png", simulated=simulated)
 
 # %%
 io.update_manifest(

@@ -382,7 +382,7 @@ fig = plotting.plot_benchmark_panel(
     title=(f"Unseen season {unseen_season}" if tiles_b else "Test tiles of the training dates")
     + f": reference and predictions ({label})",
 )
-plotting.savefig(fig, run.figures / "benchmark_panel.png", simulated=simulated)
+plotting.savefig(fig, run.figures / "gallwey_fig5_benchmark_panel.png", simulated=simulated)
 
 # %% [markdown]
 # ## 7 · Fit and whole-scene predict times

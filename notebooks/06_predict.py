@@ -255,7 +255,7 @@ fig = plotting.plot_prediction_panels(
     maps0["confidence"], maps0["probs"], class_names=class_names,
     title=f"{label}{b0} {id0}: model outputs (Gallwey et al. Fig. 4 layout)",
 )  # fmt: skip
-plotting.savefig(fig, run.figures / "06_model_outputs.png", simulated=simulated)
+plotting.savefig(fig, run.figures / "gallwey_fig4_model_outputs.png", simulated=simulated)
 
 # %% [markdown]
 # ## Seasonal ensemble (Gallwey et al. eqs 1-3)

@@ -153,3 +153,17 @@ def test_real_asm_polygons_select_cells():
     # Total labelled area is 22.0 km² (PROVENANCE); cells partition it exactly.
     assert sel["label_area_m2"].sum() / 1e6 == pytest.approx(22.0, abs=0.2)
     assert 8 <= len(sel) <= 32  # two boxes of ~15 km: at most 4 x 4 cells each
+
+
+@pytest.mark.parametrize("lat", [-45.0, 45.0])
+def test_utm_crs_for_zone_centres(lat):
+    # the centre of zone z lies at longitude -183 + 6 z; north 326zz, south 327zz
+    for zone in (1, 30, 31, 60):  # PROJ's database answers in ~0.1 s a call: a few zones
+        lon = -183.0 + 6 * zone
+        expected = f"EPSG:{(32600 if lat > 0 else 32700) + zone}"
+        assert utm_crs_for((lon - 0.1, lat - 0.1, lon + 0.1, lat + 0.1)) == expected
+
+
+def test_utm_crs_for_polar_aoi_is_an_error():
+    with pytest.raises(VitsegError, match="UTM covers latitudes 80S-84N"):
+        utm_crs_for((10.0, 85.0, 11.0, 86.0))

@@ -470,3 +470,12 @@ def test_read_reference_tiles_errors(tmp_path, kw, match):
     path = _tiles_file(tmp_path, **kw)
     with pytest.raises(LabelError, match=match):
         read_reference_tiles(path, class_column="kind", class_map={"pit": "mines", "road": "built"})
+
+
+# ----------------------------------------------------------- re-exports (issue 21)
+def test_label_file_readers_stay_importable_from_labels():
+    from vitseg import labelfiles, labels
+
+    assert set(labelfiles.__all__) <= set(labels.__all__)
+    for name in labelfiles.__all__:
+        assert getattr(labels, name) is getattr(labelfiles, name), name

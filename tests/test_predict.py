@@ -1,4 +1,8 @@
-"""Tests for vitseg.predict: tiled == whole-array, grid alignment, no-data, COGs, resume."""
+"""Tests for vitseg.predict: tiled == whole-array, grid, no-data, models, classes, scene maps.
+
+COG writing and reading are tested in test_cog.py, halo chunks and read plans in
+test_daskplan.py.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import rasterio
 import rioxarray  # noqa: F401
 import torch
 import xarray as xr
+from _predict_helpers import BANDS, CRSS, make_cube, tiny_net, whole
 from rio_cogeo.cogeo import cog_validate
 
 from vitseg.errors import BandError, DimensionError, MissingCRSError, VitsegError
@@ -18,54 +23,10 @@ from vitseg.predict import (
     classify,
     open_map,
     predict_cube,
-    quantise_probs,
     tile_starts,
     window_layout,
-    write_cog,
     write_scene_maps,
 )
-
-BANDS = ["B02", "B03", "B04", "B08"]
-CRSS = {"EPSG:32630": (600_000.0, 700_000.0, 10.0), "EPSG:4326": (-1.8, 6.25, 0.0001)}
-
-
-def tiny_net(n_bands: int = 4, n_classes: int = 3, seed: int = 0) -> torch.nn.Module:
-    """Three 3x3 convolutions: receptive radius 3 px, translation-invariant, deterministic."""
-    torch.manual_seed(seed)
-    return torch.nn.Sequential(
-        torch.nn.Conv2d(n_bands, 8, 3, padding=1),
-        torch.nn.ReLU(),
-        torch.nn.Conv2d(8, 8, 3, padding=1),
-        torch.nn.ReLU(),
-        torch.nn.Conv2d(8, n_classes, 3, padding=1),
-    ).eval()
-
-
-def make_cube(
-    values: np.ndarray, crs: str = "EPSG:32630", *, dask_chunks: int | None = None
-) -> xr.DataArray:
-    x0, y0, res = CRSS[crs]
-    _, nb, h, w = values.shape
-    data = (
-        da.from_array(values, chunks=(1, -1, dask_chunks, dask_chunks)) if dask_chunks else values
-    )
-    cube = xr.DataArray(
-        data,
-        dims=("time", "band", "y", "x"),
-        coords={
-            "time": np.array(["2021-01-05", "2021-02-10"][: values.shape[0]], "datetime64[ns]"),
-            "band": BANDS[:nb],
-            "y": y0 - res * (np.arange(h) + 0.5),
-            "x": x0 + res * (np.arange(w) + 0.5),
-        },
-    )
-    return cube.rio.write_crs(crs)
-
-
-def whole(net: torch.nn.Module, values: np.ndarray) -> np.ndarray:
-    with torch.no_grad():
-        out = torch.softmax(net(torch.from_numpy(values)), dim=1)
-    return out.numpy()
 
 
 @pytest.fixture
@@ -293,6 +254,7 @@ def test_concurrent_block_tasks_share_the_cores() -> None:
     import contextlib
     import threading
 
+    import vitseg._daskplan as dp
     import vitseg.predict as vp
 
     main_threads = torch.get_num_threads()
@@ -301,18 +263,18 @@ def test_concurrent_block_tasks_share_the_cores() -> None:
     def task(name: str, others: int) -> None:
         with contextlib.ExitStack() as stack:
             for _ in range(others + 1):
-                stack.enter_context(vp._busy())
-            vp._share_cores(torch)
+                stack.enter_context(dp._busy())
+            dp._share_cores(torch)
             seen[name] = torch.get_num_threads()
 
     for name, others in (("alone", 0), ("pair", 1)):
         th = threading.Thread(target=task, args=(name, others))
         th.start()
         th.join()
-    base = vp._BASE_THREADS
+    base = dp._BASE_THREADS
     assert base is not None
     assert seen == {"alone": base, "pair": max(1, base // 2)}
-    assert torch.get_num_threads() == main_threads and vp._ACTIVE == 0
+    assert torch.get_num_threads() == main_threads and dp._ACTIVE == 0
     # a forward outside any block task (the caller's thread) leaves its thread count alone
     torch.set_num_threads(1)
     try:
@@ -360,127 +322,6 @@ def _grid_da(arr: np.ndarray, crs: str = "EPSG:32630") -> xr.DataArray:
     if arr.ndim == 3:
         coords["class"] = ["mines", "built", "vegetation"][: arr.shape[0]]
     return xr.DataArray(arr, dims=dims, coords=coords).rio.write_crs(crs)
-
-
-@pytest.mark.parametrize("crs", list(CRSS))
-def test_write_cog_is_valid_cog(tmp_path, crs: str) -> None:
-    rng = np.random.default_rng(1)
-    cls = _grid_da(rng.integers(0, 3, (600, 520)).astype("uint8"), crs)
-    cls[:50, :50] = 255
-    path = write_cog(cls.chunk(200), tmp_path / "c" / "class.tif", nodata=255, blocksize=256)
-    valid, errors, _ = cog_validate(str(path))
-    assert valid, errors
-    with rasterio.open(path) as src:
-        assert src.nodata == 255 and src.crs.to_string() == crs
-        assert src.overviews(1) and src.profile["blockxsize"] == 256
-        assert src.compression.name.lower() == "deflate"
-        np.testing.assert_array_equal(src.read(1), cls.values)
-        assert src.transform.almost_equals(cls.rio.transform())
-    assert sorted(p.name for p in path.parent.iterdir()) == ["class.tif"]  # no leftovers
-
-
-def test_write_cog_probabilities_roundtrip(tmp_path) -> None:
-    probs = _grid_da(np.random.default_rng(2).random((3, 300, 280)).astype("float32"))
-    probs[:, :10] = np.nan
-    path = write_cog(probs, tmp_path / "p.tif", nodata=float("nan"), resampling="average")
-    assert cog_validate(str(path))[0]
-    with rasterio.open(path) as src:  # float layers: ZSTD with the floating-point predictor
-        assert src.compression.name.lower() == "zstd"
-        assert src.tags(ns="IMAGE_STRUCTURE")["PREDICTOR"] == "3"
-    back = open_map(path, chunks=128)
-    assert list(back["class"].values) == ["mines", "built", "vegetation"]
-    xr.testing.assert_allclose(back.drop_vars("spatial_ref"), probs.drop_vars("spatial_ref"))
-    old = write_cog(probs, tmp_path / "d.tif", nodata=float("nan"), compress="deflate")
-    with rasterio.open(old) as src:
-        assert src.compression.name.lower() == "deflate"
-    xr.testing.assert_allclose(
-        open_map(old).drop_vars("spatial_ref"), back.drop_vars("spatial_ref")
-    )
-    with pytest.raises(VitsegError, match="compress must be one of"):
-        write_cog(probs, tmp_path / "e.tif", compress="lzw")  # type: ignore[arg-type]
-
-
-@pytest.mark.parametrize(
-    ("kind", "resampling"),
-    [("codes", "average"), ("float", "average"), ("classes", "nearest")],
-)
-def test_overviews_built_in_the_pass_match_the_whole_image(
-    tmp_path, monkeypatch, kind: str, resampling: str
-) -> None:
-    """Chunks on multiples of the largest factor: overview levels computed chunk by chunk
-    equal those of the whole image, and GDAL's own (chunks off the factors) within a step."""
-    import vitseg.predict as vp
-
-    rng = np.random.default_rng(5)
-    if kind == "float":
-        arr = rng.random((2, 600, 520)).astype("float32")
-        arr[:, 100:140, 30:90], nodata = np.nan, float("nan")
-    else:
-        top = 250 if kind == "codes" else 3
-        arr, nodata = rng.integers(0, top, (2, 600, 520)).astype("uint8"), 255
-        arr[:, 100:140, 30:90] = 255
-        arr[0, 598:, 515:] = 255  # a ragged edge group with no valid pixel
-    img = _grid_da(arr)
-    calls = []
-    real = vp._reduce_window
-    monkeypatch.setattr(vp, "_reduce_window", lambda *a: calls.append(1) or real(*a))
-    path = write_cog(img.chunk({"y": 200, "x": 200}), tmp_path / "in_[pass].tif",
-                     nodata=nodata, resampling=resampling, blocksize=256)  # fmt: skip
-    assert calls and cog_validate(str(path))[0]
-    n = len(calls)
-    gdal = write_cog(img.chunk({"y": 199, "x": 199}), tmp_path / "gdal.tif",
-                     nodata=nodata, resampling=resampling, blocksize=256)  # fmt: skip
-    assert len(calls) == n  # 199 px chunks: GDAL builds the overviews after the pass
-    # no staging file or overview level left behind (a glob would miss "[pass]")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["gdal.tif", "in_[pass].tif"]
-    want = real(arr, [2, 4], resampling, nodata)
-    for level, expected in enumerate(want):
-        with rasterio.open(path, overview_level=level) as src:
-            got = src.read()
-        with rasterio.open(gdal, overview_level=level) as src:
-            theirs = src.read()
-        np.testing.assert_array_equal(got, expected)
-        assert got.shape == theirs.shape == (2, -(-600 // 2 ** (level + 1)), 260 // 2**level)
-        if kind == "classes":  # both take each group's first pixel
-            np.testing.assert_array_equal(got, theirs)
-        elif kind == "codes":  # GDAL averages level 4 from level 2's rounded codes and
-            np.testing.assert_array_equal(got == 255, theirs == 255)  # their no-data count
-            clean = vp._sum_groups((arr == 255).astype("float32"), 2 ** (level + 1)) == 0
-            diff = np.abs(got.astype(int) - theirs.astype(int))
-            assert clean.mean() > 0.9 and diff[clean].max() <= level + 1
-        else:
-            np.testing.assert_allclose(got, theirs, atol=1e-6, equal_nan=True)
-
-
-def test_a_failed_write_leaves_no_staging_or_overview_levels(tmp_path) -> None:
-    img = _grid_da(np.zeros((600, 520), "uint8")).chunk({"y": 200, "x": 200})
-
-    def boom(block: np.ndarray, block_info: dict | None = None) -> np.ndarray:
-        if block_info and block_info[0]["chunk-location"] == (2, 2):
-            raise RuntimeError("disk full")
-        return block
-
-    bad = img.copy(data=img.data.map_blocks(boom, dtype="uint8"))
-    with pytest.raises(RuntimeError, match="disk full"):
-        write_cog(bad, tmp_path / "c.tif", nodata=255, blocksize=256)
-    assert not list(tmp_path.iterdir())
-
-
-def test_open_map_chunks_follow_the_file_tiles(tmp_path) -> None:
-    """A chunk side is rounded to whole internal tiles (no tile decoded for two chunks)."""
-    cls = _grid_da(np.zeros((1100, 1030), "uint8"))
-    path = write_cog(cls, tmp_path / "c.tif", nodata=255, overviews=False, blocksize=512)
-    assert open_map(path, chunks=1088).chunks == ((1024, 76), (1024, 6))
-    assert open_map(path, chunks=300).chunks == ((300, 300, 300, 200), (300, 300, 300, 130))
-
-
-def test_write_cog_errors(tmp_path) -> None:
-    a = _grid_da(np.zeros((4, 4), "uint8"))
-    with pytest.raises(DimensionError, match="write_cog needs dims"):
-        write_cog(a.expand_dims(t=2, b=1), tmp_path / "a.tif")
-    with pytest.raises(MissingCRSError):
-        write_cog(a.drop_vars("spatial_ref"), tmp_path / "a.tif")
-    assert not list(tmp_path.iterdir())
 
 
 def _poisoned(shape: tuple[int, ...]) -> da.Array:
@@ -563,19 +404,6 @@ def test_scene_maps_store_uint8_probabilities_that_decode_within_half_a_step(
         write_scene_maps(probs, tmp_path / "e", prefix="s", dtype="float16")  # type: ignore[arg-type]
 
 
-def test_quantise_probs_rounds_and_keeps_nan() -> None:
-    p = xr.DataArray(np.array([0.0, 0.0019, 0.0021, 0.5, 0.999, 1.0, np.nan], "float32"))
-    q = quantise_probs(p)
-    assert q.dtype == "uint8" and q.values.tolist() == [0, 0, 1, 125, 250, 250, 255]
-    assert q.attrs["scale_factor"] == 0.004
-    lazy = quantise_probs(p.chunk(3))
-    assert isinstance(lazy.data, da.Array) and lazy.values.tolist() == q.values.tolist()
-    assert quantise_probs(p, step=0.01).values.tolist()[:4] == [0, 0, 0, 50]
-    for bad in (0.001, 0.0, -0.1, 0.003):
-        with pytest.raises(VitsegError, match="step must be 1/n"):
-            quantise_probs(p, step=bad)
-
-
 def test_write_scene_maps_dims_error(tmp_path) -> None:
     with pytest.raises(DimensionError, match="one scene"):
         write_scene_maps(_grid_da(np.zeros((4, 4))), tmp_path, prefix="x")
@@ -596,174 +424,18 @@ def test_predict_with_threads_scheduler_is_deterministic(values: np.ndarray) -> 
     np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("crs", list(CRSS))
-def test_file_backed_cube_reads_windows_and_equals_in_memory(tmp_path, crs: str) -> None:
-    from vitseg.predict import _file_backed
-
-    vals = np.random.default_rng(3).normal(size=(1, 4, 100, 90)).astype("float32")
-    vals[0, :, 3:9, 40:50] = np.nan
-    mem = make_cube(vals, crs).isel(time=0)
-    path = write_cog(mem, tmp_path / "cube.tif", nodata=float("nan"), overviews=False)
-    lazy = open_map(path, chunks=17).rename({"class": "band"})
-    assert _file_backed(lazy.data) and not _file_backed(mem.chunk(40).data)
-    kw = {"tile": 32, "overlap": 16, "chunk_size": 40, "device": "cpu", "bf16": False}
-    got = predict_cube(tiny_net(), lazy, **kw)
-    # one task per output block, each reading its own window: no shared input chunks
-    assert got.data.chunks == ((3,), (40, 40, 20), (40, 50))
-    assert not any("open_rasterio" in str(n) for n in got.data.dask.layers)
-    want = predict_cube(tiny_net(), mem, **kw)
-    np.testing.assert_allclose(got.values, want.values, atol=1e-6)
-    assert np.isnan(got.values[:, 3:9, 40:50]).all()
-
-
-def test_scaled_digital_numbers_from_a_file_read_each_window_once(tmp_path, monkeypatch) -> None:
-    """``open_map(dn).astype("float32") * 1e-4``: each block reads only its own window.
-
-    dask would slice the window out of whole scaled chunks (here up to 4 per block); the
-    plan applies the same element-wise tasks to the window as read from the file.
-    """
-    import rioxarray._io as rio_io
-
-    from vitseg.predict import _source_plan
-
-    dn = np.random.default_rng(4).integers(1, 10_000, size=(1, 4, 100, 90)).astype("uint16")
-    path = write_cog(make_cube(dn).isel(time=0), tmp_path / "dn.tif", nodata=0, overviews=False)
-    lazy = open_map(path, chunks=32).rename({"class": "band"})
-    cube = (lazy.astype("float32") * 1e-4 - 0.1).clip(0.0, 1.0)
-    plan = _source_plan(cube.data)
-    assert plan is not None and plan.shape == (4, 100, 90)
-    window = (slice(0, 4), slice(20, 70), slice(25, 61))
-    np.testing.assert_array_equal(plan.read(window), cube.data[window].compute())
-    reads: list[int] = []
-    getitem = rio_io.RasterioArrayWrapper._getitem
-
-    def spy(self, key):  # count the pixels each read asks the file for
-        _, win, _, _ = self._get_indexer(key)
-        reads.append((win[0][1] - win[0][0]) * (win[1][1] - win[1][0]))
-        return getitem(self, key)
-
-    monkeypatch.setattr(rio_io.RasterioArrayWrapper, "_getitem", spy)
-    kw = {"tile": 32, "overlap": 16, "chunk_size": 40, "device": "cpu", "bf16": False}
-    got = predict_cube(tiny_net(), cube, **kw)
-    assert got.data.chunks == ((3,), (40, 40, 20), (40, 50))
-    out = got.values
-    # six blocks, one read each, of the block plus its 8 px halo on inner sides
-    assert sorted(reads) == sorted(h * w for h in (48, 56, 28) for w in (48, 58))
-    want = predict_cube(tiny_net(), cube.compute(), **kw)
-    np.testing.assert_allclose(out, want.values, atol=1e-6)
-    # arithmetic on an intermediate writes over it: the uint16 read and ONE float32 array
-    import tracemalloc
-
-    scaled = _source_plan((lazy.astype("float32") * 1e-4).data)
-    assert scaled is not None
-    full = (slice(0, 4), slice(0, 100), slice(0, 90))
-    tracemalloc.start()
-    try:
-        arr = scaled.read(full)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    np.testing.assert_allclose(arr, dn[0] * np.float32(1e-4), rtol=1e-6)
-    assert peak < 2 * arr.nbytes  # (a new array for the product: 2.5x)
-    # ... but never over what a source returned (a reader may hand out its cache)
-    monkeypatch.setattr(rio_io.RasterioArrayWrapper, "_getitem", getitem)
-    fpath = write_cog(make_cube(dn.astype("float32")).isel(time=0), tmp_path / "f.tif",
-                      nodata=float("nan"), overviews=False)  # fmt: skip
-    flt = open_map(fpath, chunks=32).rename({"class": "band"})
-    handed: list[np.ndarray] = []
-
-    def keep(self, key):
-        out = getitem(self, key)
-        handed.append(out)
-        return out
-
-    monkeypatch.setattr(rio_io.RasterioArrayWrapper, "_getitem", keep)
-    doubled = _source_plan((flt * 2.0).data)
-    assert doubled is not None
-    np.testing.assert_array_equal(doubled.read(full), 2 * dn[0])
-    assert len(handed) == 1 and np.array_equal(handed[0], dn[0])
-    # a finite no-data value: open_map masks with where(x != nodata, x, nan), x read once
-    npath = write_cog(make_cube(dn.astype("float32")).isel(time=0), tmp_path / "n.tif",
-                      nodata=-9999.0, overviews=False)  # fmt: skip
-    masked = _source_plan(open_map(npath, chunks=32).data)
-    assert masked is not None and len(masked.steps) >= 3
-    handed.clear()
-    np.testing.assert_array_equal(masked.read(full), dn[0])
-    assert len(handed) == 1
-    # what the plan does not take: a per-chunk function, an in-memory operand, a rechunk
-    assert _source_plan(lazy.data.map_blocks(lambda b: b * 2)) is None
-    assert _source_plan((lazy * da.ones((4, 1, 1), chunks=1)).data) is None
-    assert _source_plan(lazy.data.rechunk(50)) is None
-    assert _source_plan(make_cube(dn.astype("float32"), dask_chunks=32).data) is None
-
-
-@pytest.mark.parametrize("size", [1000, 1500, 2048, 2100, 4096, 5000, 8192])
-def test_default_chunks_put_the_blocks_on_one_window_lattice(size: int) -> None:
-    from vitseg.predict import _lattice_chunks
-
-    sizes = _lattice_chunks(size, 256, 32)
-    assert sum(sizes) == size and min(sizes) > 256 // 4
-    blocks = [c + 16 * (i > 0) + 16 * (i < len(sizes) - 1) for i, c in enumerate(sizes)]
-    layouts = [window_layout(b, 256, 32) for b in blocks]
-    # every block but the short first one is five whole 256 px windows, overlapping by 32
-    assert all(lay == (256, [0, 224, 448, 672, 896]) for lay in layouts[1:])
-    # so blocks share only their edge windows' overlap: as many windows as one block over
-    # the whole axis would need (the old 1088 px chunks with 32 px halos: 10 for 2048)
-    assert sum(len(starts) for _, starts in layouts) == len(tile_starts(size, 256, 32))
-
-
-def test_predict_cube_default_chunks_remainder_first() -> None:
-    arr = da.zeros((1, 4, 2048, 2100), chunks=(1, 4, 1024, 1024), dtype="float32")
-    cube = make_cube(np.zeros((1, 4, 1, 1), "float32")).isel(y=[0] * 2048, x=[0] * 2100)
-    cube = cube.copy(data=arr)
-    probs = predict_cube(tiny_net(), cube, tile=256, overlap=32, classes=["a", "b", "c"])
-    assert probs.data.chunks[2:] == ((912, 1136), (964, 1136))
-
-
-def test_halo_strips_are_copies_and_short_last_chunk_is_merged(values: np.ndarray) -> None:
-    from vitseg.predict import _halo_chunks, _strip
-
-    assert _halo_chunks(100, 32, 16) == (32, 32, 36) and _halo_chunks(100, 40, 16) == (40, 40, 20)
-    assert _halo_chunks(90, 40, 8) == (40, 50)  # a quarter-chunk sliver is merged
-    assert _halo_chunks(10, 32, 16) == (10,)
-    block = np.zeros((1, 4, 50, 50), "float32")
-    strip = _strip(block, slice(-16, None), slice(None))
-    assert strip.shape == (1, 4, 16, 50) and strip.base is None  # owns its memory
-    cube = make_cube(values[:, :, :, :70], dask_chunks=48)  # 70 = 32 + 32 + 6 < overlap
-    probs = predict_cube(
-        tiny_net(), cube, tile=32, overlap=16, chunk_size=32, device="cpu", bf16=False
-    )
-    assert probs.data.chunks[3] == (32, 38)
-    want = whole(tiny_net(), values[:, :, :, :70])
-    np.testing.assert_allclose(probs.values[..., 4:-4, 4:-4], want[..., 4:-4, 4:-4], atol=2e-5)
-
-
-def test_a_file_backed_cube_is_fed_in_the_models_band_order(tmp_path) -> None:
-    dn = np.random.default_rng(5).integers(1, 10_000, size=(1, 4, 40, 40)).astype("uint16")
-    path = write_cog(make_cube(dn).isel(time=0), tmp_path / "dn.tif", nodata=0, overviews=False)
-    cube = open_map(path, chunks=32).rename({"class": "band"}).astype("float32") * 1e-4
-    order = [str(b) for b in cube["band"].values[::-1]]
-    kw = {"tile": 32, "overlap": 16, "chunk_size": 40, "device": "cpu", "bf16": False,
-          "norm": {"mean": [0.0] * 4, "std": [1.0] * 4, "bands": order}}  # fmt: skip
-    got = predict_cube(tiny_net(), cube, **kw).values
-    want = predict_cube(tiny_net(), cube.compute(), **kw).values
-    np.testing.assert_allclose(got, want, atol=1e-6)
-    same = predict_cube(tiny_net(), cube, **{**kw, "norm": None}).values
-    assert np.abs(got - same).max() > 1e-3  # the order matters to this network
-
-
 def test_free_memory_is_handed_back_once_per_write(tmp_path, monkeypatch, values) -> None:
-    import vitseg.predict as vp
+    import vitseg.cog as vc
 
     calls = []
-    monkeypatch.setattr(vp, "_release_free_memory", lambda: calls.append(1))
+    monkeypatch.setattr(vc, "_release_free_memory", lambda: calls.append(1))
     probs = predict_cube(tiny_net(), make_cube(values, dask_chunks=40).isel(time=0),
                          tile=32, overlap=16, device="cpu", bf16=False)  # fmt: skip
     write_scene_maps(probs, tmp_path, prefix="s")
     assert calls == [1]  # one pass for the three layers, one release
     monkeypatch.undo()
-    vp._release_free_memory()  # the real one: glibc's malloc_trim here, a no-op elsewhere
-    assert vp._MALLOC_TRIM is not None
+    vc._release_free_memory()  # the real one: glibc's malloc_trim here, a no-op elsewhere
+    assert vc._MALLOC_TRIM is not None
 
 
 def test_write_scene_maps_computes_probabilities_once(tmp_path, values: np.ndarray) -> None:
@@ -796,47 +468,6 @@ def _aux_categories(path) -> list[str]:
 
     root = ET.parse(f"{path}.aux.xml").getroot()
     return [c.text or "" for c in root.iter("Category")]
-
-
-def test_write_cog_colour_table_and_category_names_survive_the_cog(tmp_path) -> None:
-    import json
-
-    from vitseg.styles import change_colormap
-
-    codes = np.arange(40 * 48, dtype="uint8").reshape(40, 48) % 9
-    codes[:4, :4] = 255
-    cmap, names = change_colormap()
-    path = write_cog(_grid_da(codes), tmp_path / "change.tif", nodata=255, colormap=cmap,
-                     category_names=names)  # fmt: skip
-    assert cog_validate(str(path))[0]
-    with rasterio.open(path) as src:
-        assert src.colorinterp[0] == rasterio.enums.ColorInterp.palette
-        assert src.colormap(1)[6] == (228, 26, 28, 255)  # vegetation -> mines: red
-        assert src.colormap(1)[8] == cmap[8]
-        assert json.loads(src.tags(1)["categories"])["6"] == "vegetation -> mines"
-        assert src.nodata == 255
-        np.testing.assert_array_equal(src.read(1), codes)
-    assert _aux_categories(path) == names
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["change.tif", "change.tif.aux.xml"]
-    # rewritten without names: the old sidecar would mislabel the new file, so it goes
-    write_cog(_grid_da(codes), path, nodata=255)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["change.tif"]
-
-
-@pytest.mark.parametrize(
-    ("arr", "kwargs", "match"),
-    [
-        (np.zeros((2, 8, 8), "float32"), {"colormap": {0: "#000000"}}, "single-band uint8"),
-        (np.zeros((8, 8), "float32"), {"category_names": ["a"]}, "single-band uint8"),
-        (np.zeros((8, 8), "uint8"), {"colormap": {256: "#000000"}}, r"0\.\.255"),
-        (np.zeros((8, 8), "uint8"), {"colormap": {0: "black"}}, "a colour must be"),
-        (np.zeros((8, 8), "uint8"), {"category_names": "mines"}, "a list of names"),
-    ],
-)
-def test_write_cog_legend_errors(tmp_path, arr: np.ndarray, kwargs: dict, match: str) -> None:
-    with pytest.raises(VitsegError, match=match):
-        write_cog(_grid_da(arr), tmp_path / "x.tif", **kwargs)
-    assert not list(tmp_path.iterdir())
 
 
 def test_scene_class_map_has_class_colours_and_named_bands(tmp_path, values: np.ndarray) -> None:

@@ -11,6 +11,7 @@ notebooks run, so any read of it would fail the run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -22,6 +23,7 @@ import pytest
 from vitseg import stac_server, standin, synthetic
 from vitseg.io import REPO_ROOT
 from vitseg.runner import load_experiment, run_experiment
+from vitseg.styles import layer_styles as styles_of
 
 PARAMS = REPO_ROOT / "params" / "ci_real.yaml"
 BOX = "kibi"
@@ -41,6 +43,22 @@ def _outputs_text(nb_path: Path) -> tuple[list[str], str]:
     return errors, "\n".join(texts)
 
 
+@contextlib.contextmanager
+def out_of_reach(catalog: Path):
+    """Move the simulated catalog away while the real path runs; put it back after."""
+    hidden = catalog.with_name(f".{catalog.name}-hidden-during-the-real-path")
+    if hidden.exists():  # left by a killed run
+        if catalog.exists():
+            shutil.rmtree(hidden)
+        else:
+            os.replace(hidden, catalog)
+    os.replace(catalog, hidden)
+    try:
+        yield
+    finally:
+        os.replace(hidden, catalog)
+
+
 @pytest.fixture(scope="module")
 def real_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     exp = load_experiment(PARAMS)
@@ -56,15 +74,11 @@ def real_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     reference_file.with_name("interpreted_sample_2.csv").unlink(missing_ok=True)
     report = REPO_ROOT / str(common["report_dir"])
     shutil.rmtree(report, ignore_errors=True)
-    hidden = catalog.with_name(".ci_real-hidden-during-the-real-path")
     with stac_server.serve_items(made.items, page_size=3) as server:
-        os.replace(catalog, hidden)  # the notebooks must not need the simulator's files
-        try:
+        with out_of_reach(catalog):  # the notebooks must not need the simulator's files
             run_experiment(PARAMS, force=True, overrides={"stac_source": server.url})
             waiting = json.loads((report / "manifest.json").read_text())["waiting"]
             first_pass_tables = sorted(p.name for p in (report / "tables").glob("accuracy_*"))
-        finally:
-            os.replace(hidden, catalog)
         # the interpreters' step, stood in for by the simulated truth of the sample's season
         sheet = report / "maps" / f"accuracy_sample_{SEASONS[-1]}.csv"
         standin.fill_sample_from_truth(
@@ -79,13 +93,8 @@ def real_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
         )
         second["interpreter"] = "second interpreter (stand-in)"
         second.to_csv(reference_file.with_name("interpreted_sample_2.csv"), index=False)
-        os.replace(catalog, hidden)
-        try:
-            run_experiment(
-                PARAMS, overrides={"stac_source": server.url}
-            )  # 07 only: its input changed
-        finally:
-            os.replace(hidden, catalog)
+        with out_of_reach(catalog):
+            run_experiment(PARAMS, overrides={"stac_source": server.url})  # 07 on: new input
         requests = list(server.requests)
     return {
         "report": report,
@@ -107,6 +116,25 @@ def test_every_notebook_ran_without_error_and_says_nothing_simulated(real_run):
         errors, text = _outputs_text(nb)
         assert errors == [], f"{nb.name}: {errors}"
         assert "simulated" not in text.lower(), f"{nb.name} says 'simulated' on the real path"
+    images = 0
+    for nb in executed:
+        cells = json.loads(nb.read_text(encoding="utf-8"))["cells"]
+        images += sum("image/png" in o.get("data", {}) for c in cells for o in c.get("outputs", []))
+    assert images == len(
+        list((report / "figures").glob("*.png"))
+    )  # every saved figure shown inline
+    for gpkg, layer in [("alerts.gpkg", "alerts"), (f"accuracy_sample_{SEASONS[-1]}.gpkg", "sample"),
+                        ("district_mining.gpkg", "district_mining")]:  # fmt: skip
+        styles = styles_of(report / "maps" / gpkg)
+        assert layer in {row["f_table_name"] for row in styles}, gpkg  # QGIS style with the layer
+    import rasterio
+
+    with rasterio.open(report / "maps" / f"ensemble_standin_{SEASONS[-1]}_class.tif") as src:
+        assert src.colormap(1)[0][:3] != (0, 0, 0)  # class colours stored for QGIS
+    change_cogs = sorted((report / "maps").glob("change_*.tif"))
+    assert change_cogs
+    with rasterio.open(change_cogs[0]) as src:
+        assert "mines" in src.tags(1).get("categories", "")  # the change legend is in the file
     for table in (report / "tables").glob("*.csv"):
         assert "simulated" not in table.read_text(encoding="utf-8").lower(), table.name
 
@@ -161,16 +189,11 @@ def test_vitsegh24_flow_over_the_cells_that_hold_mining_polygons(real_run):
     report = REPO_ROOT / "reports" / "ci_real_cells"
     shutil.rmtree(report, ignore_errors=True)
     catalog = REPO_ROOT / "data" / "synthetic" / "ci_real"
-    hidden = catalog.with_name(".ci_real-hidden-during-the-real-path")
-    with stac_server.serve_items(real_run["standin"].items) as server:
-        os.replace(catalog, hidden)
-        try:
-            run_experiment(
-                PARAMS, force=True, only=["01_grid_aoi", "02_build_cube", "03_labels_tiles"],
-                report_dir=str(report), overrides={"stac_source": server.url, "aoi": "cells"},
-            )  # fmt: skip
-        finally:
-            os.replace(hidden, catalog)
+    with stac_server.serve_items(real_run["standin"].items) as server, out_of_reach(catalog):
+        run_experiment(
+            PARAMS, force=True, only=["01_grid_aoi", "02_build_cube", "03_labels_tiles"],
+            report_dir=str(report), overrides={"stac_source": server.url, "aoi": "cells"},
+        )  # fmt: skip
     cells = pd.read_csv(report / "tables" / "grid_cells_summary.csv")
     assert int(cells.loc[cells["box"] == "all", "cells_selected"].iloc[0]) >= 1
     items = pd.read_csv(report / "tables" / "02_items_per_season.csv")

@@ -165,7 +165,8 @@ class _Replay(BaseHTTPRequestHandler):
     URLs in the bodies are rewritten to this server; the recorded next link of page 1
     leads to page 2; page 2's next link (a page that was never recorded) is dropped.
     Behaviour for failure tests comes from ``server.plan``: a list consumed per
-    landing-page request, each an HTTP status, "timeout" or "ok".
+    landing-page request, each an HTTP status, "timeout" or "ok"; ``server.post_plan``
+    likewise per search-page request (an HTTP status or "ok").
     """
 
     def log_message(self, *args: Any) -> None:  # keep test output quiet
@@ -202,6 +203,9 @@ class _Replay(BaseHTTPRequestHandler):
         srv: Any = self.server
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])) or b"{}")
         srv.log.append(("POST", self.path, body))
+        action = srv.post_plan.pop(0) if srv.post_plan else "ok"
+        if action != "ok":
+            return self._send(int(action), '{"message": "Forbidden"}')
         if self.path != "/v1/search":
             return self._send(404, '{"message": "not found"}')
         if "next" not in body:
@@ -217,7 +221,7 @@ def server() -> Iterator[Any]:
     srv.daemon_threads = True
     srv.base = f"http://127.0.0.1:{srv.server_address[1]}/v1"
     srv.interactions = _cassette()
-    srv.plan, srv.log, srv.landing_calls = [], [], 0
+    srv.plan, srv.post_plan, srv.log, srv.landing_calls = [], [], [], 0
     thread = threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield srv
@@ -304,3 +308,60 @@ def test_frozen_replayed_items_keep_real_structure(server: Any, tmp_path: Path) 
     assert item.properties["s2:processing_baseline"] == "05.11"
     assert item.assets["red"].href.startswith("https://sentinel-cogs.s3.us-west-2.amazonaws.com")
     assert copy.deepcopy(item.to_dict())["id"] == "S2B_24MVV_20250731_0_L2A"
+
+
+def test_a_throttled_page_is_retried_alone(server: Any) -> None:
+    """Page 2 throttled twice: only that request is repeated, not the whole search."""
+    server.post_plan = ["ok", "403", "503"]
+    found = search_items(
+        server.base, bbox=(-40.5, -5.3, -37.5, -3.5), datetime="2025-07-31",
+        max_cloud_pct=40, backoff_s=0.001, retries=2,
+    )  # fmt: skip
+    assert len(found) == 3
+    assert server.landing_calls == 1
+    posts = [entry[2] for entry in server.log if entry[0] == "POST"]
+    assert len(posts) == 4  # page 1 once, page 2 three times
+    assert "next" not in posts[0] and all("next" in p for p in posts[1:])
+    assert posts[1] == posts[2] == posts[3]
+
+
+def test_a_page_that_stays_throttled_raises_network_error(server: Any) -> None:
+    server.post_plan = ["ok", "429", "429", "429"]
+    with pytest.raises(NetworkError, match=r"failed 3 times \(last error: HTTP 429"):
+        search_items(
+            server.base, bbox=(-40.5, -5.3, -37.5, -3.5), datetime="2025-07-31",
+            backoff_s=0.001, retries=2,
+        )  # fmt: skip
+    assert server.landing_calls == 1
+
+
+def test_backoff_first_wait_is_backoff_s_then_doubles() -> None:
+    from vitseg.stac import _retrying_io
+
+    io = _retrying_io(timeout_s=1.0, retries=5, backoff_s=0.5)
+    retry = io.session.get_adapter("https://x").max_retries
+    waits = []
+    for _ in range(3):
+        retry = retry.increment(method="POST", url="/search", error=ConnectionError("x"))
+        waits.append(retry.get_backoff_time())
+    assert waits == [0.5, 1.0, 2.0]
+    assert retry.allowed_methods is None and 403 in retry.status_forcelist
+
+
+def test_proj_code_shim_is_shared_with_cube() -> None:
+    import vitseg.cube
+    import vitseg.stac
+
+    assert vitseg.cube._epsg_from_code is vitseg.stac._epsg_from_code
+    fields: dict[str, Any] = {"proj:code": "EPSG:32724"}
+    vitseg.stac._epsg_from_code(fields)
+    assert fields == {"proj:code": "EPSG:32724", "proj:epsg": 32724}
+    for kept in ({"proj:code": "IAU_2015:30100"}, {"proj:code": "EPSG:1", "proj:epsg": 2}, {}):
+        before = dict(kept)
+        vitseg.stac._epsg_from_code(kept)
+        assert kept == before
+    plain = vitseg.cube._plain_item(
+        {"properties": {"proj:code": "EPSG:32630"}, "assets": {"red": {"proj:code": "EPSG:32631"}}}
+    )
+    assert plain["properties"]["proj:epsg"] == 32630
+    assert plain["assets"]["red"]["proj:epsg"] == 32631

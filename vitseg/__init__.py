@@ -13,18 +13,24 @@ vitseg module is imported.
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 from typing import Any
 
 from vitseg import compat as _compat  # noqa: F401  (before anything imports torchvision)
 from vitseg.errors import VitsegError
 
-__version__ = "0.1.0"
+try:
+    __version__ = importlib.metadata.version("vitseg")  # from the installed metadata (pyproject)
+except importlib.metadata.PackageNotFoundError:  # a source tree on sys.path, not installed
+    __version__ = "0+unknown"
 
 _SUBMODULES = (
-    "accuracy", "alerts", "aoi", "baselines", "change", "cloud", "composite", "constants",
-    "cube", "datasets", "density", "errors", "grid", "io", "labels", "losses", "metrics",
-    "models", "periods", "plotting", "predict", "runner", "stac", "stac_server", "standin",
-    "styles", "synthetic", "temporal", "tiles", "train", "webmap", "zonal",
+    "accuracy", "alerts", "aoi", "baselines", "change", "chips", "cloud", "cog", "composite",
+    "constants", "cube", "datasets", "density", "downloads", "errors", "estimators", "grid", "io",
+    "labelfiles", "labels",
+    "losses", "metrics", "models", "periods", "plotting", "predict", "reference", "runner",
+    "stac", "stac_server", "standin", "styles", "synthetic", "temporal", "tiles", "train",
+    "webmap", "zonal",
 )  # fmt: skip
 
 __all__ = ["VitsegError", "__version__", *_SUBMODULES]

@@ -45,7 +45,7 @@ from vitseg.errors import (
     ParamsError,
     VitsegError,
 )
-from vitseg.stac import asset_band_map
+from vitseg.stac import _epsg_from_code, asset_band_map
 
 __all__ = [
     "BASELINE_04_DATE",
@@ -196,16 +196,9 @@ def _check_crs(crs: Any) -> Any:
 def _plain_item(item: pystac.Item | dict[str, Any]) -> dict[str, Any]:
     d = item.to_dict(transform_hrefs=False) if isinstance(item, pystac.Item) else item
     d = copy.deepcopy(d)
-    props = d.setdefault("properties", {})
-    if props.get("proj:epsg") is None and isinstance(props.get("proj:code"), str):
-        m = re.match(r"EPSG:(\d+)$", props["proj:code"])
-        if m:
-            props["proj:epsg"] = int(m.group(1))
+    _epsg_from_code(d.setdefault("properties", {}))
     for asset in d.get("assets", {}).values():
-        if asset.get("proj:epsg") is None and isinstance(asset.get("proj:code"), str):
-            m = re.match(r"EPSG:(\d+)$", asset["proj:code"])
-            if m:
-                asset["proj:epsg"] = int(m.group(1))
+        _epsg_from_code(asset)
     return d
 
 

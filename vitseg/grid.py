@@ -20,6 +20,9 @@ __all__ = ["make_grid", "select_cells", "utm_crs_for"]
 def utm_crs_for(bounds: Any) -> str:
     """Return the WGS 84 / UTM CRS of the zone holding the centre of lon/lat ``bounds``.
 
+    The zone comes from :meth:`geopandas.GeoSeries.estimate_utm_crs` (as in
+    :mod:`vitseg.density`).
+
     Parameters
     ----------
     bounds
@@ -36,7 +39,8 @@ def utm_crs_for(bounds: Any) -> str:
     MissingCRSError
         A GeoDataFrame without a CRS.
     VitsegError
-        Bounds outside longitude -180..180 / latitude -90..90.
+        Bounds outside longitude -180..180 / latitude -90..90, or a centre outside UTM's
+        latitudes (80S-84N).
 
     Examples
     --------
@@ -56,9 +60,17 @@ def utm_crs_for(bounds: Any) -> str:
         raise VitsegError(
             f"bounds must be (west, south, east, north) in degrees; got {tuple(bounds)}"
         )
-    lon, lat = (west + east) / 2, (south + north) / 2
-    zone = min(int((lon + 180) // 6) + 1, 60)
-    return f"EPSG:{(32600 if lat >= 0 else 32700) + zone}"
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    try:  # geopandas asks PROJ's database for the zone holding the box's centre
+        crs = gpd.GeoSeries([box(west, south, east, north)], crs="EPSG:4326").estimate_utm_crs()
+    except RuntimeError as exc:  # no UTM zone there (beyond 84N / 80S)
+        raise VitsegError(
+            f"no WGS 84 / UTM zone holds the centre of {tuple(bounds)}; UTM covers latitudes "
+            "80S-84N: pass a projected crs for polar AOIs"
+        ) from exc
+    return f"EPSG:{crs.to_epsg()}"
 
 
 def _check_metric(crs: Any) -> Any:

@@ -15,7 +15,9 @@ leak items that do not match it. Results are sorted by datetime, then id.
 
 Network failures (timeouts, refused connections, HTTP 403/408/429/5xx -- Earth Search
 answers throttled clients with ``403 Forbidden``) are retried a bounded number of times
-with exponential backoff; then :class:`~vitseg.errors.NetworkError` is raised.
+with exponential backoff, request by request (pystac-client's ``StacApiIO`` with a urllib3
+``Retry``), so a throttled page of a long search is fetched again without restarting the
+search; then :class:`~vitseg.errors.NetworkError` is raised.
 
 Missing assets: with ``bands=`` given, items lacking an asset for one of the bands are
 dropped with a ``UserWarning`` (the remaining set is still valid); if no item is left,
@@ -29,13 +31,14 @@ import datetime as _dt
 import json
 import os
 import re
-import time
 import warnings
 from collections.abc import Iterable, Sequence
+from itertools import takewhile
 from pathlib import Path
 from typing import Any
 
 import pystac
+from urllib3.util import Retry
 
 from vitseg.errors import (
     EmptySearchError,
@@ -257,6 +260,20 @@ def _filter(
 
 
 def _epsg_from_code(fields: dict[str, Any]) -> None:
+    """Add ``proj:epsg`` beside an ``"EPSG:<n>"`` ``proj:code``, in place (the one shim).
+
+    pystac >= 1.12 migrates ``proj:epsg`` to ``proj:code`` when it reads older items, and
+    projection extension v2 items carry only ``proj:code``; stackstac reads ``proj:epsg``.
+    ``fields`` is an item's properties or one asset's fields; an existing ``proj:epsg`` and
+    codes of other authorities are left alone. :mod:`vitseg.cube` uses it too.
+
+    Examples
+    --------
+    >>> fields = {"proj:code": "EPSG:32630"}
+    >>> _epsg_from_code(fields)
+    >>> fields["proj:epsg"]
+    32630
+    """
     code = fields.get("proj:code")
     if fields.get("proj:epsg") is None and isinstance(code, str):
         m = re.match(r"^EPSG:(\d+)$", code)
@@ -312,6 +329,41 @@ def _local_items(path: Path) -> list[pystac.Item]:
     )
 
 
+class _Backoff(Retry):
+    """urllib3 retries whose first wait is ``backoff_factor``, doubled at each retry.
+
+    urllib3's own schedule retries the first failure at once and waits
+    ``backoff_factor * 2**(n - 1)`` after the n-th consecutive one; vitseg's
+    ``backoff_s`` promises a first wait of ``backoff_s``.
+    """
+
+    def get_backoff_time(self) -> float:
+        n = len(list(takewhile(lambda h: h.redirect_location is None, reversed(self.history))))
+        if n < 1:
+            return 0.0
+        return float(max(0.0, min(self.backoff_max, self.backoff_factor * 2 ** (n - 1))))
+
+
+def _retrying_io(*, timeout_s: float, retries: int, backoff_s: float) -> Any:
+    """Return a pystac-client ``StacApiIO`` whose session retries each request itself.
+
+    Every request (the landing page, each search page) is retried on connection errors,
+    read timeouts and :data:`RETRY_STATUS` answers, also POSTs (a search is read-only),
+    honouring ``Retry-After``; after the last retry the last answer is returned as it is,
+    so pystac-client raises an ``APIError`` with its status code.
+    """
+    from pystac_client.stac_api_io import StacApiIO
+
+    retry = _Backoff(
+        total=retries,
+        backoff_factor=backoff_s,
+        status_forcelist=sorted(RETRY_STATUS),
+        allowed_methods=None,
+        raise_on_status=False,
+    )
+    return StacApiIO(timeout=timeout_s, max_retries=retry)
+
+
 def _api_items(
     url: str,
     *,
@@ -324,44 +376,40 @@ def _api_items(
     retries: int,
     backoff_s: float,
 ) -> list[pystac.Item]:
-    """Search a STAC API with bounded retries and exponential backoff."""
+    """Search a STAC API; each request is retried by the session (:func:`_retrying_io`).
+
+    A throttled page is retried on its own, so a long paginated search never restarts
+    from its first page.
+    """
     import pystac_client
     from pystac_client.exceptions import APIError
-    from pystac_client.stac_api_io import StacApiIO
 
     query = {"eo:cloud_cover": {"lte": max_cloud_pct}} if max_cloud_pct is not None else None
     dt: Any = datetime if isinstance(datetime, str) or datetime is None else list(datetime)
-    last: str = ""
-    for attempt in range(retries + 1):
-        try:
-            client = pystac_client.Client.open(
-                url, stac_io=StacApiIO(timeout=timeout_s, max_retries=None), timeout=timeout_s
-            )
-            search = client.search(
-                collections=[collection],
-                bbox=list(bbox),
-                datetime=dt,
-                query=query,
-                max_items=max_items,
-            )
-            return list(search.items())
-        except APIError as err:
-            status = getattr(err, "status_code", None)
-            last = f"HTTP {status}: {str(err)[:200]}" if status else str(err)[:300]
-            if status is not None and status not in RETRY_STATUS:
-                raise NetworkError(
-                    f"STAC API {url} rejected the search (HTTP {status}): {str(err)[:300]}. "
-                    "Check the collection name and query; this error is not retried."
-                ) from err
-        except OSError as err:  # requests' ConnectionError/Timeout are OSErrors
-            last = f"{type(err).__name__}: {err}"
-        if attempt < retries:
-            time.sleep(backoff_s * 2**attempt)
-    raise NetworkError(
-        f"STAC API {url} failed {retries + 1} times (last error: {last}). "
-        "Check the network (or wait for throttling to end) and retry, or search a local "
-        "catalog / ItemCollection file instead."
-    )
+    io = _retrying_io(timeout_s=timeout_s, retries=retries, backoff_s=backoff_s)
+    try:
+        client = pystac_client.Client.open(url, stac_io=io, timeout=timeout_s)
+        search = client.search(
+            collections=[collection],
+            bbox=list(bbox),
+            datetime=dt,
+            query=query,
+            max_items=max_items,
+        )
+        return list(search.items())
+    except APIError as err:
+        status = getattr(err, "status_code", None)
+        if status is not None and status not in RETRY_STATUS:
+            raise NetworkError(
+                f"STAC API {url} rejected the search (HTTP {status}): {str(err)[:300]}. "
+                "Check the collection name and query; this error is not retried."
+            ) from err
+        last = f"HTTP {status}: {str(err)[:200]}" if status else str(err)[:300]
+        raise NetworkError(
+            f"STAC API {url} failed {retries + 1} times (last error: {last}). "
+            "Check the network (or wait for throttling to end) and retry, or search a local "
+            "catalog / ItemCollection file instead."
+        ) from err
 
 
 def search_items(
@@ -401,8 +449,8 @@ def search_items(
     max_items
         Stop an API search after this many items (None: all pages).
     timeout_s, retries, backoff_s
-        Per-request timeout, number of retries after the first try, and the first
-        backoff delay (doubled each retry) for API searches.
+        Per-request timeout, number of retries of each request after its first try, and
+        the first backoff delay (doubled each retry) for API searches.
 
     Returns
     -------

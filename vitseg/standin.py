@@ -629,7 +629,7 @@ def _stamp(
         "east_crs": east_crs,
         "source_sha256": {
             "standin.py": _sha256_bytes(Path(__file__).read_bytes()),
-            "synthetic.py": _sha256_bytes(Path(synthetic.__file__).read_bytes()),
+            "synthetic": synthetic._source_sha256(),
         },
         "catalog_sha256": {
             "items.json": sha256_file(catalog / "items.json"),
