@@ -25,12 +25,12 @@ except importlib.metadata.PackageNotFoundError:  # a source tree on sys.path, no
     __version__ = "0+unknown"
 
 _SUBMODULES = (
-    "accuracy", "alerts", "aoi", "baselines", "change", "chips", "cloud", "cog", "composite",
-    "constants", "cube", "datasets", "density", "downloads", "errors", "estimators", "grid", "io",
-    "labelfiles", "labels",
-    "losses", "metrics", "models", "periods", "plotting", "predict", "reference", "runner",
-    "stac", "stac_server", "standin", "styles", "synthetic", "temporal", "tiles", "train",
-    "webmap", "zonal",
+    "accuracy", "alerts", "aoi", "baselines", "change", "checkpoints", "chips", "cloud", "cog",
+    "composite", "constants", "cube", "datasets", "density", "downloads", "errors",
+    "estimators", "grid", "interpret", "io", "labelfiles", "labels", "losses", "metrics", "models",
+    "paramspec",
+    "periods", "plotting", "predict", "reference", "runner", "stac", "stac_server", "standin",
+    "styles", "synthetic", "temporal", "tiles", "train", "webmap", "zonal",
 )  # fmt: skip
 
 __all__ = ["VitsegError", "__version__", *_SUBMODULES]
