@@ -313,3 +313,18 @@ def test_report_dir_that_is_a_file_is_a_params_error(nbdir: Path, tmp_path: Path
     for report in (taken, taken / "sub"):
         with pytest.raises(ParamsError, match=re.escape(f"{taken} is a file, not a folder")):
             run_experiment(exp, notebook_dir=nbdir, report_dir=str(report))
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("common:\n  seed: 1\n  seed: 2\n", r"key 'seed' is given twice, on lines 2 and 3"),
+        ("01_make_a:\n  tile_px: 4\n02_maybe_fail: {}\n01_make_a:\n  seed: 1\n",
+         r"key '01_make_a' is given twice, on lines 1 and 4"),
+    ],
+)  # fmt: skip
+def test_duplicate_keys_and_sections_are_errors(
+    nbdir: Path, tmp_path: Path, text: str, match: str
+) -> None:
+    with pytest.raises(ParamsError, match=match):
+        load_experiment(write_yaml(tmp_path, text), notebook_dir=nbdir)

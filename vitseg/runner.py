@@ -84,6 +84,28 @@ def find_notebooks(folder: str | os.PathLike[str] = NOTEBOOK_DIR) -> dict[str, P
     return {k: v for k, v in found.items() if _NAME_RE.match(k)}
 
 
+class _DuplicateKeyError(yaml.YAMLError):
+    """A mapping of the experiment file holds the same key twice."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, but a key given twice in one mapping is an error."""
+
+
+def _unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+        line = key_node.start_mark.line + 1
+        if key in seen:
+            raise _DuplicateKeyError(f"key {key!r} is given twice, on lines {seen[key]} and {line}")
+        seen[key] = line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+
 def load_experiment(
     path: str | os.PathLike[str], *, notebook_dir: str | os.PathLike[str] = NOTEBOOK_DIR
 ) -> Experiment:
@@ -105,7 +127,12 @@ def load_experiment(
             f"experiment file {str(p)!r} does not exist; pass a YAML file such as params/demo.yaml"
         )
     try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+        raw = yaml.load(p.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # a safe loader
+    except _DuplicateKeyError as exc:
+        raise ParamsError(
+            f"{p}: {exc}; YAML would silently keep only the last one. Merge them into one "
+            "entry (sections: one mapping per notebook)"
+        ) from None
     except UnicodeDecodeError as exc:
         raise ParamsError(
             f"{p}: not UTF-8 text (byte {exc.object[exc.start : exc.start + 1]!r} at offset "
