@@ -71,3 +71,31 @@ def test_local_cluster_predicts_like_threads(tmp_path) -> None:
     finally:
         client.close()
         client.cluster.close()
+
+
+def test_model_weights_are_scattered_once_per_client() -> None:
+    """Scene after scene on a cluster, the weights travel to the workers once."""
+    import numpy as np
+    import torch
+    import xarray as xr
+
+    from vitseg.predict import _SCATTERED, predict_cube
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(2, 3, 3, padding=1)).eval()
+    cube = xr.DataArray(
+        np.random.default_rng(0).random((1, 2, 64, 64), dtype="float32"),
+        dims=("time", "band", "y", "x"),
+        coords={"y": 700_000.0 - 10 * np.arange(64), "x": 600_000.0 + 10 * np.arange(64)},
+    ).rio.write_crs("EPSG:32630")  # fmt: skip
+    client = get_client("local", n_workers=1, threads_per_worker=1)
+    try:
+        first = predict_cube(net, cube, tile=32, overlap=8, device="cpu").compute()
+        keys = {k: f.key for k, f in _SCATTERED.items() if k[0] == client.id}
+        second = predict_cube(net, cube, tile=32, overlap=8, device="cpu").compute()
+        assert len(keys) == 1  # one scattered payload for these weights on this client
+        assert {k: f.key for k, f in _SCATTERED.items() if k[0] == client.id} == keys
+        np.testing.assert_array_equal(first.values, second.values)
+    finally:
+        client.close()
+        client.cluster.close()

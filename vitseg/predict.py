@@ -255,6 +255,32 @@ def _payload(model: Any) -> _ModelPayload:
     return payload
 
 
+def _model_node(payload: _ModelPayload) -> Any:
+    """Return the model's node in a prediction graph: one key per set of weights.
+
+    On a ``dask.distributed`` client the payload is scattered to every worker once per
+    client and weights, and graphs refer to it by key, so scene after scene does not ship
+    the weights again (about 94 MB for a ResNet-34 U-Net); otherwise a pure delayed.
+    """
+    name = f"vitseg-model-{payload.token[:32]}"
+    try:
+        from distributed import default_client
+
+        client = default_client()
+    except (ImportError, ValueError):  # no distributed, or no client: threads
+        return dask.delayed(payload, pure=True, name=name)
+    key = (client.id, payload.token)
+    future = _SCATTERED.get(key)
+    if future is None or future.status != "finished":
+        future = client.scatter(payload, broadcast=True, hash=False)
+        _SCATTERED[key] = future  # kept alive (and reused) while the client is
+    return dask.delayed(future)
+
+
+#: Scattered model payloads per (client id, weights token): kept so their futures live on.
+_SCATTERED: dict[tuple[str, str], Any] = {}
+
+
 def _get_model(payload: _ModelPayload, device: str, bf16: str) -> tuple[Any, Any, bool]:
     """Return ``(model, torch_device, use_bf16)`` for ``payload``, built once per process."""
     global _LOADS
@@ -670,7 +696,7 @@ def predict_cube(
         plan = _source_plan(cube.data)  # windows read straight from the files
     if plan is None and not _file_backed(arr):
         arr = arr.rechunk(grid)
-    model_key = dask.delayed(payload, pure=True, name=f"vitseg-model-{payload.token[:32]}")
+    model_key = _model_node(payload)
     out = _halo_map(
         arr,
         grid,
