@@ -98,17 +98,14 @@ run = io.start_run(
     notebook="02_build_cube",
 )  # fmt: skip
 client = cluster.get_client(dask_scheduler)  # None: dask's threaded scheduler
-areas = vaoi.resolve_aoi(aoi, cells_file=run.data / "grid_cells.gpkg")
-crs = vaoi.choose_crs(areas, crs)
-names = list(areas["area"])
-geoms = dict(zip(names, areas.geometry, strict=True))
+geoms, crs = vaoi.run_areas(aoi, crs=crs, report_dir=report_dir)  # {area: lon/lat geometry}
+names = list(geoms)
 period_list = periods.parse_periods(seasons)
 season_text = {periods.parse_period(s).label: s for s in seasons}
 season_labels = [p.label for p in period_list]
 data_source = io.data_source(simulated)
 label = "[SIMULATED] " if simulated else ""
 print(f"vitseg {vitseg.__version__}; {data_source}; areas {names}; periods {season_labels}; {crs}")
-areas
 
 # %% [markdown]
 # ## Find the scenes

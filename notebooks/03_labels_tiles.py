@@ -93,9 +93,7 @@ run = io.start_run(
     notebook="03_labels_tiles",
 )  # fmt: skip
 client = cluster.get_client(dask_scheduler)  # None: dask's threaded scheduler
-areas = vaoi.resolve_aoi(aoi, cells_file=run.data / "grid_cells.gpkg")
-crs = vaoi.choose_crs(areas, crs)
-geoms = dict(zip(areas["area"], areas.geometry, strict=True))
+geoms, crs = vaoi.run_areas(aoi, crs=crs, report_dir=report_dir)  # {area: lon/lat geometry}
 first = periods.parse_periods(seasons)[0]
 season = first.label
 data_source = io.data_source(simulated)

@@ -71,6 +71,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import rioxarray
+import shapely
 from IPython.display import display
 
 import vitseg.compat  # noqa: F401  (before segmentation_models_pytorch)
@@ -97,9 +98,7 @@ run = vio.start_run(
 )  # fmt: skip
 data_source = vio.data_source(simulated)
 label = "simulated" if simulated else "Sentinel-2"
-areas = vaoi.resolve_aoi(aoi, cells_file=run.data / "grid_cells.gpkg")
-crs = vaoi.choose_crs(areas, crs)
-geoms = dict(zip(areas["area"], areas.geometry, strict=True))
+geoms, crs = vaoi.run_areas(aoi, crs=crs, report_dir=report_dir)  # {area: lon/lat geometry}
 period_list = periods.parse_periods(seasons)
 tiles_dir = run.data / "tiles"
 index = pd.read_csv(tiles_dir / "index.csv")
@@ -228,7 +227,7 @@ train_seasons = set(index["season"].astype(str)) if "season" in index else {peri
 unseen = next((p for p in period_list if p.label not in train_seasons), None)
 unseen_season = unseen.label if unseen else ""
 candidates = [
-    it for it in (stac.select_items(items, geometry=areas.union_all(), datetime=unseen.datetime) if unseen else [])
+    it for it in (stac.select_items(items, geometry=shapely.union_all(list(geoms.values())), datetime=unseen.datetime) if unseen else [])
     if str(it.datetime.date()) not in train_dates
 ]  # fmt: skip
 print(

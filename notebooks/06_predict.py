@@ -105,10 +105,8 @@ run = io.start_run(
     notebook="06_predict",
 )  # fmt: skip
 client = cluster.get_client(dask_scheduler)  # None: dask's threaded scheduler
-areas = vaoi.resolve_aoi(aoi, cells_file=run.data / "grid_cells.gpkg")
-crs = vaoi.choose_crs(areas, crs)
-boxes = list(areas["area"])
-geoms = dict(zip(boxes, areas.geometry, strict=True))
+geoms, crs = vaoi.run_areas(aoi, crs=crs, report_dir=report_dir)  # {area: lon/lat geometry}
+boxes = list(geoms)
 period_list = periods.parse_periods(seasons)
 seasons = [p.label for p in period_list]
 data_source = vitseg.io.data_source(simulated)

@@ -100,8 +100,7 @@ run = vio.start_run(
 )  # fmt: skip
 data_source = vio.data_source(simulated)
 label = "simulated" if simulated else "Sentinel-2"
-areas = vaoi.resolve_aoi(aoi, cells_file=run.data / "grid_cells.gpkg")
-boxes = list(areas["area"])
+boxes = list(vaoi.run_areas(aoi, crs=crs, report_dir=report_dir)[0])  # the areas' names
 
 # %% [markdown]
 # ## 1 · Sample size: Gallwey et al. §2.8 with `sample_size` and `allocate`

@@ -106,8 +106,7 @@ DISTRICTS_SOURCE = "Ghana Statistical Service / OCHA ROWCA via HDX (cod-ab-gha),
 data_source = vitseg.io.data_source(simulated)
 sim = " (simulated)" if simulated else ""
 SIM = " (SIMULATED)" if simulated else ""
-areas_aoi = vitseg.aoi.resolve_aoi(aoi, cells_file=run.data / "grid_cells.gpkg")
-boxes = list(areas_aoi["area"])
+boxes = list(vitseg.aoi.run_areas(aoi, crs=crs, report_dir=report_dir)[0])  # the areas' names
 seasons = [p.label for p in vitseg.periods.parse_periods(seasons)]
 print(f"mode={mode}; {len(districts)} real districts ({DISTRICTS_SOURCE})")
 

@@ -9,6 +9,7 @@ import torch
 import xarray as xr
 from rio_cogeo.cogeo import cog_validate
 
+import vitseg._modelship
 import vitseg.predict
 from vitseg.cluster import get_client
 from vitseg.errors import ParamsError
@@ -28,7 +29,7 @@ def test_bad_scheduler(bad: str) -> None:
 
 
 def _loads() -> int:
-    return vitseg.predict._LOADS
+    return vitseg._modelship._LOADS
 
 
 def test_local_cluster_predicts_like_threads(tmp_path) -> None:
@@ -79,7 +80,8 @@ def test_model_weights_are_scattered_once_per_client() -> None:
     import torch
     import xarray as xr
 
-    from vitseg.predict import _SCATTERED, predict_cube
+    from vitseg._modelship import _SCATTERED
+    from vitseg.predict import predict_cube
 
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Conv2d(2, 3, 3, padding=1)).eval()

@@ -28,7 +28,7 @@ import numpy as np
 
 from vitseg.errors import MissingCRSError, VitsegError
 
-__all__ = ["AOIError", "choose_crs", "resolve_aoi"]
+__all__ = ["AOIError", "choose_crs", "resolve_aoi", "run_areas"]
 
 
 class AOIError(VitsegError, ValueError):
@@ -401,3 +401,35 @@ def choose_crs(areas: Any, crs: Any = "auto") -> str:
         )
     epsg = out.to_epsg()
     return f"EPSG:{epsg}" if epsg is not None else str(out.to_string())
+
+
+def run_areas(
+    aoi: Any, *, crs: str = "auto", report_dir: str | os.PathLike[str] | None = None
+) -> tuple[dict[str, Any], str]:
+    """Resolve a run's ``aoi`` and ``crs`` parameters, as every notebook does.
+
+    Parameters
+    ----------
+    aoi
+        Any form :func:`resolve_aoi` accepts; ``"cells"`` reads
+        ``<report_dir>/data/grid_cells.gpkg`` (written by notebook 01).
+    crs
+        ``"auto"`` or a metric CRS (see :func:`choose_crs`).
+    report_dir
+        The run's report folder (for ``"cells"``).
+
+    Returns
+    -------
+    (dict, str)
+        ``{area name: shapely geometry in lon/lat}`` in the order of :func:`resolve_aoi`,
+        and the run's output CRS as ``"EPSG:NNNN"``.
+
+    Examples
+    --------
+    >>> geoms, crs = run_areas(["obuasi", "kibi"])
+    >>> list(geoms), crs
+    (['obuasi', 'kibi'], 'EPSG:32630')
+    """
+    cells = Path(report_dir) / "data" / "grid_cells.gpkg" if report_dir is not None else None
+    areas = resolve_aoi(aoi, cells_file=cells)
+    return dict(zip(areas["area"], areas.geometry, strict=True)), choose_crs(areas, crs)

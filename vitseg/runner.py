@@ -106,6 +106,15 @@ def _unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool 
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
 
 
+def _safe_load_unique(text: str) -> Any:
+    """``yaml.safe_load`` that refuses a key given twice in one mapping."""
+    loader = _UniqueKeyLoader(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()  # type: ignore[no-untyped-call]
+
+
 def load_experiment(
     path: str | os.PathLike[str], *, notebook_dir: str | os.PathLike[str] = NOTEBOOK_DIR
 ) -> Experiment:
@@ -127,7 +136,7 @@ def load_experiment(
             f"experiment file {str(p)!r} does not exist; pass a YAML file such as params/demo.yaml"
         )
     try:
-        raw = yaml.load(p.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # a safe loader
+        raw = _safe_load_unique(p.read_text(encoding="utf-8"))
     except _DuplicateKeyError as exc:
         raise ParamsError(
             f"{p}: {exc}; YAML would silently keep only the last one. Merge them into one "
