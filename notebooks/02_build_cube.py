@@ -385,8 +385,10 @@ elif labels_file:
         labels_file, class_column=labels_class_column, class_map=labels_class_map or None
     )
     polygons = dict.fromkeys(comps, label_polys)
-    extent = labels.read_extent(labels_extent_file or labels_file)
-    extents = dict.fromkeys(names, extent)
+    extents = {
+        box: labels.labelled_extent(labels_file, extent_file=labels_extent_file, area=geoms[box])
+        for box in names
+    }
 else:
     polygons, extents = {}, {}
     print("No labels_file given: the class distribution is skipped (notebook 03 needs one).")

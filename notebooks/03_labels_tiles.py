@@ -153,7 +153,10 @@ else:
         labels_file, class_column=labels_class_column, class_map=labels_class_map or None
     )
     polygons = dict.fromkeys(cubes, label_polys)
-    extents = dict.fromkeys(cubes, labels.read_extent(labels_extent_file or labels_file))
+    extents = {
+        box: labels.labelled_extent(labels_file, extent_file=labels_extent_file, area=geoms[box])
+        for box in cubes
+    }
     print(f"{len(label_polys)} label polygons from {labels_file}:",
           label_polys["class"].value_counts().to_dict())  # fmt: skip
 label_rasters = {

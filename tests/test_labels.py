@@ -479,3 +479,31 @@ def test_label_file_readers_stay_importable_from_labels():
     assert set(labelfiles.__all__) <= set(labels.__all__)
     for name in labelfiles.__all__:
         assert getattr(labels, name) is getattr(labelfiles, name), name
+
+
+def test_labelled_extent_never_falls_back_to_the_labels_themselves(tmp_path):
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    from vitseg.errors import LabelError
+    from vitseg.labels import labelled_extent
+
+    polys = gpd.GeoDataFrame({"class": ["mines"]}, geometry=[box(0, 0, 1, 1)], crs=4326)
+    plain = tmp_path / "plain.gpkg"
+    polys.to_file(plain, layer="labels")
+    with_extent = tmp_path / "with_extent.gpkg"
+    polys.to_file(with_extent, layer="labels")
+    gpd.GeoDataFrame(geometry=[box(0, 0, 5, 5)], crs=4326).to_file(with_extent, layer="extent")
+    other = tmp_path / "other.geojson"
+    gpd.GeoDataFrame(geometry=[box(0, 0, 9, 9)], crs=4326).to_file(other)
+    area = box(-1, -1, 3, 3)
+    assert labelled_extent(with_extent, area=area).total_bounds.tolist() == [0, 0, 5, 5]
+    assert labelled_extent(plain, area=area).total_bounds.tolist() == [-1, -1, 3, 3]
+    assert labelled_extent(plain, extent_file=other, area=area).total_bounds.tolist() == [
+        0,
+        0,
+        9,
+        9,
+    ]
+    with pytest.raises(LabelError, match="no 'extent' layer"):
+        labelled_extent(plain)

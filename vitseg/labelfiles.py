@@ -28,7 +28,7 @@ import pandas as pd
 from vitseg.constants import CLASSES
 from vitseg.errors import LabelError, MissingCRSError, MissingFileError, ParamsError, VectorError
 
-__all__ = ["read_extent", "read_labels", "read_reference_tiles"]
+__all__ = ["labelled_extent", "read_extent", "read_labels", "read_reference_tiles"]
 
 _POLYGONAL = ("Polygon", "MultiPolygon")
 
@@ -321,6 +321,45 @@ def _read_labels(
             "class_map or empty geometries); check class_map and the file"
         )
     return out.reset_index(drop=True)
+
+
+def labelled_extent(
+    labels_file: str | os.PathLike[str],
+    *,
+    extent_file: str | os.PathLike[str] | None = None,
+    area: Any = None,
+) -> gpd.GeoDataFrame:
+    """Return where a labels file's absence of a polygon means "background", not "unknown".
+
+    In order: ``extent_file`` (its ``extent`` layer, else its first); the labels file's own
+    layer named ``extent``; else ``area`` (a lon/lat geometry, e.g. the run's area or
+    cells). A labels file without an extent never makes its own polygons the extent (that
+    would leave no background at all).
+
+    Raises
+    ------
+    LabelError
+        No extent file, no ``extent`` layer and no ``area``.
+
+    Examples
+    --------
+    >>> from shapely.geometry import box
+    >>> from vitseg.io import data_path
+    >>> ext = labelled_extent(data_path("asm_ground_truth_ghana.geojson"), area=box(0, 0, 1, 1))
+    >>> ext.total_bounds.tolist(), ext.crs.to_epsg()
+    ([0.0, 0.0, 1.0, 1.0], 4326)
+    """
+    if extent_file:
+        return read_extent(extent_file)
+    p = _check_path(labels_file, "labels file")
+    if "extent" in _layers(p):
+        return read_extent(p, layer="extent")
+    if area is None:
+        raise LabelError(
+            f"{p.name} has no 'extent' layer and no labelled extent was given: pass "
+            "labels_extent_file (the area the labellers covered) or the run's area"
+        )
+    return gpd.GeoDataFrame(geometry=[area], crs="EPSG:4326")
 
 
 def read_extent(path: str | os.PathLike[str], *, layer: str | None = None) -> gpd.GeoDataFrame:

@@ -34,6 +34,7 @@ from vitseg.errors import DimensionError, LabelError, MissingCRSError, VectorErr
 from vitseg.labelfiles import (
     _clean_polygons,
     _require_crs,
+    labelled_extent,
     read_extent,
     read_labels,
     read_reference_tiles,
@@ -43,6 +44,7 @@ __all__ = [
     "class_distribution",
     "cooccurrence",
     "extent_mask",
+    "labelled_extent",
     "rasterize_labels",
     "read_extent",
     "read_labels",
