@@ -225,6 +225,9 @@ for b, p in probs.items():
         )  # fmt: skip
         secs = time.perf_counter() - t0
         area_km2 = float(change.pixel_area_m2(p).sum()) * p.sizes["x"] / 1e6
+        print(f"{b} scene {i + 1}/{p.sizes['time']} {item_id}: "
+              + ("already written" if done_before else f"{area_km2:.0f} km² in {secs:.1f} s"),
+              flush=True)  # fmt: skip
         timing_rows.append(
             {"box": b, "item_id": str(item_id), "area_km2": area_km2, "seconds": round(secs, 2),
              "km2_per_s": round(area_km2 / secs, 2) if not done_before else np.nan,
