@@ -381,14 +381,11 @@ if simulated:
     }
     extents = {box: gpd.GeoDataFrame(geometry=[geoms[box]], crs="EPSG:4326") for box in names}
 elif labels_file:
-    label_polys = labels.read_labels(
-        labels_file, class_column=labels_class_column, class_map=labels_class_map or None
-    )
+    label_polys, extents = labels.area_labels(
+        labels_file, areas=geoms, class_column=labels_class_column,
+        class_map=labels_class_map, extent_file=labels_extent_file,
+    )  # fmt: skip
     polygons = dict.fromkeys(comps, label_polys)
-    extents = {
-        box: labels.labelled_extent(labels_file, extent_file=labels_extent_file, area=geoms[box])
-        for box in names
-    }
 else:
     polygons, extents = {}, {}
     print("No labels_file given: the class distribution is skipped (notebook 03 needs one).")

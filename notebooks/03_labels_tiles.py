@@ -149,14 +149,11 @@ else:
             "'labels_class_map'), e.g. vitseg/data/asm_ground_truth_ghana.geojson; see "
             "docs/real-data.md"
         )
-    label_polys = labels.read_labels(
-        labels_file, class_column=labels_class_column, class_map=labels_class_map or None
-    )
+    label_polys, extents = labels.area_labels(
+        labels_file, areas={box: geoms[box] for box in cubes}, class_column=labels_class_column,
+        class_map=labels_class_map, extent_file=labels_extent_file,
+    )  # fmt: skip
     polygons = dict.fromkeys(cubes, label_polys)
-    extents = {
-        box: labels.labelled_extent(labels_file, extent_file=labels_extent_file, area=geoms[box])
-        for box in cubes
-    }
     print(f"{len(label_polys)} label polygons from {labels_file}:",
           label_polys["class"].value_counts().to_dict())  # fmt: skip
 label_rasters = {

@@ -28,7 +28,7 @@ import pandas as pd
 from vitseg.constants import CLASSES
 from vitseg.errors import LabelError, MissingCRSError, MissingFileError, ParamsError, VectorError
 
-__all__ = ["labelled_extent", "read_extent", "read_labels", "read_reference_tiles"]
+__all__ = ["area_labels", "labelled_extent", "read_extent", "read_labels", "read_reference_tiles"]
 
 _POLYGONAL = ("Polygon", "MultiPolygon")
 
@@ -79,6 +79,17 @@ def _read_layer(path: Path, layer: str) -> gpd.GeoDataFrame:
     if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.name not in gdf.columns:
         raise VectorError(f"layer {layer!r} of {path.name} has no geometry column")
     return gdf
+
+
+def _require_column(
+    gdf: gpd.GeoDataFrame, column: str, source: str, what: str, holds: str, option: str
+) -> None:
+    if column not in gdf.columns:
+        cols = [c for c in gdf.columns if c != gdf.geometry.name]
+        raise LabelError(
+            f"{source} has no {what} {column!r}; its columns are {cols}. "
+            f"Pass {option}=<the column holding {holds}>."
+        )
 
 
 def _require_crs(gdf: gpd.GeoDataFrame, name: str) -> None:
@@ -299,12 +310,9 @@ def _read_labels(
     name = _pick_layer(p, layer, "labels")
     gdf = _read_layer(p, name)
     source = p.name if len(_layers(p)) == 1 else f"{p.name} (layer {name!r})"
-    if class_column not in gdf.columns:
-        cols = [c for c in gdf.columns if c != gdf.geometry.name]
-        raise LabelError(
-            f"{source} has no class column {class_column!r}; its columns are {cols}. "
-            "Pass class_column=<the column holding each polygon's class>."
-        )
+    _require_column(
+        gdf, class_column, source, "class column", "each polygon's class", "class_column"
+    )
     _require_crs(gdf, source)
     mapped = _map_classes(
         gdf[class_column], class_map=class_map, classes=classes, column=class_column, source=source
@@ -321,6 +329,38 @@ def _read_labels(
             "class_map or empty geometries); check class_map and the file"
         )
     return out.reset_index(drop=True)
+
+
+def area_labels(
+    labels_file: str | os.PathLike[str],
+    *,
+    areas: Mapping[str, Any],
+    class_column: str = "class",
+    class_map: Mapping[Any, Any] | None = None,
+    extent_file: str | os.PathLike[str] | None = None,
+) -> tuple[gpd.GeoDataFrame, dict[str, gpd.GeoDataFrame]]:
+    """Read a run's labels once and the labelled extent of each of its areas.
+
+    Parameters
+    ----------
+    labels_file, class_column, class_map
+        As :func:`read_labels` (an empty ``class_map`` means none).
+    areas
+        ``{area name: lon/lat geometry}`` (:func:`vitseg.aoi.run_areas`).
+    extent_file
+        As :func:`labelled_extent` (empty: the labels file's ``extent`` layer, else the area).
+
+    Returns
+    -------
+    (GeoDataFrame, dict)
+        The labels (``class`` column of vitseg classes) and ``{area: extent}``.
+    """
+    polys = read_labels(labels_file, class_column=class_column, class_map=class_map or None)
+    extents = {
+        name: labelled_extent(labels_file, extent_file=extent_file or None, area=geom)
+        for name, geom in areas.items()
+    }
+    return polys, extents
 
 
 def labelled_extent(
@@ -479,12 +519,9 @@ def read_reference_tiles(
         )
     tiles = _read_layer(p, tiles_layer)
     source = f"{p.name} (layer {tiles_layer!r})"
-    if tile_column not in tiles.columns:
-        cols = [c for c in tiles.columns if c != tiles.geometry.name]
-        raise LabelError(
-            f"{source} has no tile-name column {tile_column!r}; its columns are {cols}. "
-            "Pass tile_column=<the column naming each tile>."
-        )
+    _require_column(
+        tiles, tile_column, source, "tile-name column", "each tile's name", "tile_column"
+    )
     _require_crs(tiles, source)
     tiles = _clean_polygons(tiles, source).reset_index(drop=True)
     if len(tiles) == 0:

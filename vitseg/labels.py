@@ -34,6 +34,7 @@ from vitseg.errors import DimensionError, LabelError, MissingCRSError, VectorErr
 from vitseg.labelfiles import (
     _clean_polygons,
     _require_crs,
+    area_labels,
     labelled_extent,
     read_extent,
     read_labels,
@@ -41,6 +42,7 @@ from vitseg.labelfiles import (
 )
 
 __all__ = [
+    "area_labels",
     "class_distribution",
     "cooccurrence",
     "extent_mask",
