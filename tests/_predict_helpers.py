@@ -49,3 +49,14 @@ def whole(net: torch.nn.Module, values: np.ndarray) -> np.ndarray:
     with torch.no_grad():
         out = torch.softmax(net(torch.from_numpy(values)), dim=1)
     return out.numpy()
+
+
+def grid_da(arr: np.ndarray, crs: str = "EPSG:32630") -> xr.DataArray:
+    """A (y, x) map or (class, y, x) probabilities on a small grid of ``crs``."""
+    x0, y0, res = CRSS[crs]
+    h, w = arr.shape[-2:]
+    dims = ("y", "x") if arr.ndim == 2 else ("class", "y", "x")
+    coords = {"y": y0 - res * (np.arange(h) + 0.5), "x": x0 + res * (np.arange(w) + 0.5)}
+    if arr.ndim == 3:
+        coords["class"] = ["mines", "built", "vegetation"][: arr.shape[0]]
+    return xr.DataArray(arr, dims=dims, coords=coords).rio.write_crs(crs)

@@ -8,24 +8,13 @@ import pytest
 import rasterio
 import rioxarray  # noqa: F401
 import xarray as xr
+from _predict_helpers import CRSS, grid_da
 from rio_cogeo.cogeo import cog_validate
 
 import vitseg.cog
 import vitseg.predict
 from vitseg.cog import open_map, overview_factors, quantise_probs, write_cog
 from vitseg.errors import DimensionError, MissingCRSError, VitsegError
-
-CRSS = {"EPSG:32630": (600_000.0, 700_000.0, 10.0), "EPSG:4326": (-1.8, 6.25, 0.0001)}
-
-
-def _grid_da(arr: np.ndarray, crs: str = "EPSG:32630") -> xr.DataArray:
-    x0, y0, res = CRSS[crs]
-    h, w = arr.shape[-2:]
-    dims = ("y", "x") if arr.ndim == 2 else ("class", "y", "x")
-    coords = {"y": y0 - res * (np.arange(h) + 0.5), "x": x0 + res * (np.arange(w) + 0.5)}
-    if arr.ndim == 3:
-        coords["class"] = ["mines", "built", "vegetation"][: arr.shape[0]]
-    return xr.DataArray(arr, dims=dims, coords=coords).rio.write_crs(crs)
 
 
 def test_predict_re_exports_the_map_functions() -> None:
@@ -40,7 +29,7 @@ def test_predict_re_exports_the_map_functions() -> None:
 @pytest.mark.parametrize("crs", list(CRSS))
 def test_write_cog_is_valid_cog(tmp_path, crs: str) -> None:
     rng = np.random.default_rng(1)
-    cls = _grid_da(rng.integers(0, 3, (600, 520)).astype("uint8"), crs)
+    cls = grid_da(rng.integers(0, 3, (600, 520)).astype("uint8"), crs)
     cls[:50, :50] = 255
     path = write_cog(cls.chunk(200), tmp_path / "c" / "class.tif", nodata=255, blocksize=256)
     valid, errors, _ = cog_validate(str(path))
@@ -55,7 +44,7 @@ def test_write_cog_is_valid_cog(tmp_path, crs: str) -> None:
 
 
 def test_write_cog_probabilities_roundtrip(tmp_path) -> None:
-    probs = _grid_da(np.random.default_rng(2).random((3, 300, 280)).astype("float32"))
+    probs = grid_da(np.random.default_rng(2).random((3, 300, 280)).astype("float32"))
     probs[:, :10] = np.nan
     path = write_cog(probs, tmp_path / "p.tif", nodata=float("nan"), resampling="average")
     assert cog_validate(str(path))[0]
@@ -95,7 +84,7 @@ def test_overviews_built_in_the_pass_match_the_whole_image(
         arr, nodata = rng.integers(0, top, (2, 600, 520)).astype("uint8"), 255
         arr[:, 100:140, 30:90] = 255
         arr[0, 598:, 515:] = 255  # a ragged edge group with no valid pixel
-    img = _grid_da(arr)
+    img = grid_da(arr)
     calls = []
     real = vc._reduce_window
     monkeypatch.setattr(vc, "_reduce_window", lambda *a: calls.append(1) or real(*a))
@@ -128,7 +117,7 @@ def test_overviews_built_in_the_pass_match_the_whole_image(
 
 
 def test_a_failed_write_leaves_no_staging_or_overview_levels(tmp_path) -> None:
-    img = _grid_da(np.zeros((600, 520), "uint8")).chunk({"y": 200, "x": 200})
+    img = grid_da(np.zeros((600, 520), "uint8")).chunk({"y": 200, "x": 200})
 
     def boom(block: np.ndarray, block_info: dict | None = None) -> np.ndarray:
         if block_info and block_info[0]["chunk-location"] == (2, 2):
@@ -143,14 +132,14 @@ def test_a_failed_write_leaves_no_staging_or_overview_levels(tmp_path) -> None:
 
 def test_open_map_chunks_follow_the_file_tiles(tmp_path) -> None:
     """A chunk side is rounded to whole internal tiles (no tile decoded for two chunks)."""
-    cls = _grid_da(np.zeros((1100, 1030), "uint8"))
+    cls = grid_da(np.zeros((1100, 1030), "uint8"))
     path = write_cog(cls, tmp_path / "c.tif", nodata=255, overviews=False, blocksize=512)
     assert open_map(path, chunks=1088).chunks == ((1024, 76), (1024, 6))
     assert open_map(path, chunks=300).chunks == ((300, 300, 300, 200), (300, 300, 300, 130))
 
 
 def test_write_cog_errors(tmp_path) -> None:
-    a = _grid_da(np.zeros((4, 4), "uint8"))
+    a = grid_da(np.zeros((4, 4), "uint8"))
     with pytest.raises(DimensionError, match="write_cog needs dims"):
         write_cog(a.expand_dims(t=2, b=1), tmp_path / "a.tif")
     with pytest.raises(MissingCRSError):
@@ -187,7 +176,7 @@ def test_write_cog_colour_table_and_category_names_survive_the_cog(tmp_path) -> 
     codes = np.arange(40 * 48, dtype="uint8").reshape(40, 48) % 9
     codes[:4, :4] = 255
     cmap, names = change_colormap()
-    path = write_cog(_grid_da(codes), tmp_path / "change.tif", nodata=255, colormap=cmap,
+    path = write_cog(grid_da(codes), tmp_path / "change.tif", nodata=255, colormap=cmap,
                      category_names=names)  # fmt: skip
     assert cog_validate(str(path))[0]
     with rasterio.open(path) as src:
@@ -200,7 +189,7 @@ def test_write_cog_colour_table_and_category_names_survive_the_cog(tmp_path) -> 
     assert _aux_categories(path) == names
     assert sorted(p.name for p in tmp_path.iterdir()) == ["change.tif", "change.tif.aux.xml"]
     # rewritten without names: the old sidecar would mislabel the new file, so it goes
-    write_cog(_grid_da(codes), path, nodata=255)
+    write_cog(grid_da(codes), path, nodata=255)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["change.tif"]
 
 
@@ -216,5 +205,5 @@ def test_write_cog_colour_table_and_category_names_survive_the_cog(tmp_path) -> 
 )
 def test_write_cog_legend_errors(tmp_path, arr: np.ndarray, kwargs: dict, match: str) -> None:
     with pytest.raises(VitsegError, match=match):
-        write_cog(_grid_da(arr), tmp_path / "x.tif", **kwargs)
+        write_cog(grid_da(arr), tmp_path / "x.tif", **kwargs)
     assert not list(tmp_path.iterdir())

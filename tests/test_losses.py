@@ -113,3 +113,46 @@ def test_errors():
         create_loss("ce", weight=[1, 1, 0.5])(torch.zeros(1, 2, 2, 2), torch.zeros(1, 2, 2))
     with pytest.raises(DimensionError, match="expected logits"):
         create_loss("ce")(torch.zeros(2, 2, 2), torch.zeros(2, 2))
+
+
+# ---------------------------------------------- added from mutation testing (docs/mutation.md)
+
+
+def _three_pixels():
+    """p(mine) = 0.8 (mine), 0.4 (background), 0.3 (mine) and one ignored pixel."""
+    p = torch.tensor([0.8, 0.4, 0.3, 0.99])
+    z = torch.log(p / (1 - p))
+    logits = torch.stack([torch.zeros(4), z])[None, :, None, :]
+    return logits, torch.tensor([[[1, 0, 1, 255]]])
+
+
+def test_default_smoothing_and_tversky_weights_hand_checked():
+    # mine: TP 1.1, FP .4, FN .9; background: TP .6, FP .9, FN .4 (see the test above)
+    logits, target = _three_pixels()
+    dice = 1 - (3.2 / 4.5 + 2.2 / 3.5) / 2  # (2 TP + 1) / (2 TP + FP + FN + 1)
+    assert float(create_loss("dice")(logits, target)) == pytest.approx(dice, rel=1e-5)
+    # defaults alpha = 0.3, beta = 0.7, smooth = 1
+    tversky = 1 - (2.1 / (1.1 + 0.12 + 0.63 + 1) + 1.6 / (0.6 + 0.27 + 0.28 + 1)) / 2
+    loss = create_loss("tversky")
+    assert (loss.alpha, loss.beta, loss.gamma, loss.smooth) == (0.3, 0.7, 2.0, 1.0)
+    assert float(loss(logits, target)) == pytest.approx(tversky, rel=1e-5)
+
+
+def test_single_logit_weighted_ce_hand_checked():
+    # targets (mine, background, ignored), sigmoid(z) = (.5, .75): per-pixel BCE (ln 2, ln 4)
+    z = torch.tensor([[[[0.0, math.log(3.0), 7.0]]]])
+    target = torch.tensor([[[1, 0, 255]]])
+    loss = create_loss("ce", weight=[1.0, 3.0])
+    expected = (3 * math.log(2) + 1 * math.log(4)) / 4
+    assert float(loss(z, target)) == pytest.approx(expected, rel=1e-6)
+
+
+def test_zero_tversky_weights_are_allowed_and_repr():
+    loss = create_loss("tversky", alpha=0, beta=0)
+    assert (loss.alpha, loss.beta) == (0.0, 0.0)
+    assert "name='tversky', ignore_index=255" in repr(create_loss("tversky"))
+
+
+def test_height_width_mismatch():
+    with pytest.raises(DimensionError, match="differ in H, W"):
+        create_loss("dice")(torch.zeros(1, 2, 2, 3), torch.zeros(1, 2, 2))

@@ -96,3 +96,74 @@ def test_errors():
         confusion(torch.tensor([0, 1]), torch.tensor([0, 7]), classes=2)
     with pytest.raises(DimensionError, match="square"):
         scores(np.zeros((2, 3)))
+
+
+# ---------------------------------------------- added from mutation testing (docs/mutation.md)
+
+
+def test_mixed_numpy_reference_and_torch_prediction():
+    t = np.array([0, 1, 1, 255, 2])
+    p = torch.tensor([0, 1, 0, 1, 2])
+    np.testing.assert_array_equal(confusion(t, p, classes=3), [[1, 0, 0], [1, 1, 0], [0, 0, 1]])
+
+
+@pytest.mark.parametrize("backing", ["numpy", "torch"])
+def test_everything_ignored_gives_zeros_and_nan_scores(backing):
+    t, p = np.array([255, 255]), np.array([0, 255])
+    if backing == "torch":
+        t, p = torch.from_numpy(t), torch.from_numpy(p)
+    cm = confusion(t, p, classes=2)
+    np.testing.assert_array_equal(cm, np.zeros((2, 2)))
+    s = scores(cm)
+    assert np.isnan(s["overall_accuracy"]) and np.isnan(s["mean_iou"])
+    assert np.isnan(s["mean_accuracy"]) and np.isnan(s["mean_f1"])
+
+
+def test_precision_f1_support_hand_checked():
+    cm = np.array([[8, 1, 1], [2, 6, 2], [0, 0, 20]])
+    s = scores(cm)
+    np.testing.assert_allclose(s["precision"], [0.8, 6 / 7, 20 / 23])
+    np.testing.assert_allclose(s["f1"], [16 / 20, 12 / 17, 40 / 43])
+    assert s["mean_f1"] == pytest.approx((16 / 20 + 12 / 17 + 40 / 43) / 3)
+    np.testing.assert_array_equal(s["support"], [10, 10, 20])
+
+
+@pytest.mark.parametrize("blocks", [1, 2, 3, 5])
+def test_dask_odd_and_even_block_counts(blocks):
+    t, p = _random(3, 11, shape=(blocks * 4, 6))
+    cm = confusion(da.from_array(t, chunks=(4, 6)), da.from_array(p, chunks=(4, 6)), classes=3)
+    np.testing.assert_array_equal(cm.compute(), confusion(t, p, classes=3))
+
+
+@pytest.mark.parametrize(
+    ("t", "p"),
+    [([0, -1], [0, 1]), ([0, 1], [-1, 1]), ([0, 1], [0, 2])],
+    ids=["neg-ref", "neg-pred", "big-pred"],
+)
+@pytest.mark.parametrize("backing", ["numpy", "torch"])
+def test_out_of_range_codes(t, p, backing):
+    arr = torch.tensor if backing == "torch" else np.array
+    with pytest.raises(LabelError, match="class codes"):
+        confusion(arr(t), arr(p), classes=2)
+
+
+def test_single_class_and_bad_classes():
+    np.testing.assert_array_equal(confusion(np.zeros(3), np.zeros(3), classes=1), [[3]])
+    with pytest.raises(DimensionError, match="classes must be >= 1; got 0"):
+        confusion(np.zeros(3), np.zeros(3), classes=0)
+    with pytest.raises(DimensionError, match="square"):
+        scores(np.zeros(4))
+
+
+@pytest.mark.parametrize("dask_side", ["reference", "prediction"])
+def test_one_dask_input_gives_a_lazy_result(dask_side):
+    t, p = _random(3, 5, shape=(8, 8))
+    a, b = (da.from_array(t, chunks=4), p) if dask_side == "reference" else (t, da.from_array(p))
+    cm = confusion(a, b, classes=3)
+    assert isinstance(cm, da.Array)
+    np.testing.assert_array_equal(cm.compute(), confusion(t, p, classes=3))
+
+
+def test_a_single_pixel_has_an_overall_accuracy():
+    s = scores(np.array([[1, 0], [0, 0]]))
+    assert s["overall_accuracy"] == 1.0 and s["mean_iou"] == 1.0

@@ -14,7 +14,7 @@ import rasterio
 import rioxarray  # noqa: F401
 import torch
 import xarray as xr
-from _predict_helpers import BANDS, CRSS, make_cube, tiny_net, whole
+from _predict_helpers import BANDS, CRSS, grid_da, make_cube, tiny_net, whole
 from rio_cogeo.cogeo import cog_validate
 
 from vitseg.errors import BandError, DimensionError, MissingCRSError, VitsegError
@@ -314,16 +314,6 @@ def test_classify_errors() -> None:
         classify(xr.DataArray(np.zeros((2, 2)), dims=("y", "x")))
 
 
-def _grid_da(arr: np.ndarray, crs: str = "EPSG:32630") -> xr.DataArray:
-    x0, y0, res = CRSS[crs]
-    h, w = arr.shape[-2:]
-    dims = ("y", "x") if arr.ndim == 2 else ("class", "y", "x")
-    coords = {"y": y0 - res * (np.arange(h) + 0.5), "x": x0 + res * (np.arange(w) + 0.5)}
-    if arr.ndim == 3:
-        coords["class"] = ["mines", "built", "vegetation"][: arr.shape[0]]
-    return xr.DataArray(arr, dims=dims, coords=coords).rio.write_crs(crs)
-
-
 def _poisoned(shape: tuple[int, ...]) -> da.Array:
     def boom(block: np.ndarray) -> np.ndarray:
         raise RuntimeError("recomputed a finished scene")
@@ -406,7 +396,7 @@ def test_scene_maps_store_uint8_probabilities_that_decode_within_half_a_step(
 
 def test_write_scene_maps_dims_error(tmp_path) -> None:
     with pytest.raises(DimensionError, match="one scene"):
-        write_scene_maps(_grid_da(np.zeros((4, 4))), tmp_path, prefix="x")
+        write_scene_maps(grid_da(np.zeros((4, 4))), tmp_path, prefix="x")
 
 
 def test_checkpoint_path_model(tmp_path, values: np.ndarray) -> None:
@@ -518,26 +508,26 @@ def test_band_count_differs_from_the_model(values: np.ndarray) -> None:
 def test_write_scene_maps_refuses_logits(tmp_path, chunks: int | None) -> None:
     rng = np.random.default_rng(1)
     logits = rng.normal(scale=3.0, size=(3, 48, 48)).astype("float32")
-    arr = _grid_da(logits)
+    arr = grid_da(logits)
     if chunks:
         arr = arr.chunk({"y": chunks, "x": chunks})
     with pytest.raises(VitsegError, match=r"must be class probabilities.*softmax"):
         write_scene_maps(arr, tmp_path, prefix="logits")
     # values within [0, 1] that do not sum to 1 are caught too
     with pytest.raises(VitsegError, match=r"class sum of 0\.6"):
-        write_scene_maps(_grid_da(np.full((3, 48, 48), 0.2, "float32")), tmp_path, prefix="p")
+        write_scene_maps(grid_da(np.full((3, 48, 48), 0.2, "float32")), tmp_path, prefix="p")
     assert not list(tmp_path.iterdir())
     # true probabilities (with no-data) pass
     p = np.exp(logits) / np.exp(logits).sum(axis=0)
     p[:, :3] = np.nan
-    write_scene_maps(_grid_da(p), tmp_path, prefix="ok")
+    write_scene_maps(grid_da(p), tmp_path, prefix="ok")
 
 
 @pytest.mark.parametrize("prefix", ["../x", "a/b", "a\\b", "..", ""])
 def test_write_scene_maps_refuses_prefixes_leaving_the_folder(tmp_path, prefix: str) -> None:
     from vitseg.errors import ParamsError
 
-    probs = _grid_da(np.full((3, 8, 8), 1 / 3, "float32"))
+    probs = grid_da(np.full((3, 8, 8), 1 / 3, "float32"))
     with pytest.raises(ParamsError, match="plain file-name prefix"):
         write_scene_maps(probs, tmp_path / "maps", prefix=prefix)
     assert not list(tmp_path.iterdir())

@@ -128,3 +128,72 @@ def test_mosaic_errors() -> None:
         mosaic([a], method="mean_prob")
     with pytest.raises(DimensionError, match="method"):
         mosaic([a], method="median")  # type: ignore[arg-type]
+
+
+# ---------------------------------------------- added from mutation testing (docs/mutation.md)
+
+
+@pytest.mark.parametrize("crs", list(GRIDS))
+def test_mosaic_south_up_grid(crs: str) -> None:
+    # y increasing downwards the array (dy > 0, also below 1 in degrees): same layout as the
+    # north-up test
+    def south_up(values: np.ndarray, col: int, row: int = 0) -> xr.DataArray:
+        m = grid(values, col, row, crs=crs)
+        _, y0, res = GRIDS[crs]
+        return m.assign_coords(y=y0 + res * (row + np.arange(m.sizes["y"]) + 0.5))
+
+    a = south_up(np.array([[0, 1, 0], [255, 1, 1]], "uint8"), col=0)
+    b = south_up(np.array([[2, 0, 1], [0, 255, 0]], "uint8"), col=2, row=1)
+    m = mosaic([a, b])
+    assert m.values.tolist() == [[0, 1, 0, 255, 255], [255, 1, 2, 0, 1], [255, 255, 0, 255, 0]]
+    np.testing.assert_allclose(m["y"], np.concatenate([a["y"], b["y"][1:]]))
+    np.testing.assert_allclose(m["x"], np.concatenate([a["x"], b["x"][1:]]))
+
+
+def test_mosaic_keeps_nodata_and_drops_extra_coords() -> None:
+    a = grid(np.array([[255, 1], [0, 255]], "uint8"), col=0).assign_coords(time="2020")
+    b = grid(np.array([[255, 255], [255, 0]], "uint8"), col=1, row=1)
+    m = mosaic([a, b], nodata=255)
+    assert m.values.tolist() == [[255, 1, 255], [0, 255, 255], [255, 255, 0]]
+    assert "time" not in m.coords
+    assert m.attrs["mosaic"] == "maximum class code in overlaps"
+    assert mosaic([a], nodata=0).values.tolist() == [[255, 1], [0, 255]]
+
+
+def test_mosaic_refuses_a_grid_shifted_in_y() -> None:
+    a = grid(np.zeros((2, 2), "uint8"), 0)
+    with pytest.raises(GridMismatchError, match=r"y grid is shifted by 0\.700 pixel"):
+        mosaic([a, a.assign_coords(y=a["y"] + 3.0)])
+
+
+def test_mosaic_needs_a_2x2_grid() -> None:
+    with pytest.raises(GridMismatchError, match="at least 2x2"):
+        mosaic([grid(np.zeros((1, 3), "uint8"), 0)])
+    with pytest.raises(GridMismatchError, match="at least 2x2"):
+        mosaic([grid(np.zeros((3, 1), "uint8"), 0)])
+
+
+def test_ensemble_custom_nodata_dim_and_no_crs() -> None:
+    probs = stack("numpy").rename(time="date").drop_vars("spatial_ref")
+    out = ensemble(probs, dim="date", nodata=9)
+    assert out["class_map"].values.tolist() == [[0, 2, 9]]
+    assert out.rio.crs is None
+    assert out["valid_count"].attrs["long_name"] == "number of valid observations"
+
+
+def test_ensemble_of_one_observation_is_that_observation() -> None:
+    probs = stack("numpy").isel(time=[0])
+    out = ensemble(probs)
+    np.testing.assert_allclose(out["probs"].values, probs.values[0], atol=1e-6)
+    assert out["valid_count"].values.tolist() == [[1, 1, 0]]
+    assert out["class_map"].values.tolist() == [[0, 2, 255]]
+
+
+def test_mosaic_grid_origin_need_not_sit_on_a_half_pixel() -> None:
+    # pixel centres at 3 m past a multiple of the 10 m pixel: still aligned with each other
+    a = grid(np.array([[0, 1], [1, 0]], "uint8"), col=0)
+    a = a.assign_coords(x=a["x"] - 2.0, y=a["y"] - 2.0)
+    b = grid(np.array([[2, 2], [2, 2]], "uint8"), col=1, row=1)
+    b = b.assign_coords(x=b["x"] - 2.0, y=b["y"] - 2.0)
+    m = mosaic([a, b])
+    assert m.values.tolist() == [[0, 1, 255], [1, 2, 2], [255, 2, 2]]

@@ -5,9 +5,9 @@ import pytest
 import rioxarray  # noqa: F401
 import xarray as xr
 from _rasters import class_grid as grid
-from shapely.geometry import box
+from shapely.geometry import Polygon, box
 
-from vitseg.errors import MissingCRSError, VectorError
+from vitseg.errors import GridMismatchError, MissingCRSError, VectorError
 from vitseg.zonal import zonal_areas, zonal_polygon_areas
 
 X0, Y0, RES = 600000.0, 700000.0, 10.0
@@ -149,3 +149,128 @@ def test_zonal_polygon_areas_by_year():
     assert total.attrs["outside_ha"]["area_ha"] == pytest.approx(150.0, rel=2e-3)
     with pytest.raises(VectorError, match="no column 'yr'"):
         zonal_polygon_areas(feats, z, zone_id="pcode", by="yr")
+
+
+# ---------------------------------------------- added from mutation testing (docs/mutation.md)
+
+
+def test_pixel_centres_by_default_all_touched_on_request():
+    m = grid(np.zeros((4, 4)))  # 10 m mine pixels, centres at X0 + 5, 15, 25, 35
+    z = gpd.GeoDataFrame({"id": [1]}, geometry=[box(X0 + 6, Y0 - 20, X0 + 24, Y0)], crs=32630)
+    assert zonal_areas(m, z, zone_id="id").loc[0, "mines_ha"] == pytest.approx(0.02)
+    touched = zonal_areas(m, z, zone_id="id", all_touched=True)
+    assert touched.loc[0, "mines_ha"] == pytest.approx(0.06)
+    assert touched.loc[0, "covered_fraction"] == 1.0  # 0.06 ha mapped in a 0.036 ha zone
+
+
+@pytest.mark.parametrize("drop_empty", [True, False])
+def test_zones_without_geometry_are_skipped(drop_empty):
+    m = grid(np.zeros((4, 4)))
+    z = gpd.GeoDataFrame(
+        {"id": ["a", "none", "empty"]},
+        geometry=[box(X0, Y0 - 40, X0 + 40, Y0), None, Polygon()],
+        crs=32630,
+    )
+    out = zonal_areas(m, z, zone_id="id", drop_empty=drop_empty)
+    assert out["id"].tolist() == ["a"]
+    assert out.loc[0, "mines_ha"] == pytest.approx(0.16)
+
+
+def test_zone_hectares_are_exact():
+    from vitseg.change import AREA_CRS
+
+    z = zones("EPSG:4326")
+    want = (z.to_crs(AREA_CRS).area / 1e4).tolist()
+    m = grid(np.zeros((20, 20)), crs="EPSG:4326", res=0.001, x0=-1.75, y0=6.25)
+    zg = gpd.GeoDataFrame({"id": ["w"]}, geometry=[box(-1.75, 6.23, -1.74, 6.25)], crs=4326)
+    row = zonal_areas(m, zg, zone_id="id").iloc[0]
+    assert row["zone_ha"] == pytest.approx(float(zg.to_crs(AREA_CRS).area.iloc[0]) / 1e4, rel=1e-9)
+    feats = gpd.GeoDataFrame(geometry=[box(X0, Y0 - 1500, X0 + 1000, Y0 - 500)], crs=32630)
+    out = zonal_polygon_areas(feats, z, zone_id="pcode").set_index("pcode")
+    assert out["zone_ha"].tolist() == pytest.approx(want, rel=1e-9)
+
+
+def test_every_season_must_share_the_grid(seasons):
+    maps = {k: grid(v) for k, v in seasons.items()}
+    maps["2020-21"] = grid(seasons["2020-21"], x0=X0 + 5)  # the second season too
+    with pytest.raises(GridMismatchError):
+        zonal_areas(maps, zones("EPSG:32630"), zone_id="pcode")
+
+
+def test_one_pixel_wide_zone_and_empty_zone_over_seasons():
+    maps = {"a": grid(np.full((4, 4), 2)), "b": grid(np.zeros((4, 4)))}
+    z = gpd.GeoDataFrame(
+        {"id": ["col", "row", "far"]},
+        geometry=[
+            box(X0 + 10, Y0 - 40, X0 + 20, Y0),  # one pixel wide
+            box(X0, Y0 - 20, X0 + 40, Y0 - 10),  # one pixel high
+            box(X0 + 500, Y0, X0 + 600, Y0 + 100),
+        ],
+        crs=32630,
+    )
+    out = zonal_areas(maps, z, zone_id="id", drop_empty=False).set_index(["id", "season"])
+    assert out.loc[("col", "b"), "new_mines_ha"] == pytest.approx(0.04)
+    assert out.loc[("row", "b"), "new_mines_ha"] == pytest.approx(0.04)
+    far = out.loc["far"]
+    assert far["new_mines_ha"].tolist() == [0.0, 0.0]
+    assert far["cumulative_new_mines_ha"].tolist() == [0.0, 0.0]
+
+
+def test_duplicate_ids_listed_up_to_five():
+    m = grid(np.zeros((4, 4)))
+    z = gpd.GeoDataFrame({"id": ["A"] * 7}, geometry=[box(X0, Y0 - 40, X0 + 40, Y0)] * 7, crs=32630)
+    with pytest.raises(VectorError, match=r"duplicated: \['A', 'A', 'A', 'A', 'A'\]"):
+        zonal_areas(m, z, zone_id="id")
+
+
+def test_season_grid_error_names_the_first_season(seasons):
+    maps = {k: grid(v) for k, v in seasons.items()}
+    maps["2021-22"] = grid(seasons["2021-22"][:-1])
+    with pytest.raises(GridMismatchError, match=r"2019-20 has shape \(200, 200\) but 2021-22"):
+        zonal_areas(maps, zones("EPSG:32630"), zone_id="pcode")
+
+
+def test_covered_fraction_of_small_and_zero_area_zones():
+    m = grid(np.zeros((4, 4)))
+    z = gpd.GeoDataFrame(
+        {"id": ["small", "flat"]},
+        geometry=[
+            box(X0, Y0 - 40, X0 + 40, Y0),  # 0.16 ha, fully mapped
+            Polygon([(X0 + 5, Y0 - 5), (X0 + 15, Y0 - 5), (X0 + 25, Y0 - 5)]),  # no area
+        ],
+        crs=32630,
+    )
+    out = zonal_areas(m, z, zone_id="id", drop_empty=False).set_index("id")
+    assert out.loc["small", "covered_fraction"] == pytest.approx(1.0)
+    assert out.loc["flat", "covered_fraction"] == 0.0
+
+
+def test_polygon_areas_keep_columns():
+    feats = gpd.GeoDataFrame(geometry=[box(X0, Y0 - 1500, X0 + 1000, Y0 - 500)], crs=32630)
+    out = zonal_polygon_areas(feats, zones("EPSG:32630"), zone_id="pcode", keep_columns=["name"])
+    assert out.set_index("pcode")["name"].to_dict() == {"Z1": "north", "Z2": "south"}
+
+
+def test_new_area_of_another_class_and_unknown_previous_codes():
+    before = np.array([[0, 0, 3, 3], [255, 255, 2, 2]])
+    after = np.ones((2, 4))  # all built
+    maps = {"a": grid(before), "b": grid(after)}
+    z = gpd.GeoDataFrame({"id": [1]}, geometry=[box(X0, Y0 - 20, X0 + 40, Y0)], crs=32630)
+    out = zonal_areas(maps, z, zone_id="id", mine_class="built").set_index("season")
+    # mines -> built and vegetation -> built are new; no-data (255) and unknown (3) are not
+    assert out.loc["b", "new_built_ha"] == pytest.approx(0.04)
+    assert out.loc["b", "built_change_ha"] == pytest.approx(0.08)
+
+
+def test_polygon_areas_small_features_and_order():
+    feats = gpd.GeoDataFrame(
+        {"year": [1, 1]},
+        geometry=[
+            box(X0, Y0 - 500, X0 + 50, Y0 - 400),  # 0.5 ha in Z1
+            box(X0, Y0 - 1900, X0 + 100, Y0 - 1600),  # 3 ha in Z2
+        ],
+        crs=32630,
+    )
+    out = zonal_polygon_areas(feats, zones("EPSG:32630"), zone_id="pcode")
+    assert out["pcode"].tolist() == ["Z2", "Z1"]  # largest first
+    assert out["area_ha"].tolist() == pytest.approx([3.0, 0.5], rel=2e-3)  # equal-area CRS
