@@ -162,7 +162,6 @@ ckpt = run.root / model_path
 unet, unet_meta = train.load_model(ckpt)
 unet_norm = unet_meta["data"].get("norm") or unet_meta["data"]
 unet_classes = list(unet_meta["data"].get("class_names") or CLASSES)
-to_codes = np.array([CLASSES.index(c) for c in unet_classes], dtype="uint8")  # model -> CLASSES
 print(
     f"U-Net from {ckpt}: epoch {unet_meta['epoch']}, best {unet_meta['best']}, classes {unet_classes}"
 )
@@ -193,16 +192,8 @@ preds_a = {name: {} for name in [*estimators, "CNN"]}
 for tile, (img, _ref) in tiles_a.items():
     for name, est in estimators.items():
         preds_a[name][tile] = baselines.predict_scene(est, img, bands=bands)
-    side = min(cnn_tile, (min(img.sizes["y"], img.sizes["x"]) // 32) * 32)
-    probs = predict.predict_cube(unet, img, tile=side, overlap=min(cnn_overlap, side // 4),
-                                 norm=unet_norm)  # fmt: skip
-    cls = predict.classify(probs)[0].compute()
-    preds_a["CNN"][tile] = cls.copy(
-        data=np.where(
-            cls.values == IGNORE_INDEX,
-            IGNORE_INDEX,
-            to_codes[np.minimum(cls.values, len(to_codes) - 1)],
-        )
+    preds_a["CNN"][tile] = predict.predict_classes(
+        unet, img, tile=cnn_tile, overlap=cnn_overlap, norm=unet_norm, model_classes=unet_classes
     )
 table_a = baselines.benchmark_table(
     {clf: {t: (tiles_a[t][1].values, p.values) for t, p in d.items()} for clf, d in preds_a.items()}
@@ -296,16 +287,8 @@ preds_b = {name: {} for name in [*estimators, "CNN"]}
 for tile, (img, _ref) in tiles_b.items():
     for name, est in estimators.items():
         preds_b[name][tile] = baselines.predict_scene(est, img)
-    side = min(cnn_tile, (min(img.sizes["y"], img.sizes["x"]) // 32) * 32)
-    probs = predict.predict_cube(unet, img, tile=side, overlap=min(cnn_overlap, side // 4),
-                                 norm=unet_norm)  # fmt: skip
-    cls = predict.classify(probs)[0].compute()
-    preds_b["CNN"][tile] = cls.copy(
-        data=np.where(
-            cls.values == IGNORE_INDEX,
-            IGNORE_INDEX,
-            to_codes[np.minimum(cls.values, len(to_codes) - 1)],
-        )
+    preds_b["CNN"][tile] = predict.predict_classes(
+        unet, img, tile=cnn_tile, overlap=cnn_overlap, norm=unet_norm, model_classes=unet_classes
     )
 table_b = None
 if tiles_b:

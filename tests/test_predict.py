@@ -531,3 +531,17 @@ def test_write_scene_maps_refuses_prefixes_leaving_the_folder(tmp_path, prefix: 
     with pytest.raises(ParamsError, match="plain file-name prefix"):
         write_scene_maps(probs, tmp_path / "maps", prefix=prefix)
     assert not list(tmp_path.iterdir())
+
+
+def test_predict_classes_maps_the_model_classes_onto_vitseg_codes() -> None:
+    from vitseg.predict import predict_classes
+
+    vals = np.random.default_rng(5).normal(size=(1, 4, 70, 90)).astype("float32")
+    scene = make_cube(vals).isel(time=0)
+    net = tiny_net(n_classes=2)
+    plain = classify(predict_cube(net, scene, tile=64, overlap=16))[0].values
+    got = predict_classes(net, scene, tile=256, overlap=16, model_classes=["mines", "vegetation"])
+    assert got.dtype == np.uint8 and got.shape == (70, 90)
+    np.testing.assert_array_equal(got.values, np.where(plain == 1, 2, plain))  # vegetation = 2
+    with pytest.raises(VitsegError, match=r"\['forest'\] are not among"):
+        predict_classes(net, scene, model_classes=["mines", "forest"])

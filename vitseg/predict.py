@@ -79,6 +79,7 @@ __all__ = [
     "classify",
     "norm_from_meta",
     "open_map",
+    "predict_classes",
     "predict_cube",
     "quantise_probs",
     "tile_starts",
@@ -601,6 +602,45 @@ def predict_cube(
         res = res.assign_coords(spatial_ref=cube["spatial_ref"])
     res = res.rio.write_crs(cube.rio.crs).rio.write_transform(cube.rio.transform())
     return res if has_time else res.isel(time=0, drop=True)
+
+
+def predict_classes(
+    model: Any,
+    scene: xr.DataArray,
+    *,
+    tile: int = 256,
+    overlap: int = 32,
+    norm: Mapping[str, Any] | None = None,
+    model_classes: Sequence[str] | None = None,
+    classes: Sequence[str] = CLASSES,
+) -> xr.DataArray:
+    """Predict one small ``(band, y, x)`` scene or tile and return its class map, computed.
+
+    The window is the largest multiple of 32 up to ``tile`` that fits the scene; the class
+    codes are those of ``classes`` (vitseg's), whatever subset of them the model learnt
+    (``model_classes``, e.g. ``["mines", "vegetation"]`` from a checkpoint's metadata).
+
+    Returns
+    -------
+    xarray.DataArray
+        ``(y, x)`` uint8 codes of ``classes``; :data:`IGNORE_INDEX` where no data.
+
+    Raises
+    ------
+    VitsegError
+        A model class that is not in ``classes``.
+    """
+    side = max(32, min(int(tile), (min(scene.sizes["y"], scene.sizes["x"]) // 32) * 32))
+    probs = predict_cube(model, scene, tile=side, overlap=min(int(overlap), side // 4), norm=norm)
+    cls = classify(probs)[0].compute()
+    learnt = list(model_classes) if model_classes is not None else list(classes)
+    unknown = [c for c in learnt if c not in classes]
+    if unknown:
+        raise VitsegError(f"model classes {unknown} are not among {list(classes)}")
+    to_codes = np.array([list(classes).index(c) for c in learnt], dtype="uint8")
+    values = cls.values
+    codes = to_codes[np.minimum(values, len(to_codes) - 1)]
+    return cls.copy(data=np.where(values == IGNORE_INDEX, IGNORE_INDEX, codes).astype("uint8"))
 
 
 def classify(
