@@ -223,3 +223,71 @@ def test_zero_size_maps_are_a_dimension_error():
     g = grid([[0, 0]]).isel(x=slice(0, 0))
     with pytest.raises(DimensionError, match=r"'before' has no pixels \(shape \(1, 0\)\)"):
         change_map(g, grid([[0, 0]]))
+
+
+# ---------------------------------------------- added from mutation testing (docs/mutation.md)
+
+
+def test_polygon_area_ha_of_a_hectare():
+    from vitseg.change import polygon_area_ha
+
+    gdf = gpd.GeoDataFrame(geometry=[box(600000, 700000, 600100, 700100)], crs=32630)
+    assert polygon_area_ha(gdf).tolist() == pytest.approx([1.0], rel=2e-3)
+
+
+@pytest.mark.parametrize(("nodata", "ok"), [(0, False), (8, False), (9, True), (255, True)])
+def test_change_nodata_must_lie_above_the_codes(nodata, ok):
+    before = grid(np.zeros((2, 2)))
+    if ok:
+        assert change_map(before, before, nodata=nodata).dtype == np.uint8
+    else:
+        with pytest.raises(ParamsError, match=r"collides with change codes 0\.\.8"):
+            change_map(before, before, nodata=nodata)
+
+
+def test_geographic_pixel_area_uses_the_crs_ellipsoid():
+    # ED50 (International 1924) is not WGS84: its geodesic areas differ by ~1e-4
+    m = grid(np.zeros((2, 2)), crs="EPSG:4230", res=0.001, x0=-1.75, y0=6.25)
+    geod = Geod(ellps="intl")
+    want = abs(
+        geod.polygon_area_perimeter([-1.75, -1.749, -1.749, -1.75], [6.25] * 2 + [6.249] * 2)[0]
+    )
+    assert pixel_area_m2(m)[0] == pytest.approx(want, rel=1e-9)
+
+
+def test_union_area_of_an_empty_layer_is_zero():
+    from vitseg.change import union_area_ha
+
+    empty = gpd.GeoDataFrame(geometry=[], crs=32630)
+    assert union_area_ha(empty) == 0.0 and isinstance(union_area_ha(empty), float)
+
+
+def test_class_index_bounds_and_one_class_maps():
+    from vitseg.change import class_index
+
+    assert class_index(2) == 2
+    with pytest.raises(LabelError, match=r"outside 0\.\.2"):
+        class_index(3)
+    one = grid(np.zeros((2, 2)))
+    assert change_map(one, one, classes=["mines"]).values.tolist() == [[0, 0], [0, 0]]
+
+
+def test_codes_at_or_above_the_class_count_are_no_data():
+    before = grid(np.array([[0, 1], [2, 3]]))
+    out = change_map(before, before)
+    assert out.values.tolist() == [[0, 4], [8, 255]]
+
+
+def test_single_band_maps_and_legend_nodata_row():
+    before = grid(np.array([[0, 1], [2, 2]])).expand_dims(band=[1])
+    assert change_map(before, before).values.tolist() == [[0, 4], [8, 8]]
+    legend = change_legend()
+    row = legend[legend["code"] == 255].iloc[0]
+    assert row["label"] == "no data" and not row["changed"]
+
+
+def test_union_area_of_one_polygon():
+    from vitseg.change import union_area_ha
+
+    one = gpd.GeoDataFrame(geometry=[box(0, 0, 100, 100)], crs=32630)
+    assert union_area_ha(one, area_crs="EPSG:32630") == pytest.approx(1.0)

@@ -246,3 +246,15 @@ def test_one_metre_cells_are_fine():
     pts = gpd.GeoDataFrame(geometry=[Point(X0 + 0.5, Y0 + 0.5)], crs="EPSG:32630")
     d = kde_map(pts, bandwidth_m=2, cell_size_m=1)
     assert float(d.sum()) * 1e-6 == pytest.approx(1.0)
+
+
+def test_kde_of_polygons_skips_empty_and_missing_geometries_without_warning():
+    import geopandas as gpd
+    from shapely.geometry import Polygon, box
+
+    from vitseg.density import kde_map
+
+    full = gpd.GeoDataFrame(geometry=[box(0, 0, 200, 200)], crs="EPSG:32630")
+    mixed = gpd.GeoDataFrame(geometry=[box(0, 0, 200, 200), Polygon(), None], crs="EPSG:32630")
+    kw = {"bandwidth_m": 1000.0, "cell_size_m": 100.0, "bounds": (-2000, -2000, 2200, 2200)}
+    np.testing.assert_allclose(kde_map(mixed, **kw).values, kde_map(full, **kw).values)

@@ -190,7 +190,7 @@ def kde_map(
         if not pyproj.CRS.from_user_input(out_crs).is_projected:
             raise CRSMismatchError(f"'crs' must be projected (metres); got {out_crs}")
         geom = source.geometry.to_crs(out_crs)
-        geom = geom[~geom.is_empty & geom.notna()]
+        geom = geom[~geom.is_empty & ~geom.values.isna()]  # GeoSeries.notna() warns on empties
         pts = geom.representative_point()
         x, y = pts.x.to_numpy(), pts.y.to_numpy()
         w = np.ones_like(x) if weight == "count" else geom.area.to_numpy() / 1e4
