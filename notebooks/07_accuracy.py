@@ -190,7 +190,7 @@ images = {
 images = {s: paths for s, paths in images.items() if paths}
 page = interpret.write_interpretation_page(
     sample, images, run.maps / f"accuracy_sample_{season}.html", chip_px=page_chip_px, seed=seed,
-    title=f"{run.root.name}: reference labels for the {season} map",
+    title=f"{'[SIMULATED imagery] ' if simulated else ''}{run.root.name}: reference labels for the {season} map",
 )  # fmt: skip
 print(
     f"interpretation page: {page} ({page.stat().st_size / 2**20:.1f} MiB, seasons {list(images)})"
