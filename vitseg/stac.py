@@ -211,14 +211,18 @@ def _item_bbox(item: pystac.Item) -> Bbox | None:
     return None
 
 
-def _intersects(item: pystac.Item, bbox: Bbox) -> bool:
+def _intersects(item: pystac.Item, area: Bbox | Any) -> bool:
+    """Whether the item's footprint (its geometry, else its bbox) meets ``area``.
+
+    ``area`` is a lon/lat bbox tuple or a shapely geometry.
+    """
     import shapely.geometry
 
-    box = shapely.geometry.box(*bbox)
+    geom = shapely.geometry.box(*area) if isinstance(area, tuple) else area
     if item.geometry is not None:
-        return bool(shapely.geometry.shape(item.geometry).intersects(box))
+        return bool(shapely.geometry.shape(item.geometry).intersects(geom))
     ib = _item_bbox(item)
-    return ib is not None and bool(shapely.geometry.box(*ib).intersects(box))
+    return ib is not None and bool(shapely.geometry.box(*ib).intersects(geom))
 
 
 def _item_time(item: pystac.Item) -> _dt.datetime:
@@ -589,16 +593,10 @@ def select_items(
     >>> select_items([a], geometry=sg.box(2, 2, 3, 3))
     []
     """
-    import shapely.geometry
-
     start, end = _interval(datetime)
     out = []
     for item in items:
-        if item.geometry is not None:
-            hit = shapely.geometry.shape(item.geometry).intersects(geometry)
-        else:
-            ib = _item_bbox(item)
-            hit = ib is not None and shapely.geometry.box(*ib).intersects(geometry)
+        hit = _intersects(item, geometry)
         t = _item_time(item)
         if hit and (start is None or t >= start) and (end is None or t <= end):
             out.append(item)
