@@ -476,22 +476,18 @@ def run_experiment(
     library = library_digest()
     summary: list[tuple[str, str, float, int]] = []
     state0 = read_json(manifest_path).get("notebooks", {}) if manifest_path.exists() else {}
-    chain: dict[str, str] = {}  # fingerprints of the notebooks before the current one
-    for nb in exp.notebooks:
-        if nb in names:
-            break
-        chain[nb] = str(state0.get(nb, {}).get("fingerprint", "never run"))
+    computed: dict[str, str] = {}  # fingerprints of the notebooks of this run, so far
     for i, nb in enumerate(names, 1):
         params = resolved[nb]
-        fp, parts = _fingerprint(available[nb], params, library=library, upstream=chain)
+        upstream = {  # a notebook left out by --only counts with its recorded fingerprint
+            n: computed.get(n) or str(state0.get(n, {}).get("fingerprint", "never run"))
+            for n in exp.notebooks[: exp.notebooks.index(nb)]
+        }
+        fp, parts = _fingerprint(available[nb], params, library=library, upstream=upstream)
+        computed[nb] = fp
         out = run.executed / f"{nb}.ipynb"
         state = read_json(manifest_path).get("notebooks", {}) if manifest_path.exists() else {}
         prev = state.get(nb, {})
-        chain[nb] = fp
-        for later in exp.notebooks[exp.notebooks.index(nb) + 1 :]:  # skipped by --only
-            if later in names:
-                break
-            chain[later] = str(state.get(later, {}).get("fingerprint", "never run"))
         if (
             not force
             and out.exists()
