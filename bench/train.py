@@ -11,7 +11,9 @@ measures images/s of
 
 `fit` runs two epochs of ``--steps`` batches; the second (warm) epoch's training-loop
 rate is compared with the bare loop's warm rate (``ratio`` = fit / bare; goal: overhead
-``1 - ratio`` below 10 %). ``fit_wall`` also charges validation and checkpoint writes.
+``1 - ratio`` below 10 %). Runs alternate bare, fit, bare, ..., bare (``--rounds`` fit
+runs); each fit run is compared with the mean of the two bare runs around it and the
+median of those ratios is reported, with the CPU's bf16 flags. ``fit_wall`` also charges validation and checkpoint writes.
 
     .venv/bin/python bench/train.py                 # CPU, a few minutes
     python3 bench/train.py --device cuda --steps 40 --batch 16 --workers 0 6   # GPU, < 4 min
@@ -104,6 +106,20 @@ def fit_loop(arch, *, device, bf16, bands, px, batch, steps, seed, workers, scen
     return float(warm["images_per_s"]), samples / epoch2_wall
 
 
+def _cpu_flags() -> str:
+    """The CPU's bf16-relevant flags (``amx_bf16``, ``avx512_bf16``, ...), for the record."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "unknown"
+    flags = next((ln.split(":", 1)[1].split() for ln in text.splitlines()
+                  if ln.startswith("flags")), [])  # fmt: skip
+    keep = [f for f in flags if f in {"amx_bf16", "amx_tile", "avx512_bf16", "avx512f", "avx2"}]
+    model = next((ln.split(":", 1)[1].strip() for ln in text.splitlines()
+                  if ln.startswith("model name")), "?")  # fmt: skip
+    return f"{model}: {' '.join(keep) or 'none of amx_bf16/avx512_bf16/avx512f/avx2'}"
+
+
 def make_scenes(n, side, bands, classes, seed):
     """``n`` labelled in-memory scenes of ``side`` x ``side`` pixels (what fit cuts from)."""
     rng = np.random.default_rng(seed)
@@ -123,9 +139,10 @@ def main(argv=None):
     ap.add_argument("--px", type=int, default=256)
     ap.add_argument("--batch", type=int, default=None, help="default 4 on CPU, 16 on CUDA")
     ap.add_argument(
-        "--steps", type=int, default=None, help="timed batches (default 3 CPU, 40 CUDA)"
+        "--steps", type=int, default=None, help="timed batches (default 6 CPU, 40 CUDA)"
     )
     ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=3, help="fit runs, each between two bare runs")
     ap.add_argument(
         "--workers", type=int, nargs="+", default=None,
         help="data-loader workers of the fit runs (default: 0 on CPU; 0 and 6 on CUDA)",
@@ -138,7 +155,7 @@ def main(argv=None):
     device = select_device(args.device)
     cuda = device.type == "cuda"
     batch = args.batch or (16 if cuda else 4)
-    steps = args.steps or (40 if cuda else 3)
+    steps = args.steps or (40 if cuda else 6)
     workers = args.workers if args.workers is not None else ([0, 6] if cuda else [0])
     n_scenes = args.scenes or (4 if cuda else 2)
     side = args.scene_px or (1024 if cuda else 2 * args.px)
@@ -153,17 +170,31 @@ def main(argv=None):
             bf16 = prec == "bf16"
             common = dict(device=device, bf16=bf16, bands=args.bands, px=args.px, batch=batch,
                           steps=steps, seed=args.seed)  # fmt: skip
-            bare = bare_loop(arch, warmup=args.warmup, **common)
-            row = {"arch": f"{arch} ({ARCHS[arch][0]})", "precision": prec,
-                   "bare_img_s": bare}  # fmt: skip
+            # bare, fit, bare, fit, ..., bare: each fit run is set against the mean of the
+            # bare runs right before and after it, and the median of the rounds' ratios
+            # is reported, so that a shared machine's slow and fast spells (this VM's
+            # speed swings up to 2x within seconds) bias both sides alike
+            bares = [bare_loop(arch, warmup=args.warmup, **common)]
+            row = {"arch": f"{arch} ({ARCHS[arch][0]})", "precision": prec}
+            fits: dict[int, list[tuple[float, float, float]]] = {w: [] for w in workers}
+            for _ in range(args.rounds):
+                for w in workers:
+                    fit_ips, fit_wall = fit_loop(arch, workers=w, scenes=scenes, **common)
+                    fits[w].append((fit_ips, fit_wall, len(bares) - 1))
+                bares.append(bare_loop(arch, warmup=args.warmup, **common))
+            row["bare_img_s"] = float(np.median(bares))
             for w in workers:
-                fit_ips, fit_wall = fit_loop(arch, workers=w, scenes=scenes, **common)
+                ratios = [ips / ((bares[i] + bares[i + 1]) / 2) for ips, _, i in fits[w]]
+                fit_ips = float(np.median([f[0] for f in fits[w]]))
+                fit_wall = float(np.median([f[1] for f in fits[w]]))
                 row[f"fit_w{w}_img_s"] = fit_ips
-                row[f"overhead_w{w}_pct"] = 100 * (1 - fit_ips / bare)
+                row[f"overhead_w{w}_pct"] = 100 * (1 - float(np.median(ratios)))
                 row[f"fit_w{w}_wall_img_s"] = fit_wall
-                print(f"  {row['arch']:<20} {prec}: bare {bare:8.2f} img/s | fit ({w} workers) "
-                      f"{fit_ips:8.2f} img/s (overhead {row[f'overhead_w{w}_pct']:+.1f} %) | "
-                      f"incl. validation+checkpoint {fit_wall:8.2f} img/s", flush=True)  # fmt: skip
+                print(f"  {row['arch']:<20} {prec}: bare {row['bare_img_s']:8.2f} img/s "
+                      f"(runs {', '.join(f'{b:.2f}' for b in bares)}) | fit ({w} workers) "
+                      f"{fit_ips:8.2f} img/s (overhead {row[f'overhead_w{w}_pct']:+.1f} %, rounds "
+                      f"{', '.join(f'{100 * (1 - r):+.1f}' for r in ratios)}) | incl. validation"
+                      f"+checkpoint {fit_wall:8.2f} img/s", flush=True)  # fmt: skip
             row.update(device=name, batch=batch, steps=steps)
             rows.append(row)
     table = pd.DataFrame(rows)
@@ -172,7 +203,9 @@ def main(argv=None):
         table.to_csv(args.csv, index=False)
     cols = ["arch", "precision", "bare_img_s"]
     cols += [c for w in workers for c in (f"fit_w{w}_img_s", f"overhead_w{w}_pct")]
-    print(f"\n{name}, batch {batch}, {steps} steps (overhead = 1 - fit / bare; goal < 10 %)")
+    flags = _cpu_flags()
+    print(f"\n{name}, batch {batch}, {steps} steps, median of {args.rounds} rounds "
+          f"(overhead = 1 - fit / bare; goal < 10 %); CPU flags: {flags}")  # fmt: skip
     print(table[cols].round(2).to_string(index=False))
     return table
 
