@@ -19,9 +19,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from vitseg.change import AREA_CRS, ClassMaps, _as_seasons, _same_grid, class_index
+from vitseg.change import AREA_CRS, ClassMaps, _as_seasons, _class_codes, _same_grid
 from vitseg.constants import CLASSES, IGNORE_INDEX
 from vitseg.errors import DimensionError, MissingCRSError, ParamsError, VectorError
+from vitseg.grid import _is_real, _polygons
+from vitseg.zonal import _class_args
 
 __all__ = ["assign_districts", "first_seen", "make_alerts", "write_alerts"]
 
@@ -55,6 +57,21 @@ def first_seen(
         ``k`` and mine in season ``k`` (the first such ``k``); 0 otherwise (never new, or mine
         from the start); attr ``seasons`` lists the season names.
 
+    Raises
+    ------
+    ParamsError
+        Fewer than two or more than 255 seasons, a season name with a comma, or a
+        ``nodata`` that is a class code.
+    DimensionError
+        A map has no pixels or is not of an integer or float dtype (boolean, string).
+    LabelError
+        A float map holds non-integer class values; ``mine_class`` is not a class.
+
+    Notes
+    -----
+    No data is read as in :func:`vitseg.change.change_map` (``nodata``, NaN, +/-inf, the
+    map's declared no-data, values outside ``0..n-1``).
+
     Examples
     --------
     >>> import numpy as np, xarray as xr
@@ -67,22 +84,62 @@ def first_seen(
     names = list(seasons)
     if len(names) < 2:
         raise ParamsError(f"first_seen needs at least two seasons; got {names}")
+    if len(names) > 255:
+        raise ParamsError(
+            f"first_seen holds season indices in uint8: at most 255 seasons; got {len(names)}"
+        )
+    commas = [s for s in names if "," in s]
+    if commas:
+        raise ParamsError(
+            f"season names must not hold commas (attr 'seasons' is comma-separated); got "
+            f"{commas}. Use e.g. '2020-21'."
+        )
     first = seasons[names[0]]
+    if first.size == 0:
+        raise DimensionError(
+            f"class map {names[0]!r} has no pixels (shape {first.shape}); check the window or "
+            "clip that made it"
+        )
     for s in names[1:]:
         _same_grid(first, seasons[s], (names[0], s))
-    k = class_index(mine_class, classes)
+    k, nodata, _ = _class_args(mine_class, classes, nodata)
     n = len(classes)
+    codes = [_class_codes(seasons[s], s, n, nodata).variable for s in names]  # -1 = no data
     out = xr.zeros_like(first, dtype="uint8").variable
     for i in range(1, len(names)):
-        prev = seasons[names[i - 1]].variable
-        cur = seasons[names[i]].variable
-        became = (cur == k) & (prev != k) & (prev >= 0) & (prev < n) & (prev != nodata)
+        prev, cur = codes[i - 1], codes[i]
+        became = (cur == k) & (prev != k) & (prev >= 0)
         out = xr.where((out == 0) & became, np.uint8(i), out)
     res = xr.DataArray(out.astype("uint8"), coords=first.coords, name="first_seen")
     res.attrs = {"seasons": ",".join(names), "long_name": "first season of new mining"}
     if first.rio.crs is not None:
         res = res.rio.write_crs(first.rio.crs).rio.write_transform(first.rio.transform())
     return res
+
+
+def _check_districts(districts: Any, id_col: str, name_col: str) -> Any:
+    """Districts as a GeoDataFrame of valid polygons with the id and name columns."""
+    import geopandas as gpd
+
+    if not isinstance(districts, gpd.GeoDataFrame):
+        raise VectorError(f"districts must be a GeoDataFrame; got {type(districts).__name__}")
+    if districts.crs is None:
+        raise MissingCRSError("districts have no CRS; set it with gdf.set_crs('EPSG:4326').")
+    missing = [c for c in (id_col, name_col) if c not in districts.columns]
+    if missing:
+        raise VectorError(
+            f"districts lack columns {missing}; available: {list(districts.columns)}. "
+            "Pass id_col=/name_col= (OCHA layers use ADM2_PCODE and ADM2_EN)."
+        )
+    geoms = _polygons(districts.geometry, "districts")
+    if len(geoms) == 0:
+        raise VectorError(
+            "districts layer has no polygons (empty); every alert would be outside every district"
+        )
+    if len(geoms) < len(districts) or not geoms.equals(districts.geometry):
+        districts = districts.loc[geoms.index].copy()
+        districts[districts.geometry.name] = geoms
+    return districts
 
 
 def assign_districts(
@@ -104,19 +161,20 @@ def assign_districts(
     MissingCRSError
         A layer has no CRS.
     VectorError
-        ``districts`` lacks ``id_col`` or ``name_col``.
+        A layer is not a GeoDataFrame; ``districts`` is empty, holds points or lines, or
+        lacks ``id_col`` or ``name_col``.
+
+    Notes
+    -----
+    Invalid (self-intersecting) district polygons are repaired with ``make_valid``.
     """
     import geopandas as gpd
 
-    for name, g in (("polygons", polygons), ("districts", districts)):
-        if g.crs is None:
-            raise MissingCRSError(f"{name} have no CRS; set it with gdf.set_crs('EPSG:4326').")
-    missing = [c for c in (id_col, name_col) if c not in districts.columns]
-    if missing:
-        raise VectorError(
-            f"districts lack columns {missing}; available: {list(districts.columns)}. "
-            "Pass id_col=/name_col= (OCHA layers use ADM2_PCODE and ADM2_EN)."
-        )
+    if not isinstance(polygons, gpd.GeoDataFrame):
+        raise VectorError(f"polygons must be a GeoDataFrame; got {type(polygons).__name__}")
+    if polygons.crs is None:
+        raise MissingCRSError("polygons have no CRS; set it with gdf.set_crs('EPSG:4326').")
+    districts = _check_districts(districts, id_col, name_col)
     cols = [id_col, name_col] + ([region_col] if region_col in districts.columns else [])
     pts = gpd.GeoDataFrame(
         {"_i": np.arange(len(polygons))},
@@ -172,9 +230,14 @@ def make_alerts(
     Raises
     ------
     ParamsError
-        ``connectivity`` not 4 or 8, negative ``min_area_ha``, or fewer than two seasons.
+        ``connectivity`` not the integer 4 or 8, ``min_area_ha`` not a finite number >= 0,
+        or the seasons refused by :func:`first_seen`.
     MissingCRSError
-        The maps have no CRS.
+        The maps or ``districts`` have no CRS.
+    DimensionError
+        A first-seen map that does not hold integer season indices of its ``seasons``.
+    VectorError
+        ``districts`` refused by :func:`assign_districts` (checked before any compute).
     """
     import geopandas as gpd
     import rasterio.features
@@ -182,12 +245,25 @@ def make_alerts(
 
     from vitseg.change import pixel_area_m2
 
-    if connectivity not in (4, 8):
-        raise ParamsError(f"'connectivity' must be 4 or 8; got {connectivity}")
-    if min_area_ha < 0:
-        raise ParamsError(f"'min_area_ha' must be >= 0; got {min_area_ha}")
+    if (
+        not isinstance(connectivity, (int, np.integer))
+        or isinstance(connectivity, (bool, np.bool_))
+        or connectivity not in (4, 8)
+    ):
+        raise ParamsError(f"'connectivity' must be the integer 4 or 8; got {connectivity!r}")
+    if not _is_real(min_area_ha) or not np.isfinite(min_area_ha) or min_area_ha < 0:
+        raise ParamsError(
+            f"'min_area_ha' must be a finite number of hectares >= 0; got {min_area_ha!r}"
+        )
+    if districts is not None:
+        districts = _check_districts(districts, id_col, name_col)
     if isinstance(maps, xr.DataArray) and "seasons" in maps.attrs and maps.ndim == 2:
         fs = maps
+        if fs.dtype.kind not in "iu":
+            raise DimensionError(
+                f"a first-seen map holds integer season indices (uint8 from first_seen); got "
+                f"dtype {fs.dtype}"
+            )
     else:
         fs = first_seen(maps, mine_class=mine_class, classes=classes, nodata=nodata)
     names = str(fs.attrs["seasons"]).split(",")
@@ -196,7 +272,14 @@ def make_alerts(
         raise MissingCRSError("class maps have no CRS; set it with da.rio.write_crs(...).")
     if fs.dims != ("y", "x"):
         raise DimensionError(f"first-seen map must have dims ('y', 'x'); got {fs.dims}")
-    arr = np.asarray(fs.values).astype("uint8")
+    arr = np.asarray(fs.values)
+    if arr.size and (arr.min() < 0 or arr.max() >= len(names)):
+        raise DimensionError(
+            f"first-seen map holds season indices {int(arr.min())}..{int(arr.max())} but its "
+            f"attr 'seasons' names {len(names)} seasons {names} (valid indices 0.."
+            f"{len(names) - 1}); make it with vitseg.alerts.first_seen"
+        )
+    arr = arr.astype("uint8")
     transform = fs.rio.transform()
     px_m2 = float(pixel_area_m2(fs).mean())
     recs: list[dict[str, Any]] = []
@@ -257,20 +340,36 @@ def write_alerts(alerts: Any, path: str | os.PathLike[str]) -> Path:
     Raises
     ------
     ParamsError
-        Unknown file suffix.
+        Unknown file suffix, or ``path`` is a folder.
     MissingCRSError
         ``alerts`` has no CRS.
+    VectorError
+        ``alerts`` is not a GeoDataFrame.
+
+    Notes
+    -----
+    NaN and +/-inf numbers are written as null (JSON has no NaN or Infinity).
     """
+    import geopandas as gpd
+
     from vitseg.io import atomic_path, atomic_write_text
 
     path = Path(path)
+    if not isinstance(alerts, gpd.GeoDataFrame):
+        raise VectorError(f"alerts must be a GeoDataFrame; got {type(alerts).__name__}")
     if alerts.crs is None:
         raise MissingCRSError("alerts have no CRS; set it with gdf.set_crs(...).")
+    if path.is_dir():
+        raise ParamsError(
+            f"alerts path {path} is a folder; give a file such as {path / 'alerts.gpkg'}"
+        )
     suffix = path.suffix.lower()
     out = alerts.copy()
     for c in out.columns:
         if c != "geometry" and out[c].dtype == object:
             out[c] = out[c].where(pd.notna(out[c]), None)
+        elif out[c].dtype.kind == "f":
+            out[c] = out[c].where(np.isfinite(out[c]))  # inf -> NaN -> null
     if suffix in (".geojson", ".json"):
         text = out.to_crs("EPSG:4326").to_json(drop_id=True, na="null")
         return atomic_write_text(path, text)

@@ -25,7 +25,7 @@ import numpy as np
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 
-from vitseg.errors import BandError, DimensionError, VitsegError
+from vitseg.errors import BandError, DimensionError, ParamsError, VitsegError
 
 __all__ = [
     "BRIGHT_THRESHOLD",
@@ -58,6 +58,45 @@ def _check_cube(cube: xr.DataArray) -> None:
             "Digital numbers? Build the cube with vitseg.cube.build_cube, or scale it: "
             "cube.astype('float32') * 1e-4."
         )
+    if cube.sizes["y"] == 0 or cube.sizes["x"] == 0:
+        raise DimensionError(
+            f"cube has no pixels (y: {cube.sizes['y']}, x: {cube.sizes['x']}); check the bbox, "
+            "window or clip that made it"
+        )
+    bands = [str(b) for b in cube["band"].values]
+    dups = sorted({b for b in bands if bands.count(b) > 1})
+    if dups:
+        raise BandError(
+            f"cube has band(s) {dups} more than once (bands {bands}); keep one of each, e.g. "
+            "cube.drop_duplicates('band')"
+        )
+
+
+def _check_options(threshold: object, scl_classes: object) -> list[int]:
+    real = isinstance(threshold, (int, float, np.integer, np.floating))
+    if not real or isinstance(threshold, (bool, np.bool_)):
+        raise ParamsError(
+            f"'threshold' must be a number (surface reflectance 0-1, e.g. 0.2); got "
+            f"{threshold!r} ({type(threshold).__name__})"
+        )
+    if isinstance(scl_classes, (str, bytes)) or not isinstance(scl_classes, (Sequence, np.ndarray)):
+        raise ParamsError(
+            f"'scl_classes' must be a list of SCL class codes 0-11, e.g. [3, 8, 9, 10]; got "
+            f"{scl_classes!r}"
+        )
+    bad = [
+        c
+        for c in scl_classes
+        if not isinstance(c, (int, np.integer))
+        or isinstance(c, (bool, np.bool_))
+        or not 0 <= c <= 11
+    ]
+    if bad:
+        raise ParamsError(
+            f"'scl_classes' must hold SCL class codes, integers 0-11; got {bad} in "
+            f"{list(scl_classes)}. See vitseg.cloud.SCL_MASK_CLASSES for the default."
+        )
+    return [int(c) for c in scl_classes]
 
 
 def _band(cube: xr.DataArray, name: str, why: str) -> xr.DataArray:
@@ -86,7 +125,8 @@ def cloud_mask(
     threshold
         Bright-cloud threshold in surface reflectance (0-1).
     scl_classes
-        SCL classes to mask; a missing (NaN) SCL value is masked too.
+        SCL classes to mask (integers 0-11); a missing (NaN) SCL value is masked too, so an
+        empty list masks only missing SCL.
 
     Returns
     -------
@@ -96,9 +136,12 @@ def cloud_mask(
     Raises
     ------
     DimensionError
-        ``cube`` lacks a ``(time, band, y, x)`` dim or is not floating point (e.g. DN).
+        ``cube`` lacks a ``(time, band, y, x)`` dim, has no pixels or is not floating
+        point (e.g. DN).
     BandError
-        A band the method needs is missing.
+        A band the method needs is missing, or a band name is repeated.
+    ParamsError
+        ``threshold`` is not a number, or ``scl_classes`` is not a list of codes 0-11.
     VitsegError
         Unknown ``method`` or a threshold outside (0, 2).
 
@@ -114,6 +157,7 @@ def cloud_mask(
     _check_cube(cube)
     if method not in ("scl", "bright", "both"):
         raise VitsegError(f"'method' must be one of {{'scl', 'bright', 'both'}}; got {method!r}")
+    scl_classes = _check_options(threshold, scl_classes)
     if not 0 < float(threshold) < 2:
         raise VitsegError(
             f"'threshold' is a surface reflectance (0-1), e.g. 0.2; got {threshold!r}"
@@ -150,7 +194,7 @@ def mask_clouds(
     method, threshold, scl_classes
         As for :func:`cloud_mask`.
     return_mask
-        Return the boolean ``(time, y, x)`` mask instead of the masked cube.
+        Return the boolean ``(time, y, x)`` mask instead of the masked cube (a bool).
 
     Returns
     -------
@@ -166,6 +210,8 @@ def mask_clouds(
     >>> mask_clouds(cube, method="bright").sel(band="B04").values.ravel()
     array([nan, 0.3])
     """
+    if not isinstance(return_mask, (bool, np.bool_)):
+        raise ParamsError(f"'return_mask' must be True or False; got {return_mask!r}")
     mask = cloud_mask(cube, method=method, threshold=threshold, scl_classes=scl_classes)
     if return_mask:
         return mask
@@ -187,7 +233,8 @@ def valid_count(cube: xr.DataArray, *, bands: Sequence[str] | None = None) -> xr
     cube
         ``(time, band, y, x)`` cube, usually after :func:`mask_clouds`.
     bands
-        Bands that must be valid (default: all except ``SCL``).
+        Bands that must be valid (default: all except ``SCL``); one name may be given as a
+        string.
 
     Returns
     -------
@@ -204,6 +251,8 @@ def valid_count(cube: xr.DataArray, *, bands: Sequence[str] | None = None) -> xr
     """
     _check_cube(cube)
     names = [str(b) for b in cube["band"].values]
+    if isinstance(bands, str):
+        bands = [bands]  # one band, not its letters
     use = list(bands) if bands is not None else [b for b in names if b != "SCL"]
     unknown = [b for b in use if b not in names]
     if unknown or not use:

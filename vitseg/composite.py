@@ -22,7 +22,7 @@ import pandas as pd
 import rioxarray
 import xarray as xr
 
-from vitseg.errors import DimensionError, NoValidDataError, VitsegError
+from vitseg.errors import BandError, DimensionError, NoValidDataError, ParamsError, VitsegError
 from vitseg.periods import Period, parse_period, period_of
 
 __all__ = [
@@ -64,7 +64,12 @@ def season_of(times: Any) -> Any:
     Returns
     -------
     str or None, or list of them
-        ``"2020-21"`` for 2020-11-01 ... 2021-03-31.
+        ``"2020-21"`` for 2020-11-01 ... 2021-03-31; None for a missing date (None, NaT).
+
+    Raises
+    ------
+    ParamsError
+        A string that is not a date, or numbers (an integer is not read as a date).
 
     Examples
     --------
@@ -75,9 +80,28 @@ def season_of(times: Any) -> Any:
     """
     if isinstance(times, xr.DataArray):
         times = times.values
-    if isinstance(times, (str, _dt.date, np.datetime64, pd.Timestamp)):
-        return _label(pd.Timestamp(times))
-    return [_label(t) for t in pd.to_datetime(list(np.asarray(times).ravel()))]
+    if times is None:
+        return None
+    scalar = isinstance(times, (str, _dt.date, np.datetime64, pd.Timestamp))
+    values = None if scalar else np.asarray(times)
+    if values is not None and values.size == 0:
+        return []
+    if isinstance(times, (int, float, np.number)) or (
+        values is not None and values.dtype.kind in "biufc"
+    ):
+        raise ParamsError(
+            f"season_of needs dates (e.g. '2020-12-15' or datetime64); got numbers "
+            f"({np.asarray(times).dtype}: {np.asarray(times).ravel()[:3].tolist()}). Give the "
+            "cube a datetime 'time' coordinate, or convert: pd.to_datetime(values, unit='s')."
+        )
+    try:
+        if scalar:
+            return _label(pd.Timestamp(times))
+        return [_label(t) for t in pd.to_datetime(list(np.asarray(times).ravel()))]
+    except (ValueError, TypeError) as exc:
+        raise ParamsError(
+            f"season_of cannot read {times!r} as dates ({exc}); use ISO dates such as '2020-12-15'"
+        ) from exc
 
 
 def _check_cube(cube: xr.DataArray) -> None:
@@ -93,6 +117,31 @@ def _check_cube(cube: xr.DataArray) -> None:
             "Digital numbers? Build the cube with vitseg.cube.build_cube, or scale it: "
             "cube.astype('float32') * 1e-4."
         )
+    if cube.sizes["y"] == 0 or cube.sizes["x"] == 0:
+        raise DimensionError(
+            f"cube has no pixels (y: {cube.sizes['y']}, x: {cube.sizes['x']}); check the bbox, "
+            "window or clip that made it"
+        )
+    bands = [str(b) for b in cube["band"].values]
+    dups = sorted({b for b in bands if bands.count(b) > 1})
+    if dups:
+        raise BandError(
+            f"cube has band(s) {dups} more than once (bands {bands}); keep one of each, e.g. "
+            "cube.drop_duplicates('band')"
+        )
+
+
+def _check_min_count(min_count: Any) -> int:
+    if (
+        not isinstance(min_count, (int, np.integer))
+        or isinstance(min_count, (bool, np.bool_))
+        or min_count < 1
+    ):
+        raise ParamsError(
+            f"'min_count' must be an integer >= 1 (valid observations a pixel needs); got "
+            f"{min_count!r} ({type(min_count).__name__})"
+        )
+    return int(min_count)
 
 
 def _nanreduce(block: np.ndarray[Any, Any], how: str, min_count: int) -> np.ndarray[Any, Any]:
@@ -139,13 +188,18 @@ def composite(
     Raises
     ------
     NoValidDataError
-        No date falls in ``season`` (the message lists the cube's dates and seasons).
+        The cube has no date, or no date falls in ``season`` (the message lists the cube's
+        dates and seasons).
     ParamsError
-        ``season`` is not a period :func:`vitseg.periods.parse_period` reads.
+        ``season`` is not a period :func:`vitseg.periods.parse_period` reads, or
+        ``min_count`` is not an integer >= 1.
     DimensionError
-        ``cube`` lacks a dim or is not floating point (e.g. uint16 digital numbers).
+        ``cube`` lacks a dim, has no pixels, is not floating point (e.g. uint16 digital
+        numbers), or its ``time`` coordinate holds no dates while ``season`` is given.
+    BandError
+        A band name is repeated, or ``SCL`` is the only band.
     VitsegError
-        Unknown ``method`` or ``min_count`` < 1.
+        Unknown ``method``.
 
     Examples
     --------
@@ -162,12 +216,22 @@ def composite(
     _check_cube(cube)
     if method not in ("median", "mean"):
         raise VitsegError(f"'method' must be one of {{'median', 'mean'}}; got {method!r}")
-    if int(min_count) < 1:
-        raise VitsegError(f"'min_count' must be >= 1; got {min_count!r}")
+    min_count = _check_min_count(min_count)
     if "SCL" in [str(b) for b in cube["band"].values]:
         cube = cube.drop_sel(band="SCL")
+        if cube.sizes["band"] == 0:
+            raise BandError("cube has only the 'SCL' band; a composite needs reflectance bands")
+    if cube.sizes["time"] == 0:
+        raise NoValidDataError("cube has no date (time has size 0); nothing to composite")
     label = "all"
     if season is not None:
+        if "time" not in cube.coords or cube["time"].dtype.kind != "M":
+            got = cube["time"].dtype if "time" in cube.coords else "no coordinate"
+            raise DimensionError(
+                f"composite(season=...) needs dates in the cube's 'time' coordinate; got "
+                f"{got}. Build the cube with vitseg.cube.build_cube, or assign_coords(time="
+                "pd.to_datetime([...]))."
+            )
         period = parse_period(season)
         label = period.label
         keep = [lab is not None for lab in period_of(cube["time"], [period])]
@@ -218,7 +282,13 @@ def seasonal_composites(
     cube, method, min_count
         As for :func:`composite`.
     seasons
-        Seasons to make (default: every season with a date in the cube, sorted).
+        Seasons to make (default: every season with a date in the cube, sorted); one
+        season may be given as a string.
+
+    Raises
+    ------
+    ParamsError
+        ``seasons`` is empty or names a season twice (and as :func:`composite`).
 
     Returns
     -------
@@ -226,8 +296,17 @@ def seasonal_composites(
         Stacked composites with a ``season`` coordinate and ``n_scenes`` per season.
     """
     _check_cube(cube)
-    found = sorted({s for s in season_of(cube["time"]) if s is not None})
-    use = list(seasons) if seasons is not None else found
+    if isinstance(seasons, str):
+        seasons = [seasons]  # one season, not its characters
+    if seasons is not None:
+        use = [str(s) for s in seasons]
+        if not use:
+            raise ParamsError("'seasons' is empty; pass None for every season of the cube")
+        dups = sorted({s for s in use if use.count(s) > 1})
+        if dups:
+            raise ParamsError(f"'seasons' names {dups} more than once; list each season once")
+    else:
+        use = sorted({s for s in season_of(cube["time"]) if s is not None})
     if not use:
         raise NoValidDataError("the cube has no dry-season (Nov-Mar) date to composite")
     parts = [composite(cube, method=method, season=s, min_count=min_count) for s in use]
@@ -242,15 +321,24 @@ def seasonal_composites(
 def tile_valid_fraction(da: xr.DataArray, *, tile_px: int) -> xr.DataArray:
     """Fraction of valid pixels in each ``tile_px`` x ``tile_px`` tile (blank-tile helper).
 
-    A pixel is valid when every band (and date) is finite. Edge tiles that do not fill a
-    whole tile are dropped, as tiling does.
+    A pixel is valid when every band (and date) is finite (NaN and +/-inf are not valid;
+    integer and boolean arrays are valid everywhere). Edge tiles that do not fill a whole
+    tile are dropped, as tiling does.
 
     Parameters
     ----------
     da
         ``(..., y, x)`` array, e.g. a composite ``(band, y, x)``.
     tile_px
-        Tile side in pixels.
+        Tile side in pixels (an integer >= 1).
+
+    Raises
+    ------
+    DimensionError
+        ``da`` is not a DataArray with ``y`` and ``x``, has a zero-size dim, holds no
+        numbers, or is smaller than one tile.
+    ParamsError
+        ``tile_px`` is not an integer >= 1.
 
     Returns
     -------
@@ -266,10 +354,25 @@ def tile_valid_fraction(da: xr.DataArray, *, tile_px: int) -> xr.DataArray:
     array([[0., 1.],
            [1., 1.]])
     """
+    if not isinstance(da, xr.DataArray):
+        raise DimensionError(f"expected an xarray.DataArray with y/x dims; got {type(da).__name__}")
     if "y" not in da.dims or "x" not in da.dims:
         raise DimensionError(f"expected 'y' and 'x' dims; got {tuple(da.dims)}")
-    if int(tile_px) < 1:
-        raise VitsegError(f"'tile_px' must be a positive number of pixels; got {tile_px!r}")
+    if (
+        not isinstance(tile_px, (int, np.integer))
+        or isinstance(tile_px, (bool, np.bool_))
+        or tile_px < 1
+    ):
+        raise ParamsError(
+            f"'tile_px' must be a positive number of pixels (an integer); got {tile_px!r}"
+        )
+    if da.dtype.kind not in "biufc":
+        raise DimensionError(
+            f"tile_valid_fraction needs numbers (NaN = no data); got dtype {da.dtype}"
+        )
+    empty = {d: n for d, n in da.sizes.items() if n == 0}
+    if empty:
+        raise DimensionError(f"array has zero-size dims {empty}; there is nothing to tile")
     ny, nx = da.sizes["y"] // tile_px, da.sizes["x"] // tile_px
     if ny == 0 or nx == 0:
         raise DimensionError(
@@ -277,7 +380,8 @@ def tile_valid_fraction(da: xr.DataArray, *, tile_px: int) -> xr.DataArray:
             f"{tile_px}-px tile; use a smaller tile_px"
         )
     other = [d for d in da.dims if d not in ("y", "x")]
-    ok = da.notnull().all(other) if other else da.notnull()
+    fin = np.isfinite(da) if da.dtype.kind in "fc" else xr.ones_like(da, dtype=bool)
+    ok = fin.all(other) if other else fin
     ok = ok.isel(y=slice(0, ny * tile_px), x=slice(0, nx * tile_px))
     frac = ok.coarsen(y=tile_px, x=tile_px).mean()
     frac = frac.rename({"y": "tile_y", "x": "tile_x"})
@@ -319,15 +423,24 @@ def read_composite(path: str | os.PathLike[str], *, key: str | None = None) -> x
     xarray.DataArray or None
         ``(band, y, x)`` float32 with band names, NaN as no data; None when the file is
         missing, unreadable or was made from other inputs.
+
+    Raises
+    ------
+    ParamsError
+        ``path`` is a folder.
     """
     import rasterio
 
     p = Path(path)
+    if p.is_dir():
+        raise ParamsError(
+            f"composite path {p} is a folder; give a file such as {p / 'composite.tif'}"
+        )
     if not p.is_file():
         return None
     try:
         with rasterio.open(p) as src:
-            if key is not None and src.tags().get("VITSEG_INPUTS_KEY") != key:
+            if key is not None and src.tags().get("VITSEG_INPUTS_KEY") != str(key):
                 return None
             names = [d or f"band_{i + 1}" for i, d in enumerate(src.descriptions)]
         da = rioxarray.open_rasterio(p, masked=True).load()
@@ -343,7 +456,8 @@ def write_composite(
 ) -> Path:
     """Compute a ``(band, y, x)`` composite and write it as a float32 COG (atomically).
 
-    Band names go into the band descriptions; NaN is the nodata value.
+    Band names go into the band descriptions; NaN is the nodata value (+/-inf are
+    written as NaN too).
 
     Parameters
     ----------
@@ -364,6 +478,14 @@ def write_composite(
     ------
     NoValidDataError
         Every pixel is NaN (all no-data or clouded); no file is written.
+    MissingCRSError
+        ``da`` has no CRS.
+    DimensionError
+        ``da`` is not ``(band, y, x)``, has no band or pixel, or does not hold real numbers.
+    BandError
+        A band name is repeated.
+    ParamsError
+        ``path`` is a folder or does not end in ``.tif``/``.tiff``.
     """
     from rasterio.enums import Resampling  # noqa: F401  (COG overviews use GDAL defaults)
 
@@ -374,7 +496,25 @@ def write_composite(
         raise MissingCRSError("composite has no CRS; call da.rio.write_crs('EPSG:32630') first")
     if da.dims != ("band", "y", "x"):
         raise DimensionError(f"write_composite expects dims ('band', 'y', 'x'); got {da.dims}")
+    if da.dtype.kind not in "iuf":
+        raise DimensionError(
+            f"composite must hold real numbers (float reflectance); got dtype {da.dtype}"
+        )
+    if 0 in da.shape:
+        raise DimensionError(f"composite has no band or pixel (shape {da.shape}); nothing to write")
+    bands = [str(b) for b in da["band"].values]
+    dups = sorted({b for b in bands if bands.count(b) > 1})
+    if dups:
+        raise BandError(f"composite has band(s) {dups} more than once; keep one of each")
+    p = Path(path)
+    if p.is_dir():
+        raise ParamsError(
+            f"composite path {p} is a folder; give a file such as {p / 'composite.tif'}"
+        )
+    if p.suffix.lower() not in (".tif", ".tiff"):
+        raise ParamsError(f"composite path must end in .tif or .tiff (a COG); got {p.name!r}")
     data = da.astype("float32").compute()
+    data = data.where(np.isfinite(data))  # inf is no data, as in composite()
     if not np.isfinite(data.values).any():
         raise NoValidDataError(
             f"composite {da.name!r} has no valid pixel (every observation is no-data or "
@@ -385,7 +525,7 @@ def write_composite(
     data = data.rio.write_nodata(np.nan, encoded=False)
     names = tuple(str(b) for b in da["band"].values)
     data.attrs["long_name"] = names
-    tags = {"VITSEG_INPUTS_KEY": key} if key is not None else {}
+    tags = {"VITSEG_INPUTS_KEY": str(key)} if key is not None else {}
     with atomic_path(path) as tmp:
         data.rio.to_raster(tmp, driver="COG", compress="DEFLATE", tags=tags)
     return Path(path)

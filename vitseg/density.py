@@ -17,12 +17,27 @@ import numpy as np
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 
-from vitseg.errors import CRSMismatchError, DimensionError, MissingCRSError, ParamsError
+from vitseg.errors import (
+    CRSMismatchError,
+    DimensionError,
+    MissingCRSError,
+    ParamsError,
+    VectorError,
+)
+from vitseg.grid import _check_metric, _is_real, _make_valid
 
 __all__ = ["kde_map"]
 
 Kernel = Literal["quartic", "gaussian"]
 _KERNELS = ("quartic", "gaussian")
+#: Most cells of the output grid, of the kernel, and of the fine polygon grid (memory).
+MAX_CELLS = 50_000_000
+_VECTOR_TYPES = ("Point", "MultiPoint", "Polygon", "MultiPolygon")
+
+
+def _check_size(n_cells: float, what: str, fix: str) -> None:
+    if n_cells > MAX_CELLS:
+        raise ParamsError(f"{what} would have {n_cells:,.0f} cells (at most {MAX_CELLS:,}); {fix}")
 
 
 def _kernel(bandwidth_m: float, cell_size_m: float, kernel: str) -> np.ndarray[Any, Any]:
@@ -49,6 +64,15 @@ def _raster_events(da: xr.DataArray, value: int) -> tuple[np.ndarray[Any, Any], 
         da = da.squeeze("band", drop=True)
     if da.dims != ("y", "x"):
         raise DimensionError(f"raster must have dims ('y', 'x'); got {da.dims}")
+    if da.size == 0:
+        raise DimensionError(
+            f"raster has no pixels (shape {da.shape}); check the window or clip that made it"
+        )
+    if da.dtype.kind not in "biuf":
+        raise DimensionError(
+            f"raster must hold integer (or boolean) event codes, e.g. new_mining's uint8; got "
+            f"dtype {da.dtype}"
+        )
     t = da.rio.transform()
     area = pixel_area_m2(da)
     data = da.data
@@ -74,6 +98,10 @@ def _polygon_cells(polys: Any, bounds: tuple[float, ...], res: float) -> tuple[A
     x0, y0, x1, y1 = bounds
     nx = max(1, int(np.ceil((x1 - x0) / res)))
     ny = max(1, int(np.ceil((y1 - y0) / res)))
+    _check_size(
+        float(nx) * ny, "the fine grid that spreads polygon areas",
+        "use a smaller 'oversample' or larger cell_size_m, or pass tighter 'bounds'",
+    )  # fmt: skip
     t = from_origin(x0, y0 + ny * res, res, res)
     inside = rasterio.features.geometry_mask(
         list(polys.make_valid()), out_shape=(ny, nx), transform=t, invert=True
@@ -102,8 +130,9 @@ def kde_map(
     ----------
     source
         Either a raster mask ``(y, x)`` in a projected CRS whose pixels equal to ``value``
-        are events (e.g. :func:`vitseg.change.new_mining`), or a GeoDataFrame of points or
-        polygons (polygons become their representative points).
+        are events (e.g. :func:`vitseg.change.new_mining`; a boolean mask counts its True
+        pixels with ``value=1``), or a GeoDataFrame of points or polygons (polygons become
+        their representative points; invalid ones are repaired with ``make_valid``).
     bandwidth_m
         Kernel radius (quartic) or standard deviation (gaussian), metres.
     cell_size_m
@@ -116,7 +145,7 @@ def kde_map(
         Fig. 9); ``"area_ha"``: each event weighs its area in hectares, so the map is
         hectares per km².
     value
-        Raster value that marks an event.
+        Raster value that marks an event (an integer).
     crs
         Projected CRS for vector ``source`` (defaults to its own CRS when projected, else
         its estimated UTM zone). Ignored for rasters, which must already be projected.
@@ -124,7 +153,7 @@ def kde_map(
         ``(minx, miny, maxx, maxy)`` of the output grid in that CRS, to share one grid
         between years. Default: the events' bounds padded by the kernel's reach.
     oversample
-        Polygons with ``weight="area_ha"`` are rasterised on a grid ``oversample`` times
+        An integer >= 1. Polygons with ``weight="area_ha"`` are rasterised on a grid ``oversample`` times
         finer than the output (pixel centres inside the union of the polygons), so a large
         polygon spreads its area over the cells it covers instead of piling it on one point
         (overlaps are counted once). Points and ``weight="count"`` use one point per feature.
@@ -139,9 +168,17 @@ def kde_map(
     Raises
     ------
     ParamsError
-        Non-positive bandwidth/cell size, unknown kernel or weight, or empty bounds.
+        Bandwidth/cell size not finite numbers > 0, unknown kernel or weight, bounds that
+        are not four finite numbers with max > min, ``value`` or ``oversample`` not an
+        integer, or a grid or kernel of more than :data:`MAX_CELLS` cells.
     MissingCRSError, CRSMismatchError
-        The source has no CRS, or a raster source is geographic (reproject it first).
+        The source has no CRS, ``crs`` is not a valid CRS, or the CRS is geographic or
+        not in metres (reproject first).
+    VectorError
+        Vector events that are not points or polygons, or ``weight="area_ha"`` on events
+        without any polygon (points have no area).
+    DimensionError
+        A raster with no pixels, other dims than ``(y, x)`` or a non-numeric dtype.
 
     Examples
     --------
@@ -157,14 +194,35 @@ def kde_map(
     from rasterio.transform import from_origin
     from scipy.signal import fftconvolve
 
-    if not (bandwidth_m > 0 and cell_size_m > 0):
+    if not all(_is_real(v) and np.isfinite(v) and v > 0 for v in (bandwidth_m, cell_size_m)):
         raise ParamsError(
-            f"bandwidth_m and cell_size_m must be > 0; got {bandwidth_m}, {cell_size_m}"
+            f"bandwidth_m and cell_size_m must be > 0; got {bandwidth_m!r}, {cell_size_m!r} "
+            "(finite numbers of metres)"
         )
     if kernel not in _KERNELS:
         raise ParamsError(f"'kernel' must be one of {_KERNELS}; got {kernel!r}")
     if weight not in ("count", "area_ha"):
         raise ParamsError(f"'weight' must be 'count' or 'area_ha'; got {weight!r}")
+    reach_cells = (bandwidth_m if kernel == "quartic" else 3.0 * bandwidth_m) / cell_size_m
+    _check_size(
+        (2 * np.ceil(reach_cells) + 1) ** 2, f"the kernel (bandwidth_m={bandwidth_m!r} over "
+        f"cell_size_m={cell_size_m!r})", "use a larger cell_size_m or a smaller bandwidth_m",
+    )  # fmt: skip
+    for name, v in (("value", value), ("oversample", oversample)):
+        if not isinstance(v, (int, np.integer)) or isinstance(v, (bool, np.bool_)):
+            raise ParamsError(f"{name!r} must be an integer; got {v!r} ({type(v).__name__})")
+    if oversample < 1:
+        raise ParamsError(f"'oversample' must be >= 1; got {oversample}")
+    if bounds is not None:
+        try:
+            ok_bounds = len(bounds) == 4 and all(_is_real(b) and np.isfinite(b) for b in bounds)
+        except TypeError:
+            ok_bounds = False
+        if not ok_bounds:
+            raise ParamsError(
+                f"'bounds' must be four finite numbers (minx, miny, maxx, maxy) in the output "
+                f"CRS; got {bounds!r}"
+            )
 
     if isinstance(source, xr.DataArray):
         out_crs = source.rio.crs
@@ -176,28 +234,45 @@ def kde_map(
                 f"{out_crs}. Reproject it first: da.rio.reproject('EPSG:32630', "
                 "resampling=Resampling.nearest)."
             )
+        _check_metric(out_crs, "", "kde_map needs metres.")
         x, y, area_m2 = _raster_events(source, value)
         w = np.ones_like(x) if weight == "count" else area_m2 / 1e4
     elif isinstance(source, (gpd.GeoDataFrame, gpd.GeoSeries)):
         if source.crs is None:
             raise MissingCRSError("vector source has no CRS; set it with gdf.set_crs(...).")
         if crs is not None:
-            out_crs = pyproj.CRS.from_user_input(crs)
+            try:
+                out_crs = pyproj.CRS.from_user_input(crs)
+            except pyproj.exceptions.CRSError as exc:
+                raise MissingCRSError(
+                    f"crs {crs!r} is not a valid CRS; pass e.g. 'EPSG:32630'"
+                ) from exc
         elif source.crs.is_projected:
             out_crs = source.crs
         else:
             out_crs = source.estimate_utm_crs()
         if not pyproj.CRS.from_user_input(out_crs).is_projected:
             raise CRSMismatchError(f"'crs' must be projected (metres); got {out_crs}")
+        _check_metric(out_crs, "", "kde_map needs metres.")
         geom = source.geometry.to_crs(out_crs)
         geom = geom[~geom.is_empty & ~geom.values.isna()]  # GeoSeries.notna() warns on empties
+        bad = ~geom.geom_type.isin(_VECTOR_TYPES)
+        if bad.any():
+            raise VectorError(
+                f"kde_map takes points or polygons; {int(bad.sum())} of {len(geom)} events are "
+                f"{sorted(set(geom.geom_type[bad]))}. Buffer lines into polygons or drop them."
+            )
+        geom = _make_valid(geom)
+        if weight == "area_ha" and len(geom) and not geom.geom_type.isin(_VECTOR_TYPES[2:]).any():
+            raise VectorError(
+                f"weight='area_ha' needs polygons; the {len(geom)} events are "
+                f"{sorted(set(geom.geom_type))}, which have no area. Use weight='count'."
+            )
         pts = geom.representative_point()
         x, y = pts.x.to_numpy(), pts.y.to_numpy()
         w = np.ones_like(x) if weight == "count" else geom.area.to_numpy() / 1e4
         polys = geom[geom.geom_type.isin(["Polygon", "MultiPolygon"])]
         if weight == "area_ha" and len(polys):
-            if int(oversample) < 1:
-                raise ParamsError(f"'oversample' must be >= 1; got {oversample}")
             fine = cell_size_m / int(oversample)
             reach = bandwidth_m if kernel == "quartic" else 3.0 * bandwidth_m
             x0, y0, x1, y1 = polys.total_bounds if bounds is None else bounds
@@ -226,6 +301,10 @@ def kde_map(
         raise ParamsError(f"'bounds' must be (minx, miny, maxx, maxy) with max > min; got {bounds}")
     nx = max(1, int(np.ceil((maxx - minx) / cell_size_m)))
     ny = max(1, int(np.ceil((maxy - miny) / cell_size_m)))
+    _check_size(
+        float(nx) * ny, f"the density grid ({maxx - minx:.0f} x {maxy - miny:.0f} m)",
+        "use a larger cell_size_m or tighter 'bounds'",
+    )  # fmt: skip
     top = miny + ny * cell_size_m
     col = np.floor((x - minx) / cell_size_m).astype(int)
     row = np.floor((top - y) / cell_size_m).astype(int)

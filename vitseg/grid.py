@@ -12,9 +12,62 @@ from typing import Any
 
 import numpy as np
 
-from vitseg.errors import CRSMismatchError, MissingCRSError, VectorError, VitsegError
+from vitseg.errors import (
+    CRSMismatchError,
+    MissingCRSError,
+    ParamsError,
+    VectorError,
+    VitsegError,
+)
 
 __all__ = ["make_grid", "select_cells", "utm_crs_for"]
+
+#: Most cells :func:`make_grid` builds (beyond this the boxes alone need gigabytes).
+MAX_CELLS = 10_000_000
+_POLYGONAL = ("Polygon", "MultiPolygon")
+
+
+def _is_real(value: Any) -> bool:
+    """Tell whether ``value`` is an int/float/numpy number (not a bool, str or else)."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+        value, (bool, np.bool_)
+    )
+
+
+def _polygons(geoms: Any, what: str) -> Any:
+    """Non-empty geometries of ``geoms`` (a GeoSeries), repaired; refuses non-polygons."""
+    geoms = geoms[~(geoms.isna() | geoms.is_empty)]
+    bad = ~geoms.geom_type.isin(_POLYGONAL)
+    if bad.any():
+        types = sorted(set(geoms.geom_type[bad]))
+        raise VectorError(
+            f"{what} must hold polygons; {int(bad.sum())} of {len(geoms)} geometries are "
+            f"{types}. Buffer points or lines into polygons (gdf.buffer(metres)) or drop them."
+        )
+    if not np.isfinite(geoms.bounds.to_numpy()).all():
+        raise VectorError(
+            f"found NaN or infinite coordinates in {what} (after reprojection); check the layer's "
+            "CRS (lon/lat tagged as UTM, or the reverse) and its geometries"
+        )
+    return _make_valid(geoms)
+
+
+def _make_valid(geoms: Any) -> Any:
+    """Repair invalid geometries, keeping only the polygonal parts of repaired polygons."""
+    import shapely
+
+    invalid = ~geoms.is_valid
+    if not invalid.any():
+        return geoms
+    fixed = []  # a self-intersecting ring has a wrong area and unreliable predicates
+    for old, new in zip(geoms[invalid], shapely.make_valid(geoms[invalid].to_numpy()), strict=True):
+        if old.geom_type in _POLYGONAL and new.geom_type == "GeometryCollection":
+            parts = [p for p in shapely.get_parts(new) if p.geom_type in _POLYGONAL]
+            new = shapely.union_all(parts) if parts else old  # drop slivers' lines and points
+        fixed.append(new)
+    values = geoms.to_numpy()
+    values[invalid.to_numpy()] = fixed
+    return geoms.__class__(values, index=geoms.index, crs=geoms.crs, name=geoms.name)
 
 
 def utm_crs_for(bounds: Any) -> str:
@@ -38,6 +91,10 @@ def utm_crs_for(bounds: Any) -> str:
     ------
     MissingCRSError
         A GeoDataFrame without a CRS.
+    VectorError
+        A GeoDataFrame without any geometry.
+    ParamsError
+        ``bounds`` that are not four numbers.
     VitsegError
         Bounds outside longitude -180..180 / latitude -90..90, or a centre outside UTM's
         latitudes (80S-84N).
@@ -54,8 +111,23 @@ def utm_crs_for(bounds: Any) -> str:
             raise MissingCRSError(
                 "the AOI has no CRS; set it with gdf.set_crs('EPSG:4326') (or its real CRS)"
             )
+        geoms = bounds.geometry if hasattr(bounds, "geometry") else bounds
+        if bool((geoms.isna() | geoms.is_empty).all()):
+            raise VectorError(
+                f"the AOI has no geometry ({len(geoms)} features, all empty); pass a layer "
+                "with polygons"
+            )
         bounds = tuple(bounds.to_crs("EPSG:4326").total_bounds)
-    west, south, east, north = (float(v) for v in bounds)
+    try:
+        values = [float(v) for v in bounds]
+        if len(values) != 4 or any(isinstance(v, (str, bytes)) for v in bounds):
+            raise TypeError
+    except (TypeError, ValueError) as exc:
+        raise ParamsError(
+            f"bounds must be four numbers (west, south, east, north) in degrees, or a "
+            f"GeoDataFrame; got {bounds!r}"
+        ) from exc
+    west, south, east, north = values
     if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
         raise VitsegError(
             f"bounds must be (west, south, east, north) in degrees; got {tuple(bounds)}"
@@ -73,21 +145,24 @@ def utm_crs_for(bounds: Any) -> str:
     return f"EPSG:{crs.to_epsg()}"
 
 
-def _check_metric(crs: Any) -> Any:
+def _check_metric(
+    crs: Any,
+    what: str = "make_grid needs crs=...",
+    why: str = "square cells need a metric CRS. Use a UTM zone, e.g. "
+    "vitseg.grid.utm_crs_for(aoi) -> 'EPSG:32630' for Ghana west of 0° E.",
+) -> Any:
     from pyproj import CRS
 
     if crs is None:
-        raise MissingCRSError("make_grid needs crs=..., a metric CRS such as 'EPSG:32630'")
+        raise MissingCRSError(f"{what}, a metric CRS such as 'EPSG:32630'")
     try:
         out = CRS.from_user_input(crs)
     except Exception as exc:
         raise MissingCRSError(f"crs {crs!r} is not a valid CRS; pass e.g. 'EPSG:32630'") from exc
+    if not isinstance(crs, (str, int)):
+        crs = out.to_string()  # a CRS object's repr spans many lines
     if out.is_geographic:
-        raise CRSMismatchError(
-            f"crs {crs!r} is geographic (degrees); square cells need a metric CRS. "
-            "Use a UTM zone, e.g. vitseg.grid.utm_crs_for(aoi) -> 'EPSG:32630' for Ghana west "
-            "of 0° E."
-        )
+        raise CRSMismatchError(f"crs {crs!r} is geographic (degrees); {why}")
     unit = out.axis_info[0].unit_name if out.axis_info else "metre"
     if unit not in ("metre", "meter", "m"):
         raise CRSMismatchError(f"crs {crs!r} has axis unit {unit!r}; expected metres")
@@ -122,9 +197,15 @@ def make_grid(aoi: Any, cell_size_m: float, *, crs: Any, clip: bool = False) -> 
     MissingCRSError
         ``aoi`` has no CRS, or ``crs`` is missing/invalid.
     CRSMismatchError
-        ``crs`` is geographic (degrees).
+        ``crs`` is geographic (degrees) or not in metres.
     VectorError
-        ``aoi`` is empty or ``cell_size_m`` is not positive.
+        ``aoi`` is not a GeoDataFrame/GeoSeries, is empty or holds points or lines;
+        ``cell_size_m`` is not a finite positive number, or would make more than
+        :data:`MAX_CELLS` cells.
+
+    Notes
+    -----
+    Invalid (self-intersecting) AOI polygons are repaired with ``make_valid`` first.
 
     Examples
     --------
@@ -137,22 +218,33 @@ def make_grid(aoi: Any, cell_size_m: float, *, crs: Any, clip: bool = False) -> 
     import geopandas as gpd
 
     target = _check_metric(crs)
-    if not cell_size_m or cell_size_m <= 0 or not math.isfinite(cell_size_m):
+    if not _is_real(cell_size_m) or not math.isfinite(cell_size_m) or cell_size_m <= 0:
         raise VectorError(f"cell_size_m must be a positive number of metres; got {cell_size_m!r}")
-    if getattr(aoi, "crs", None) is None:
+    if not isinstance(aoi, (gpd.GeoDataFrame, gpd.GeoSeries)):
+        raise VectorError(
+            f"aoi must be a GeoDataFrame or GeoSeries; got {type(aoi).__name__}. Wrap shapes "
+            "with gpd.GeoDataFrame(geometry=[...], crs='EPSG:4326')."
+        )
+    if aoi.crs is None:
         raise MissingCRSError(
             "the AOI has no CRS; set it with aoi.set_crs('EPSG:4326') (or its real CRS)"
         )
-    geoms = aoi.to_crs(target).geometry if hasattr(aoi, "geometry") else aoi.to_crs(target)
+    geoms = aoi.to_crs(target).geometry
     geoms = geoms[~(geoms.is_empty | geoms.isna())]
     if len(geoms) == 0:
         raise VectorError("the AOI has no geometry; pass a GeoDataFrame with polygons")
-    union = geoms.union_all()
+    union = _polygons(geoms, "the AOI").union_all()
     minx, miny, maxx, maxy = union.bounds
     s = float(cell_size_m)
     c0, c1 = math.floor(minx / s), math.ceil(maxx / s)
     r0, r1 = math.floor(miny / s), math.ceil(maxy / s)
     c1, r1 = max(c1, c0 + 1), max(r1, r0 + 1)
+    if (c1 - c0) * (r1 - r0) > MAX_CELLS:
+        raise VectorError(
+            f"cell_size_m={cell_size_m!r} over an AOI of {maxx - minx:.0f} x {maxy - miny:.0f} m "
+            f"would make {(c1 - c0) * (r1 - r0):,} cells (at most {MAX_CELLS:,}); use a larger "
+            "cell_size_m or a smaller AOI"
+        )
     import shapely
 
     xs = np.arange(c0, c1) * s
@@ -197,8 +289,17 @@ def select_cells(grid: Any, labels: Any, *, min_area_m2: float = 0.0) -> Any:
     ------
     MissingCRSError
         ``grid`` or ``labels`` has no CRS.
+    CRSMismatchError
+        ``grid`` is not in a metric CRS (areas would be in square degrees).
     VectorError
-        ``labels`` is empty.
+        ``grid`` is not a :func:`make_grid` layer; ``labels`` is empty or holds points or
+        lines.
+    ParamsError
+        ``min_area_m2`` is not a finite number >= 0.
+
+    Notes
+    -----
+    Invalid (self-intersecting) label polygons are repaired with ``make_valid`` first.
 
     Examples
     --------
@@ -212,16 +313,37 @@ def select_cells(grid: Any, labels: Any, *, min_area_m2: float = 0.0) -> Any:
     """
     import geopandas as gpd
 
-    if getattr(grid, "crs", None) is None:
+    if not isinstance(grid, gpd.GeoDataFrame) or "cell_id" not in grid.columns:
+        got = list(grid.columns) if isinstance(grid, gpd.GeoDataFrame) else type(grid).__name__
+        raise VectorError(
+            f"grid must be a GeoDataFrame with a 'cell_id' column, as made by "
+            f"vitseg.grid.make_grid; got {got}"
+        )
+    if grid.crs is None:
         raise MissingCRSError("the grid has no CRS; build it with vitseg.grid.make_grid")
-    if getattr(labels, "crs", None) is None:
+    _check_metric(
+        grid.crs,
+        "select_cells needs a grid in a metric CRS",
+        "label areas would be in square degrees. Build the grid with vitseg.grid.make_grid.",
+    )
+    if not isinstance(labels, (gpd.GeoDataFrame, gpd.GeoSeries)):
+        raise VectorError(
+            f"labels must be a GeoDataFrame or GeoSeries; got {type(labels).__name__}"
+        )
+    if labels.crs is None:
         raise MissingCRSError(
             "the label polygons have no CRS; set it with labels.set_crs('EPSG:4326')"
         )
-    geoms = labels.to_crs(grid.crs).geometry if hasattr(labels, "geometry") else labels
+    if not _is_real(min_area_m2) or not math.isfinite(min_area_m2) or min_area_m2 < 0:
+        raise ParamsError(
+            f"min_area_m2 must be a finite number of square metres >= 0 (0 keeps every "
+            f"labelled cell); got {min_area_m2!r}"
+        )
+    geoms = labels.to_crs(grid.crs).geometry
     geoms = geoms[~(geoms.is_empty | geoms.isna())]
     if len(geoms) == 0:
         raise VectorError("no label polygons to select cells with")
+    geoms = _polygons(geoms, "labels")
     dissolved = gpd.GeoDataFrame(geometry=[geoms.union_all()], crs=grid.crs)
     polys = gpd.GeoDataFrame(geometry=list(geoms), crs=grid.crs)
     pairs = gpd.sjoin(grid[["geometry"]], polys, predicate="intersects", how="inner")

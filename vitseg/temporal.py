@@ -21,12 +21,61 @@ import rioxarray  # registers the .rio accessor
 import xarray as xr
 
 from vitseg.constants import IGNORE_INDEX
-from vitseg.errors import CRSMismatchError, DimensionError, GridMismatchError, MissingCRSError
+from vitseg.errors import (
+    CRSMismatchError,
+    DimensionError,
+    GridMismatchError,
+    LabelError,
+    MissingCRSError,
+    ParamsError,
+)
 from vitseg.predict import classify
 
 __all__ = ["ensemble", "mosaic"]
 
 _ = rioxarray
+
+#: Slack on the [0, 1] range of probabilities (float32 softmax round-off).
+_PROB_TOL = 1e-3
+
+
+def _check_nodata(nodata: Any, n_classes: int | None = None) -> int:
+    """``nodata`` as an int in 0..255 that is not a class code ``0..n_classes-1``."""
+    if (
+        not isinstance(nodata, (int, np.integer))
+        or isinstance(nodata, (bool, np.bool_))
+        or not 0 <= nodata <= 255
+    ):
+        raise ParamsError(
+            f"nodata must be an integer in 0..255 (class maps are uint8); got {nodata!r}"
+        )
+    if n_classes is not None and nodata < n_classes:
+        raise ParamsError(
+            f"nodata={nodata} is also the code of class {nodata} (codes 0..{n_classes - 1}); "
+            f"never-observed pixels would read as that class. Use e.g. nodata=255"
+        )
+    return int(nodata)
+
+
+def _check_probs_block(block: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """Refuse finite values outside [0, 1] (logits, percentages); pass the block through."""
+    fin = block[np.isfinite(block)]
+    if fin.size and (fin.min() < -_PROB_TOL or fin.max() > 1 + _PROB_TOL):
+        raise DimensionError(
+            f"probs must hold probabilities in [0, 1] (NaN = no data); got values from "
+            f"{float(fin.min()):.3g} to {float(fin.max()):.3g}. Logits? Apply a softmax over "
+            "'class' first; percentages? Divide by 100."
+        )
+    return block
+
+
+def _check_class_dim(probs: xr.DataArray, name: str) -> None:
+    n = probs.sizes["class"]
+    if not 1 <= n <= 255:
+        raise DimensionError(
+            f"{name} has {n} classes along 'class'; a class map (uint8, 255 = no data) holds "
+            "1..255 classes"
+        )
 
 
 def ensemble(
@@ -62,7 +111,15 @@ def ensemble(
     Raises
     ------
     DimensionError
-        If ``probs`` lacks ``dim`` or ``class``, or ``valid`` does not match.
+        If ``probs`` is not a float DataArray with ``dim`` and 1..255 ``class`` entries,
+        holds values outside [0, 1] (at once for numpy, at compute for dask), or
+        ``valid`` is not a boolean DataArray of the same shape without ``class``.
+    ParamsError
+        ``nodata`` is not an integer in 0..255, or is a class code.
+
+    Notes
+    -----
+    +/-inf in ``probs`` is no data, like NaN.
 
     Examples
     --------
@@ -75,18 +132,47 @@ def ensemble(
     >>> out["class_map"].values.ravel().tolist(), out["valid_count"].values.ravel().tolist()
     ([0], [2])
     """
+    import dask.array
+
+    if not isinstance(probs, xr.DataArray):
+        raise DimensionError(
+            f"probs must be an xarray.DataArray ({dim!r}, 'class', 'y', 'x'); got "
+            f"{type(probs).__name__}"
+        )
     if dim not in probs.dims or "class" not in probs.dims:
         raise DimensionError(
             f"probs must have dims ({dim!r}, 'class', 'y', 'x'); got {tuple(probs.dims)}"
         )
-    ok = probs.notnull().all("class")
+    if probs.dtype.kind != "f":
+        raise DimensionError(
+            f"probs must hold float probabilities (NaN = no data); got dtype {probs.dtype}. "
+            "Class codes? Ensemble the probabilities of vitseg.predict.predict_cube instead."
+        )
+    _check_class_dim(probs, "probs")
+    nodata = _check_nodata(nodata, probs.sizes["class"])
+    if isinstance(probs.data, dask.array.Array):  # checked when computed: no eager compute
+        probs = probs.copy(data=probs.data.map_blocks(_check_probs_block, dtype=probs.dtype))
+    else:
+        _check_probs_block(np.asarray(probs.values))
+    ok = np.isfinite(probs).all("class")  # NaN and inf are no data
     if valid is not None:
+        if not isinstance(valid, xr.DataArray):
+            raise DimensionError(
+                f"valid must be a boolean xarray.DataArray {tuple(ok.dims)}; got "
+                f"{type(valid).__name__}"
+            )
         if set(valid.dims) != set(ok.dims):
             raise DimensionError(
                 f"valid must have dims {tuple(ok.dims)} (no 'class'); got {tuple(valid.dims)}"
             )
         if valid.dtype != bool:
             raise DimensionError(f"valid must be boolean (True = observed); got {valid.dtype}")
+        wrong = {d: (valid.sizes[d], ok.sizes[d]) for d in ok.dims if valid.sizes[d] != ok.sizes[d]}
+        if wrong:
+            raise DimensionError(
+                f"valid and probs differ in size along {wrong} (valid, probs); make valid "
+                "from the same cube, e.g. ~cloud_mask(cube)"
+            )
         ok = ok & valid
     count = ok.sum(dim)  # eq 3
     total = probs.where(ok).sum(dim, skipna=True)  # numerator of eq 2
@@ -111,6 +197,13 @@ def _grid(arr: xr.DataArray) -> tuple[float, float, float, float, int, int]:
     x, y = np.asarray(arr["x"].values, float), np.asarray(arr["y"].values, float)
     if x.size < 2 or y.size < 2:
         raise GridMismatchError(f"maps need at least 2x2 pixels to define a grid; got {arr.shape}")
+    for name, c in (("x", x), ("y", y)):
+        step = np.diff(c)
+        if not np.isfinite(c).all() or step[0] == 0 or not np.allclose(step, step[0], rtol=1e-6):
+            raise GridMismatchError(
+                f"a map's {name} coordinates are not a regular grid (finite, evenly spaced, "
+                f"no repeats): {c[:4].tolist()}...; resample it with rio.reproject(...) first"
+            )
     return float(x[0]), float(x[1] - x[0]), float(y[0]), float(y[1] - y[0]), y.size, x.size
 
 
@@ -147,12 +240,22 @@ def mosaic(
     CRSMismatchError
         If the maps' CRSs differ.
     GridMismatchError
-        If pixel sizes differ or grids are not aligned (resample with
-        ``rio.reproject_match`` first).
+        If pixel sizes differ, grids are not aligned (resample with
+        ``rio.reproject_match`` first) or coordinates are not evenly spaced.
     MissingCRSError
         If a map has no CRS.
     DimensionError
-        If the dims do not suit ``method``.
+        If ``maps`` is not a list of DataArrays, or dims or dtypes do not suit ``method``
+        (class codes must be integer or float, probabilities float).
+    LabelError
+        A float class map holds non-integer values (at once for numpy, at compute for dask).
+    ParamsError
+        ``nodata`` is not an integer in 0..255.
+
+    Notes
+    -----
+    Class codes that are NaN, +/-inf, ``nodata`` or outside ``0..255`` (they would wrap in
+    ``uint8``) are no data; for ``"mean_prob"`` +/-inf is no data like NaN.
 
     Examples
     --------
@@ -164,10 +267,19 @@ def mosaic(
     >>> m.values.tolist()
     [[0, 2, 0], [1, 0, 0]]
     """
+    if isinstance(maps, xr.DataArray) or not isinstance(maps, Sequence):
+        raise DimensionError(
+            f"maps must be a list of DataArrays; got a {type(maps).__name__}. For one map "
+            "write mosaic([m])."
+        )
     if len(maps) == 0:
         raise DimensionError("mosaic needs at least one map; got an empty list")
     if method not in {"max_class", "mean_prob"}:
         raise DimensionError(f"method must be one of {{'max_class', 'mean_prob'}}; got {method!r}")
+    nodata = _check_nodata(nodata)
+    for i, m in enumerate(maps):
+        if not isinstance(m, xr.DataArray):
+            raise DimensionError(f"map {i} must be an xarray.DataArray; got {type(m).__name__}")
     crs = maps[0].rio.crs
     for i, m in enumerate(maps):
         if m.rio.crs is None:
@@ -181,13 +293,24 @@ def mosaic(
     for i, m in enumerate(maps):
         if method == "max_class":
             if "class" in m.dims:
+                if m.dtype.kind != "f":
+                    raise DimensionError(f"map {i} has a 'class' dim but dtype {m.dtype}; "
+                                         "probabilities are float")  # fmt: skip
+                _check_class_dim(m, f"map {i}")
                 m = classify(m, nodata=nodata)[0]
             if m.dims != ("y", "x"):
                 raise DimensionError(f"map {i} must be (y, x) class codes; got {tuple(m.dims)}")
-        elif tuple(m.dims) != ("class", "y", "x"):
-            raise DimensionError(
-                f"'mean_prob' needs (class, y, x) probabilities; map {i} has {tuple(m.dims)}"
-            )
+            m = _class_codes(m, nodata, f"map {i}")
+        else:
+            if tuple(m.dims) != ("class", "y", "x"):
+                raise DimensionError(
+                    f"'mean_prob' needs (class, y, x) probabilities; map {i} has {tuple(m.dims)}"
+                )
+            if m.dtype.kind != "f":
+                raise DimensionError(
+                    f"'mean_prob' needs float probabilities; map {i} has dtype {m.dtype}"
+                )
+            m = m.where(np.isfinite(m))  # inf is no data, like NaN
         prepared.append(m)
     x0, dx, y0, dy, _, _ = _grid(prepared[0])
     grids = [_grid(m) for m in prepared]
@@ -216,7 +339,7 @@ def mosaic(
     placed = []
     for m, (gx, _, gy, _, h, w) in zip(prepared, grids, strict=True):
         c0, r0 = round((gx - left) / dx), round((gy - top) / dy)
-        fill: Any = nodata if method == "max_class" else np.nan
+        fill: Any = -1 if method == "max_class" else np.nan  # -1: no data (codes are int16)
         m2 = m.drop_vars([c for c in m.coords if c not in m.dims])
         padded = m2.pad(
             {"y": (r0, height - r0 - h), "x": (c0, width - c0 - w)}, constant_values=fill
@@ -224,10 +347,55 @@ def mosaic(
         placed.append(padded.assign_coords(y=ys, x=xs))
     stack = xr.concat(placed, dim="map", join="override")
     if method == "max_class":
-        codes = stack.astype("int16").where(stack != nodata, -1).max("map")
+        codes = stack.max("map")
         out = codes.where(codes >= 0, nodata).astype("uint8")
         out.attrs = {"long_name": "class", "mosaic": "maximum class code in overlaps"}
     else:
         out = stack.mean("map", skipna=True).astype("float32")
         out.attrs = {"long_name": "mean probability", "mosaic": "probability average"}
     return out.rio.write_crs(crs)
+
+
+def _codes_block(arr: np.ndarray[Any, Any], *, nodata: int, name: str) -> np.ndarray[Any, Any]:
+    """int16 class codes 0..255 of a block, -1 where no data; refuses fractions."""
+    if arr.dtype.kind == "f":
+        valid = np.isfinite(arr)
+        frac = valid & (arr != np.floor(np.where(valid, arr, 0)))
+        if frac.any():
+            raise LabelError(
+                f"{name} holds {int(frac.sum())} non-integer class values, e.g. "
+                f"{np.unique(arr[frac])[:5].tolist()}; a class map holds integer codes (NaN = "
+                "no data). Probabilities? Pass them with their 'class' dim; never round codes."
+            )
+    else:
+        valid = np.ones(arr.shape, dtype=bool)
+    valid &= (arr >= 0) & (arr <= 255) & (arr != nodata)  # compared in the input dtype
+    out = np.full(arr.shape, -1, dtype="int16")
+    out[valid] = arr[valid]
+    return out
+
+
+def _class_codes(m: xr.DataArray, nodata: int, name: str) -> xr.DataArray:
+    """Class codes of ``m`` as int16 (-1 = no data), lazily for dask."""
+    import functools
+
+    import dask.array
+
+    if m.dtype.kind not in "iuf":
+        raise DimensionError(
+            f"{name} must hold integer class codes ({nodata} = no data); got dtype {m.dtype}."
+            + (
+                " A boolean mask is not a class map: convert it, e.g. "
+                f"xr.where(mask, 0, {nodata}).astype('uint8')."
+                if m.dtype == bool
+                else ""
+            )
+        )
+    func = functools.partial(_codes_block, nodata=nodata, name=name)
+    data = m.data
+    codes: Any = (
+        data.map_blocks(func, dtype="int16")
+        if isinstance(data, dask.array.Array)
+        else func(np.asarray(data))
+    )
+    return m.copy(data=codes)
