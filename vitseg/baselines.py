@@ -24,7 +24,13 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from vitseg.constants import CLASSES, IGNORE_INDEX
-from vitseg.errors import BandError, DimensionError, LabelError, ParamsError
+from vitseg.errors import (
+    BandError,
+    DimensionError,
+    LabelError,
+    MissingFileError,
+    ParamsError,
+)
 
 __all__ = [
     "SpectralAngleMapper",
@@ -42,6 +48,50 @@ __all__ = [
 Array = np.ndarray[Any, Any]
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+        value, (bool, np.bool_)
+    )
+
+
+def _count(name: str, value: Any, *, minimum: int = 1, none: bool = True) -> int | None:
+    """``value`` as an int >= ``minimum`` (or None); NaN, fractions and strings refused."""
+    if value is None and none:
+        return None
+    if not _is_number(value) or not np.isfinite(value) or value != int(value) or value < minimum:
+        raise ParamsError(
+            f"{name} must be an integer >= {minimum}{' or None' if none else ''}; got {value!r}"
+        )
+    return int(value)
+
+
+def _real(name: str, arr: Any) -> Array:
+    out = np.asarray(arr)
+    if out.dtype.kind not in "iuf":
+        raise DimensionError(
+            f"{name} must hold real numbers (reflectance); got dtype {out.dtype}. Convert it, "
+            "e.g. .astype('float32')"
+        )
+    return np.asarray(out, dtype=np.float64)
+
+
+def _whole_codes(name: str, arr: Any, ignore_index: int) -> Array:
+    """Integer class codes of ``arr``: NaN becomes ``ignore_index``; fractions are refused."""
+    a = np.asarray(arr)
+    if a.dtype.kind not in "biuf":
+        raise DimensionError(f"{name} must hold integer class codes; got dtype {a.dtype}")
+    if a.dtype.kind == "f":
+        nan = np.isnan(a)
+        bad = ~nan & (~np.isfinite(a) | (a != np.round(a)))
+        if bad.any():
+            raise LabelError(
+                f"{name} holds {int(bad.sum())} values that are not whole class codes, e.g. "
+                f"{np.unique(a[bad])[:3].tolist()}; codes are never rounded (NaN = no data)"
+            )
+        a = np.where(nan, ignore_index, a)
+    return np.asarray(a, dtype=np.int64)
+
+
 def spectral_angles(X: Array, references: Array) -> Array:
     """Angle in radians between each spectrum of ``X`` and each reference spectrum.
 
@@ -56,7 +106,13 @@ def spectral_angles(X: Array, references: Array) -> Array:
     -------
     numpy.ndarray
         ``(n_pixels, n_classes)`` float64 angles in ``[0, pi]``. A zero spectrum (no
-        direction) gets ``pi / 2`` against every reference.
+        direction) gets ``pi / 2`` against every reference; a spectrum with a NaN or
+        infinite band gets NaN (no data, never a valid angle).
+
+    Raises
+    ------
+    DimensionError
+        Not 2-D, different band counts, or not real numbers.
 
     Examples
     --------
@@ -65,8 +121,23 @@ def spectral_angles(X: Array, references: Array) -> Array:
     >>> np.round(np.degrees(a), 6).tolist()
     [[45.0, 90.0]]
     """
-    x = np.asarray(X, dtype=np.float64)
-    r = np.asarray(references, dtype=np.float64)
+    x, r = _real("X", X), _real("references", references)
+    if x.ndim != 2 or r.ndim != 2 or x.shape[1] != r.shape[1]:
+        raise DimensionError(
+            f"X must be (n_pixels, n_bands) and references (n_classes, n_bands) with the same "
+            f"bands; got shapes {x.shape} and {r.shape}"
+        )
+    bad_x = np.asarray(~np.isfinite(x).all(axis=1), dtype=bool)
+    bad_r = np.asarray(~np.isfinite(r).all(axis=1), dtype=bool)
+    # Scale each spectrum by its largest |value| (angles do not change) so huge values
+    # do not overflow the norms.
+    with np.errstate(invalid="ignore"):
+        x = np.where(bad_x[:, None], 0.0, x)
+        r = np.where(bad_r[:, None], 0.0, r)
+        sx = np.max(np.abs(x), axis=1, keepdims=True, initial=0.0)
+        sr = np.max(np.abs(r), axis=1, keepdims=True, initial=0.0)
+        x = x / np.where(sx > 0, sx, 1.0)
+        r = r / np.where(sr > 0, sr, 1.0)
     norm_x = np.linalg.norm(x, axis=1)[:, None]
     norm_r = np.linalg.norm(r, axis=1)[None, :]
     denom = norm_x * norm_r
@@ -74,6 +145,8 @@ def spectral_angles(X: Array, references: Array) -> Array:
     with np.errstate(invalid="ignore", divide="ignore"):
         cos = np.where(denom > 0, dot / np.where(denom > 0, denom, 1.0), 0.0)
     out: Array = np.arccos(np.clip(cos, -1.0, 1.0))
+    out[bad_x, :] = np.nan
+    out[:, bad_r] = np.nan
     return out
 
 
@@ -134,12 +207,19 @@ class SpectralAngleMapper(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         if self.reference_spectra is None:
             refs = np.stack([X[y_idx == k].mean(axis=0) for k in range(len(self.classes_))])
         else:
-            refs = np.asarray(self.reference_spectra, dtype=np.float64)
+            refs = _real("'reference_spectra'", self.reference_spectra)
             expected = (len(self.classes_), X.shape[1])
             if refs.shape != expected:
                 raise DimensionError(
                     f"'reference_spectra' must have shape (n_classes, n_bands) = {expected}; "
                     f"got {refs.shape}. Give one row per class, in sorted label order."
+                )
+            bad = ~np.isfinite(refs).all(axis=1) | ~(np.abs(refs) > 0).any(axis=1)
+            if bad.any():
+                raise ParamsError(
+                    f"'reference_spectra' rows {np.flatnonzero(bad).tolist()} (classes "
+                    f"{self.classes_[bad].tolist()}) hold NaN/inf or only zeros; a reference "
+                    "spectrum needs finite values and a direction"
                 )
         self.reference_spectra_ = refs
         return self
@@ -195,6 +275,7 @@ def make_random_forest(
     """
     from sklearn.ensemble import RandomForestClassifier
 
+    n_estimators = _count("n_estimators", n_estimators, none=False)  # type: ignore[assignment]
     return RandomForestClassifier(
         n_estimators=n_estimators, random_state=random_state, n_jobs=n_jobs, **kw
     )
@@ -244,6 +325,13 @@ def make_mlp(
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    max_iter = _count("max_iter", max_iter, none=False)  # type: ignore[assignment]
+    sizes = tuple(hidden_layer_sizes) if isinstance(hidden_layer_sizes, Sequence) else None
+    if sizes is None or not all(_is_number(v) and v == int(v) and v >= 1 for v in sizes):
+        raise ParamsError(
+            f"hidden_layer_sizes must be a tuple of layer widths >= 1, e.g. (10, 5); got "
+            f"{hidden_layer_sizes!r}"
+        )
     mlp = MLPClassifier(
         hidden_layer_sizes=hidden_layer_sizes,
         activation=activation,
@@ -257,11 +345,16 @@ def make_mlp(
 
 
 def _label_value(label: Hashable, y: Array, classes: Sequence[str]) -> Any:
-    """Map a class name to its code when ``y`` holds integer codes."""
-    if isinstance(label, str) and np.issubdtype(y.dtype, np.integer):
+    """Map a class name to its code when ``y`` holds (integer or whole float) codes."""
+    if isinstance(label, str) and y.dtype.kind in "iuf":
         if label not in classes:
             raise LabelError(f"unknown class {label!r}; expected one of {list(classes)}")
         return classes.index(label)
+    if isinstance(label, str) and label not in classes and not np.any(y == label):
+        raise LabelError(
+            f"unknown class {label!r}: neither in classes {list(classes)} nor among the labels "
+            f"{np.unique(y)[:10].tolist()}"
+        )
     return label
 
 
@@ -319,10 +412,15 @@ def rebalance(
     y = np.asarray(y)
     if X.shape[0] != y.shape[0]:
         raise DimensionError(f"X has {X.shape[0]} rows but y has {y.shape[0]} labels")
-    if max_ratio <= 0:
-        raise ParamsError(f"'max_ratio' must be > 0; got {max_ratio!r}")
+    if not _is_number(max_ratio) or not np.isfinite(max_ratio) or max_ratio <= 0:
+        raise ParamsError(f"'max_ratio' must be a finite number > 0; got {max_ratio!r}")
     maj = _label_value(majority, y, classes)
     mino = _label_value(minority, y, classes)
+    if maj == mino:
+        raise ParamsError(
+            f"majority and minority are the same class ({majority!r}, {minority!r}); "
+            "nothing would be rebalanced"
+        )
     n_min = int(np.sum(y == mino))
     if n_min == 0:
         raise LabelError(
@@ -375,8 +473,27 @@ def search_hyperparameters(
     sklearn.model_selection.GridSearchCV
         Fitted; ``best_estimator_`` is refitted on all of ``X``.
     """
+    from sklearn.metrics import get_scorer_names
     from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
+    n_splits = _count("n_splits", n_splits, minimum=2, none=False)  # type: ignore[assignment]
+    _, per_class = np.unique(np.asarray(y), return_counts=True)
+    if per_class.size and n_splits > per_class.min():
+        raise ParamsError(
+            f"n_splits={n_splits} folds need >= {n_splits} pixels of every class; the rarest "
+            f"class has {int(per_class.min())}. Use fewer folds or sample more pixels"
+        )
+    bad = [k for k, v in dict(param_grid).items() if isinstance(v, str) or np.ndim(v) != 1]
+    if bad:
+        raise ParamsError(
+            f"param_grid values must be lists of candidates; {bad} are not, e.g. "
+            f"{{'max_depth': [None, 20]}}"
+        )
+    if scoring not in get_scorer_names():
+        raise ParamsError(
+            f"unknown scoring {scoring!r}; use a scikit-learn scorer name such as "
+            "'balanced_accuracy', 'f1_macro' or 'accuracy'"
+        )
     cv = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
     search = GridSearchCV(
         estimator, dict(param_grid), cv=cv, scoring=scoring, n_jobs=n_jobs, refit=True
@@ -387,6 +504,7 @@ def search_hyperparameters(
 def _as_chw(image: Any, bands: Sequence[str] | None) -> Array:
     """Return a ``(band, y, x)`` float array from a DataArray, array or GeoTIFF path."""
     if isinstance(image, (str, os.PathLike)):
+        _check_file(image, "image")
         da = rioxarray.open_rasterio(image, masked=True)
         names = da.attrs.get("long_name")
         if isinstance(names, (tuple, list)) and len(names) == da.sizes["band"]:
@@ -403,17 +521,29 @@ def _as_chw(image: Any, bands: Sequence[str] | None) -> Array:
                 )
             image = image.sel(band=list(bands))
         image = image.transpose("band", "y", "x")
-        return np.asarray(image.values, dtype=np.float32)
-    arr = np.asarray(image, dtype=np.float32)
-    if arr.ndim != 3:
-        raise DimensionError(f"image must be (band, y, x); got shape {arr.shape}")
-    return arr
+        image = image.values
+    arr = np.asarray(image)
+    if arr.dtype.kind not in "iuf":
+        raise DimensionError(
+            f"image must hold real numbers (reflectance); got dtype {arr.dtype}. Convert it, "
+            "e.g. image.astype('float32')"
+        )
+    if arr.ndim != 3 or arr.shape[0] == 0:
+        raise DimensionError(f"image must be (band, y, x) with >= 1 band; got shape {arr.shape}")
+    return np.asarray(arr, dtype=np.float32)
+
+
+def _check_file(path: Any, what: str) -> None:
+    if not os.path.isfile(path):
+        state = "is a folder" if os.path.isdir(path) else "does not exist"
+        raise MissingFileError(f"{what} {str(path)!r} {state}; give a GeoTIFF chip file")
 
 
 def _as_mask(mask: Any) -> Array:
     if isinstance(mask, (str, os.PathLike)):
         import rasterio
 
+        _check_file(mask, "mask")
         with rasterio.open(mask) as src:
             return np.asarray(src.read(1))
     arr = np.asarray(mask.values if isinstance(mask, xr.DataArray) else mask)
@@ -464,9 +594,15 @@ def sample_pixels(
     Raises
     ------
     DimensionError
-        Unequal numbers of images and masks, or image and mask shapes differ.
+        Unequal numbers of images and masks, shapes that differ, images with no band
+        or not of real numbers.
     LabelError
-        No labelled pixel at all.
+        No labelled pixel at all, or mask values that are not whole codes in 0..255
+        (NaN in a float mask is no data).
+    ParamsError
+        ``n_per_class`` or ``max_pixels`` not an integer >= 1.
+    MissingFileError
+        A path that does not exist or is a folder.
 
     Examples
     --------
@@ -479,6 +615,8 @@ def sample_pixels(
     """
     if len(images) != len(masks):
         raise DimensionError(f"got {len(images)} images but {len(masks)} masks")
+    n_per_class = _count("n_per_class", n_per_class)
+    max_pixels = _count("max_pixels", max_pixels)
     xs: list[Array] = []
     ys: list[Array] = []
     for i, (image, mask) in enumerate(zip(images, masks, strict=True)):
@@ -487,7 +625,14 @@ def sample_pixels(
         if arr.shape[1:] != lab.shape:
             raise DimensionError(f"image {i} is {arr.shape[1:]} pixels but its mask is {lab.shape}")
         flat = arr.reshape(arr.shape[0], -1).T
-        labels = lab.reshape(-1).astype(np.int64)
+        labels = _whole_codes(f"mask {i}", lab, ignore_index).reshape(-1)
+        wrong = (labels != ignore_index) & ((labels < 0) | (labels > 255))
+        if wrong.any():
+            raise LabelError(
+                f"mask {i} holds values outside 0..255, e.g. "
+                f"{np.unique(labels[wrong])[:3].tolist()}; class codes are uint8 "
+                f"({ignore_index} = no data). Recode the mask"
+            )
         ok = (labels != ignore_index) & np.all(np.isfinite(flat), axis=1)
         xs.append(flat[ok])
         ys.append(labels[ok])
@@ -569,9 +714,12 @@ def predict_scene(
     Raises
     ------
     DimensionError
-        No ``band`` dimension.
+        No ``band`` dimension, or a cube that is not real numbers.
     BandError
         Requested bands are missing.
+    ParamsError
+        An unfitted estimator, ``batch_pixels`` < 1, classes that do not fit ``dtype``,
+        or a ``nodata`` that ``dtype`` cannot hold or that is also a class.
 
     Examples
     --------
@@ -581,8 +729,36 @@ def predict_scene(
     >>> predict_scene(sam, cube).values.tolist()
     [[0, 255]]
     """
+    if not isinstance(cube, xr.DataArray):
+        raise DimensionError(f"cube must be an xarray.DataArray; got {type(cube).__name__}")
     if "band" not in cube.dims:
         raise DimensionError(f"cube needs a 'band' dimension; got dims {cube.dims}")
+    if cube.dtype.kind not in "iuf":
+        raise DimensionError(f"cube must hold real numbers (reflectance); got dtype {cube.dtype}")
+    batch_pixels = _count("batch_pixels", batch_pixels, none=False)  # type: ignore[assignment]
+    out_dtype = np.dtype(dtype)
+    if not hasattr(estimator, "predict") or not hasattr(estimator, "classes_"):
+        raise ParamsError(
+            f"estimator must be a fitted classifier (call fit(X, y) first); got "
+            f"{type(estimator).__name__} without classes_"
+        )
+    codes = np.asarray(estimator.classes_)
+    if out_dtype.kind in "iu":
+        info = np.iinfo(out_dtype)
+        fits = codes.dtype.kind in "iu" and (codes.size == 0 or (
+            codes.min() >= info.min and codes.max() <= info.max))  # fmt: skip
+        if not fits:
+            raise ParamsError(
+                f"the estimator's classes {codes[:5].tolist()} do not fit dtype {out_dtype} "
+                "(they would wrap); train on integer codes 0..254 or pass a wider dtype"
+            )
+        if not (_is_number(nodata) and nodata == int(nodata) and info.min <= nodata <= info.max):
+            raise ParamsError(f"nodata must be an integer that {out_dtype} holds; got {nodata!r}")
+    if np.isin(nodata, codes).any():
+        raise ParamsError(
+            f"nodata={nodata!r} is also a class the estimator predicts ({codes.tolist()}); "
+            "no-data pixels would read as that class. Use e.g. nodata=255"
+        )
     if bands is not None:
         have = cube["band"].values.tolist() if "band" in cube.coords else []
         missing = [b for b in bands if b not in have]
@@ -656,12 +832,23 @@ def tile_scores(
     >>> s["mine_class_accuracy"], s["mine_iou"], s["mean_class_accuracy"]
     (0.5, 0.5, 0.8333333333333334)
     """
-    t = np.asarray(truth).reshape(-1).astype(np.int64)
-    p = np.asarray(pred).reshape(-1).astype(np.int64)
-    if t.shape != p.shape:
-        raise DimensionError(f"truth has {t.size} pixels but prediction has {p.size}")
+    if np.shape(truth) != np.shape(pred):
+        raise DimensionError(
+            f"truth {np.shape(truth)} and prediction {np.shape(pred)} must have the same shape"
+        )
+    if mine_class not in classes:
+        raise LabelError(f"mine_class {mine_class!r} is not one of the classes {list(classes)}")
+    t = _whole_codes("truth", truth, ignore_index).reshape(-1)
+    p = _whole_codes("prediction", pred, ignore_index).reshape(-1)
     k = len(classes)
-    ok = (t != ignore_index) & (p != ignore_index) & (t >= 0) & (t < k) & (p >= 0) & (p < k)
+    for name, a in (("truth", t), ("prediction", p)):
+        wrong = (a != ignore_index) & ((a < 0) | (a >= k))
+        if wrong.any():
+            raise LabelError(
+                f"{name} holds codes {np.unique(a[wrong])[:5].tolist()} outside 0..{k - 1} "
+                f"and {ignore_index}; they would be skipped silently. Check classes="
+            )
+    ok = (t != ignore_index) & (p != ignore_index)
     cm = np.bincount(t[ok] * k + p[ok], minlength=k * k).reshape(k, k).astype(np.float64)
     tp = np.diag(cm)
     ref = cm.sum(axis=1)
@@ -715,8 +902,21 @@ def benchmark_table(
     [1.0, 1.0, 1.0, 1.0]
     """
     rows = []
+    if not isinstance(results, Mapping) or not all(
+        isinstance(v, Mapping) for v in results.values()
+    ):
+        raise ParamsError(
+            "results must be {classifier: {tile: (truth, prediction)}}; got "
+            f"{type(results).__name__}"
+        )
     for clf, tiles in results.items():
-        for tile, (truth, pred) in tiles.items():
+        for tile, pair in tiles.items():
+            if not isinstance(pair, tuple | list) or len(pair) != 2:
+                raise ParamsError(
+                    f"results[{clf!r}][{tile!r}] must be a (truth, prediction) pair; got "
+                    f"{type(pair).__name__}"
+                )
+            truth, pred = pair
             scores = tile_scores(truth, pred, classes=classes, ignore_index=ignore_index)
             rows.append({"classifier": clf, "tile": tile, **scores})
     cols = ["classifier", "tile", "mean_class_accuracy", "mine_class_accuracy"]

@@ -249,6 +249,14 @@ class ChipFolder:
                 f"chip folder {self.root} has no index.csv with a 'split' column; "
                 "pass split=None or write the folder with vitseg.tiles.write_tiles"
             )
+        ok = isinstance(split, str) or (
+            isinstance(split, Sequence | set | frozenset) and all(isinstance(v, str) for v in split)
+        )
+        if not ok:
+            raise ParamsError(
+                f"split must be a split name or a list of them, e.g. 'train' or ['train', "
+                f"'val']; got {split!r}"
+            )
         wanted = {split} if isinstance(split, str) else set(split)
         known = set(self.index["split"].dropna().astype(str))
         # a standard split may be empty (a small run without test tiles); another name
@@ -269,10 +277,20 @@ class ChipFolder:
             index=self.index.iloc[sel].reset_index(drop=True),
         )
 
+    def _check_i(self, i: Any) -> int:
+        n = len(self.ids)
+        if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not -n <= i < n:
+            raise ParamsError(
+                f"chip index must be an integer in 0..{n - 1} (negative counts from the end) "
+                f"for the {n} chips of {self.root}; got {i!r}"
+            )
+        return int(i)
+
     def read_image(self, i: int) -> np.ndarray[Any, Any]:
         """Image ``i`` as float32 ``(band, y, x)``, file no-data as NaN."""
         import rasterio
 
+        i = self._check_i(i)
         try:
             with rasterio.open(self.image_paths[i]) as src:
                 arr = src.read(out_dtype="float32")
@@ -296,6 +314,7 @@ class ChipFolder:
         """
         import rasterio
 
+        i = self._check_i(i)
         try:
             with rasterio.open(self.mask_paths[i]) as src:
                 raw = src.read(1)
@@ -380,6 +399,27 @@ def load_chip_folder(
     Traceback (most recent call last):
     vitseg.errors.LabelError: no image files ...
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise ParamsError(f"chip folder must be a path (str or pathlib.Path); got {path!r}")
+    if not callable(mask_name):
+        raise ParamsError(
+            f"mask_name must be a function from an image stem to a mask stem, e.g. "
+            f"lambda s: s.replace('IMG_', 'MASK_'); got {mask_name!r}"
+        )
+    if not isinstance(pattern, str) or not pattern or os.path.isabs(pattern):
+        raise ParamsError(f"pattern must be a relative file glob such as '*.tif'; got {pattern!r}")
+    if mask_values is not None and not isinstance(mask_values, Mapping):
+        raise ParamsError(
+            f"mask_values must be a mapping {{file value: class code}}, e.g. {{0: 2, 255: 0}}; "
+            f"got {type(mask_values).__name__}"
+        )
+    if band_names is not None:
+        names = list(band_names) if not isinstance(band_names, str) else None
+        if names is None or not all(isinstance(b, str) and b for b in names):
+            raise BandError(f"band_names must be a list of band names (str); got {band_names!r}")
+        if len(set(names)) != len(names):
+            dup = sorted({b for b in names if names.count(b) > 1})
+            raise BandError(f"band_names {names} repeats {dup}; give each band its own name")
     root = Path(path)
     if root.is_file():
         raise MissingFileError(
@@ -389,6 +429,11 @@ def load_chip_folder(
         raise MissingFileError(f"chip folder {root} does not exist")
     mapping = _check_mask_mapping(mask_values) if mask_values is not None else None
     img_dir, mask_dir = root / images, root / masks
+    if os.path.normpath(img_dir) == os.path.normpath(mask_dir):
+        raise LabelError(
+            f"images={images!r} and masks={masks!r} are the same folder {img_dir}; every "
+            "image would be read as its own mask. Give the two sub-folders"
+        )
     for sub, what in ((img_dir, "images"), (mask_dir, "masks")):
         if not _inside(sub, root):
             raise LabelError(
@@ -416,7 +461,12 @@ def load_chip_folder(
     counts: dict[int | float, int] = {}
     nodata_counts: dict[int | float, int] = {}
     for img in img_paths:
-        mpath = mask_dir / (mask_name(img.stem) + img.suffix)
+        stem = mask_name(img.stem)
+        if not isinstance(stem, str) or not stem:
+            raise ParamsError(
+                f"mask_name({img.stem!r}) returned {stem!r}; it must return a mask file stem (str)"
+            )
+        mpath = mask_dir / (stem + img.suffix)
         if not _inside(mpath, mask_dir):
             raise LabelError(
                 f"mask_name maps image {img.name} to {mpath}, outside the mask folder "

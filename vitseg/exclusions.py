@@ -20,7 +20,14 @@ import pandas as pd
 import rioxarray  # registers the .rio accessor
 import xarray as xr
 
-from vitseg.errors import DimensionError, MissingCRSError, ParamsError, VectorError
+from vitseg.errors import (
+    DimensionError,
+    GridMismatchError,
+    MissingCRSError,
+    MissingFileError,
+    ParamsError,
+    VectorError,
+)
 
 __all__ = [
     "apply_exclusions",
@@ -40,7 +47,19 @@ def _read_layer(name: str, layer: LayerLike) -> Any:
     import geopandas as gpd
 
     if isinstance(layer, (str, os.PathLike)):
-        layer = gpd.read_file(layer)
+        path = layer
+        if not os.path.isfile(path):
+            what = "is a folder" if os.path.isdir(path) else "does not exist"
+            raise MissingFileError(
+                f"exclusion layer {name!r}: {str(path)!r} {what}; give a polygon file "
+                "(.gpkg, .geojson, .shp)"
+            )
+        try:
+            layer = gpd.read_file(path)
+        except Exception as err:  # pyogrio raises DataSourceError and friends
+            raise VectorError(
+                f"exclusion layer {name!r}: cannot read {str(path)!r} as a vector file ({err})"
+            ) from err
     if isinstance(layer, gpd.GeoSeries):
         layer = gpd.GeoDataFrame(geometry=layer)
     if not isinstance(layer, gpd.GeoDataFrame):
@@ -58,7 +77,52 @@ def _read_layer(name: str, layer: LayerLike) -> Any:
             f"exclusion layer {name!r} must hold polygons; it has {sorted(geom_types)}. "
             "Buffer lines or points first (e.g. a coastline with buffer_m=5000)."
         )
+    import shapely
+
+    geoms = layer.geometry.dropna()
+    bad = [i for i, g in zip(geoms.index, geoms.values, strict=True)
+           if not np.isfinite(shapely.get_coordinates(g)).all()]  # fmt: skip
+    if bad:
+        raise VectorError(
+            f"exclusion layer {name!r} has {len(bad)} geometries with NaN or infinite "
+            f"coordinates (rows {bad[:5]}); they would exclude nothing. Fix or drop them."
+        )
     return layer
+
+
+def _check_grid(like: Any, what: str = "like") -> None:
+    """Refuse templates that are not a regular, non-empty (y, x) grid with a CRS."""
+    if not isinstance(like, xr.DataArray):
+        raise DimensionError(
+            f"{what} must be an xarray.DataArray with 'y' and 'x' dims; got {type(like).__name__}"
+        )
+    if "y" not in like.dims or "x" not in like.dims:
+        raise DimensionError(f"{what} must have 'y' and 'x' dims; got {tuple(like.dims)}")
+    if like.rio.crs is None:
+        raise MissingCRSError(f"{what} has no CRS; set it with {what}.rio.write_crs('EPSG:32630')")
+    for dim in ("y", "x"):
+        if like.sizes[dim] == 0:
+            raise DimensionError(
+                f"{what} has no pixels along {dim!r} (shape {dict(like.sizes)}); check the "
+                "window or clip that made it"
+            )
+        if like.sizes[dim] > 2:
+            step = np.diff(np.asarray(like[dim].values, dtype="float64"))
+            if not np.allclose(step, step[0], rtol=1e-6, atol=0.0):
+                raise DimensionError(
+                    f"{what} has unevenly spaced {dim!r} coordinates (steps "
+                    f"{np.unique(step)[:3].tolist()}); exclusions need a regular grid"
+                )
+
+
+def _buffer_value(name: str, value: Any) -> float:
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    if not ok or not np.isfinite(value) or value < 0:
+        raise ParamsError(
+            f"buffer_m of exclusion layer {name!r} must be a finite number of metres >= 0; "
+            f"got {value!r}"
+        )
+    return float(value)
 
 
 def _prepare(layer: Any, crs: Any, buffer_m: float) -> list[Any]:
@@ -146,9 +210,13 @@ def exclusion_layers(
     MissingCRSError
         If ``like`` or a layer has no CRS.
     VectorError
-        If a layer is not polygons or cannot be read.
+        If a layer is not polygons, has NaN/inf coordinates or cannot be read.
+    MissingFileError
+        A layer path that does not exist or is a folder.
     DimensionError
-        If ``like`` has no ``y``/``x`` dims.
+        If ``like`` has no ``y``/``x`` dims, no pixels or an irregular grid.
+    ParamsError
+        ``buffer_m`` NaN, infinite or negative, or naming a layer not in ``layers``.
 
     Examples
     --------
@@ -161,13 +229,25 @@ def exclusion_layers(
     >>> int(exclusion_layers(like, {"lakes": lake}).sum())
     4
     """
-    if "y" not in like.dims or "x" not in like.dims:
-        raise DimensionError(f"like must have 'y' and 'x' dims; got {tuple(like.dims)}")
-    if like.rio.crs is None:
-        raise MissingCRSError("like has no CRS; set it with like.rio.write_crs('EPSG:32630')")
+    _check_grid(like)
+    if isinstance(layers, (str, os.PathLike)) or not isinstance(layers, Mapping | Sequence):
+        raise ParamsError(
+            f"layers must be a mapping {{name: GeoDataFrame or path}} or a list of them; got "
+            f"{type(layers).__name__} {str(layers)!r}. Wrap one file: {{'lakes': path}}"
+        )
     named = dict(layers) if isinstance(layers, Mapping) else {
         f"layer_{i}": layer for i, layer in enumerate(layers)
     }  # fmt: skip
+    if isinstance(buffer_m, Mapping):
+        unknown = sorted(set(buffer_m) - set(named), key=str)
+        if unknown:
+            raise ParamsError(
+                f"buffer_m names layers {unknown} that are not among the layers "
+                f"{list(named)}; their buffers would be ignored. Fix the names."
+            )
+        buffers = {k: _buffer_value(k, buffer_m.get(k, 0.0)) for k in named}
+    else:
+        buffers = {k: _buffer_value(k, buffer_m) for k in named}
     from pyproj import CRS
 
     crs = CRS.from_user_input(like.rio.crs)
@@ -185,8 +265,7 @@ def exclusion_layers(
     )  # fmt: skip
     planes = []
     for name, layer in named.items():
-        buf = buffer_m.get(name, 0.0) if isinstance(buffer_m, Mapping) else buffer_m
-        geoms = _prepare(_read_layer(name, layer), crs, float(buf))
+        geoms = _prepare(_read_layer(name, layer), crs, buffers[name])
         planes.append(
             template.map_blocks(
                 _rasterize_block,
@@ -237,6 +316,16 @@ def apply_exclusions(
 ) -> xr.DataArray:
     """Set excluded pixels to no-data: NaN for floats, ``nodata`` (default 255) for integers.
 
+    Raises
+    ------
+    DimensionError
+        ``mask`` not boolean, or ``arr`` not a DataArray of numbers (bool, str).
+    GridMismatchError
+        ``mask`` and ``arr`` of different sizes or coordinates.
+    ParamsError
+        A ``nodata`` that ``arr``'s dtype cannot hold (256 or -1 in uint8, NaN or 1.5 in
+        integers): it would wrap onto a class code.
+
     Examples
     --------
     >>> import numpy as np, xarray as xr
@@ -245,12 +334,46 @@ def apply_exclusions(
     >>> apply_exclusions(a, m).values.tolist()
     [[255, 2]]
     """
+    if not isinstance(arr, xr.DataArray):
+        raise DimensionError(f"arr must be an xarray.DataArray; got {type(arr).__name__}")
     if mask.dtype != bool:
         raise DimensionError(f"mask must be boolean (True = excluded); got dtype {mask.dtype}")
+    if arr.dtype.kind not in "iuf":
+        raise DimensionError(
+            f"arr must hold numbers (class codes or floats); got dtype {arr.dtype}. A boolean "
+            "map has no no-data value: convert it first, e.g. arr.astype('uint8')"
+        )
+    if isinstance(mask, xr.DataArray):
+        for dim in set(mask.dims) & set(arr.dims):
+            same = mask.sizes[dim] == arr.sizes[dim] and (
+                dim not in mask.coords
+                or dim not in arr.coords
+                or np.array_equal(mask[dim].values, arr[dim].values)
+            )
+            if not same:
+                raise GridMismatchError(
+                    f"mask and arr differ along {dim!r} (sizes {mask.sizes[dim]} and "
+                    f"{arr.sizes[dim]}, or shifted coordinates); build the mask on arr's grid "
+                    "with exclusion_mask(arr, ...)"
+                )
+    if nodata is not None:
+        ok = isinstance(nodata, (int, float, np.integer, np.floating)) and not isinstance(
+            nodata, bool
+        )
+        if arr.dtype.kind in "iu":
+            info = np.iinfo(arr.dtype)
+            ok = ok and float(nodata).is_integer() and info.min <= nodata <= info.max
+        if not ok:
+            raise ParamsError(
+                f"nodata must be a number that {arr.dtype} holds exactly (e.g. 255 for uint8 "
+                f"class codes); got {nodata!r}, which would wrap or be truncated"
+            )
     if np.issubdtype(arr.dtype, np.floating):
         out = arr.where(~mask, np.nan if nodata is None else nodata)
     else:
         fill = 255 if nodata is None else nodata
+        if fill > np.iinfo(arr.dtype).max:
+            raise ParamsError(f"arr is {arr.dtype}, which cannot hold nodata 255; pass nodata=")
         out = arr.where(~mask, fill).astype(arr.dtype)
     out.attrs = dict(arr.attrs)
     return out.rio.write_crs(arr.rio.crs) if arr.rio.crs is not None else out
@@ -284,8 +407,23 @@ def coastal_strip(buffer_m: float, *, crs: Any = "EPSG:32630") -> Any:
 
     from vitseg.io import data_path
 
-    if not (np.isfinite(buffer_m) and buffer_m > 0):
+    ok = isinstance(buffer_m, (int, float, np.integer, np.floating)) and not isinstance(
+        buffer_m, bool
+    )
+    if not (ok and np.isfinite(buffer_m) and buffer_m > 0):
         raise ParamsError(f"'buffer_m' of the coastal strip must be a number > 0; got {buffer_m!r}")
+    from pyproj import CRS
+    from pyproj.exceptions import CRSError
+
+    try:
+        metric = CRS.from_user_input(crs)
+    except CRSError as err:
+        raise ParamsError(f"crs {crs!r} is not a CRS pyproj knows ({err})") from err
+    if not (metric.is_projected and _metre_units(metric)):
+        raise ParamsError(
+            f"crs must be a projected CRS in metres (the buffer is drawn in it); got {crs!r}. "
+            "Use e.g. 'EPSG:32630'."
+        )
     countries = gpd.read_file(data_path("ne_10m_ghana_and_neighbours.geojson")).to_crs(crs)
     ghana = countries.loc[countries["iso_a3"] == "GHA", "geometry"].union_all()
     neighbours = countries.loc[countries["iso_a3"] != "GHA", "geometry"].union_all()
@@ -315,8 +453,7 @@ def pixel_area_ha(like: xr.DataArray) -> xr.DataArray:
     """
     from vitseg.change import pixel_area_m2
 
-    if like.rio.crs is None:
-        raise MissingCRSError("like has no CRS; set it with like.rio.write_crs('EPSG:32630')")
+    _check_grid(like)
     area = pixel_area_m2(like) / 1e4
     return xr.DataArray(area, dims=("y",), coords={"y": like["y"]}, attrs={"units": "ha"})
 
@@ -335,8 +472,17 @@ def exclusion_report(layers: xr.DataArray) -> pd.DataFrame:
         Columns ``layer``, ``pixels``, ``hectares``, ``percent`` (of the grid); the
         last row, ``all layers``, counts the union once (layers may overlap).
     """
-    if tuple(layers.dims) != ("layer", "y", "x"):
-        raise DimensionError(f"layers must be (layer, y, x); got {tuple(layers.dims)}")
+    if not isinstance(layers, xr.DataArray) or tuple(layers.dims) != ("layer", "y", "x"):
+        dims = getattr(layers, "dims", type(layers).__name__)
+        raise DimensionError(
+            f"layers must be the (layer, y, x) DataArray of exclusion_layers; got {dims}"
+        )
+    if layers.dtype != bool:
+        raise DimensionError(
+            f"layers must be boolean (True = excluded); got dtype {layers.dtype}, whose sums "
+            "would not count pixels. Use exclusion_layers(...)"
+        )
+    _check_grid(layers, "layers")
     area = pixel_area_ha(layers)
     union = layers.any("layer")
     per_pix = layers.sum(("y", "x"))

@@ -34,6 +34,8 @@ _POLYGONAL = ("Polygon", "MultiPolygon")
 
 
 def _check_path(path: str | os.PathLike[str], what: str) -> Path:
+    if not isinstance(path, (str, os.PathLike)):
+        raise ParamsError(f"{what} must be a path (str or pathlib.Path); got {path!r}")
     p = Path(path)
     if p.is_dir():
         raise MissingFileError(
@@ -102,6 +104,21 @@ def _require_crs(gdf: gpd.GeoDataFrame, name: str) -> None:
         )
 
 
+def _check_finite_coords(gdf: gpd.GeoDataFrame, name: str) -> None:
+    """Refuse geometries with NaN or infinite coordinates (GEOS cannot handle them)."""
+    import shapely
+
+    geoms = np.asarray(gdf.geometry.values, dtype=object)
+    coords = [shapely.get_coordinates(g) for g in geoms]
+    bad = [i for i, c in enumerate(coords) if c.size and not np.isfinite(c).all()]
+    if bad:
+        raise VectorError(
+            f"{name} has {len(bad)} of {len(geoms)} geometries with NaN or infinite coordinates "
+            f"(rows {bad[:5]}); fix or drop them, e.g. in QGIS (Vector > Geometry Tools > "
+            "Check Validity)"
+        )
+
+
 def _polygonal_part(geom: Any) -> Any:
     """Return the polygonal part of a geometry (make_valid may also return lines, points)."""
     import shapely
@@ -121,6 +138,7 @@ def _clean_polygons(gdf: gpd.GeoDataFrame, name: str, *, stacklevel: int = 3) ->
 
     keep = ~(gdf.geometry.isna() | gdf.geometry.is_empty)
     gdf = gdf[keep]
+    _check_finite_coords(gdf, name)
     kinds = gdf.geometry.geom_type
     other = ~kinds.isin([*_POLYGONAL, "GeometryCollection"])
     if other.any():
@@ -169,6 +187,11 @@ def _value_key(value: Any) -> str:
 def _class_lookup(
     class_map: Mapping[Any, str | None] | None, classes: Sequence[str]
 ) -> dict[str, str | None]:
+    if class_map is not None and not isinstance(class_map, Mapping):
+        raise ParamsError(
+            f"class_map must be a mapping {{file value: vitseg class}}, e.g. "
+            f"{{'galamsey': 'mines'}}; got {type(class_map).__name__} {class_map!r}"
+        )
     lower = {c.lower(): c for c in classes}
     lookup: dict[str, str | None] = {}
     bad = []
@@ -355,6 +378,11 @@ def area_labels(
     (GeoDataFrame, dict)
         The labels (``class`` column of vitseg classes) and ``{area: extent}``.
     """
+    if not isinstance(areas, Mapping):
+        raise ParamsError(
+            f"areas must be a mapping {{area name: lon/lat geometry}} (vitseg.aoi.run_areas); "
+            f"got {type(areas).__name__}"
+        )
     polys = read_labels(labels_file, class_column=class_column, class_map=class_map or None)
     extents = {
         name: labelled_extent(labels_file, extent_file=extent_file or None, area=geom)
@@ -380,6 +408,9 @@ def labelled_extent(
     ------
     LabelError
         No extent file, no ``extent`` layer and no ``area``.
+    ParamsError, VectorError
+        ``area`` is not a shapely geometry, not a non-empty polygon, or not in lon/lat
+        degrees (projected coordinates would be read as degrees).
 
     Examples
     --------
@@ -399,7 +430,35 @@ def labelled_extent(
             f"{p.name} has no 'extent' layer and no labelled extent was given: pass "
             "labels_extent_file (the area the labellers covered) or the run's area"
         )
-    return gpd.GeoDataFrame(geometry=[area], crs="EPSG:4326")
+    return gpd.GeoDataFrame(geometry=[_check_area(area)], crs="EPSG:4326")
+
+
+def _check_area(area: Any) -> Any:
+    """Refuse an ``area`` that is not a non-empty lon/lat polygon."""
+    import shapely
+
+    if not isinstance(area, shapely.Geometry):
+        raise ParamsError(
+            f"area must be a shapely polygon in lon/lat (EPSG:4326), e.g. from "
+            f"vitseg.aoi.run_areas; got {type(area).__name__} {area!r}"
+        )
+    if area.is_empty or area.geom_type not in _POLYGONAL:
+        raise VectorError(
+            f"area must be a non-empty Polygon or MultiPolygon in lon/lat; got "
+            f"{'an empty ' if area.is_empty else 'a '}{area.geom_type}"
+        )
+    minx, miny, maxx, maxy = area.bounds
+    if not (np.isfinite(area.bounds).all() and -180 <= minx and maxx <= 180):
+        raise VectorError(
+            f"area bounds {tuple(round(v, 3) for v in area.bounds)} are not lon/lat degrees "
+            "(or not finite); give the area in EPSG:4326, e.g. gdf.to_crs(4326).union_all()"
+        )
+    if not (-90 <= miny and maxy <= 90):
+        raise VectorError(
+            f"area bounds {tuple(round(v, 3) for v in area.bounds)} are not lon/lat degrees; "
+            "give the area in EPSG:4326, e.g. gdf.to_crs(4326).union_all()"
+        )
+    return area
 
 
 def read_extent(path: str | os.PathLike[str], *, layer: str | None = None) -> gpd.GeoDataFrame:

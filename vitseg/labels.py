@@ -30,9 +30,18 @@ import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 
 from vitseg.constants import BINARY_CLASSES, CLASSES, IGNORE_INDEX
-from vitseg.errors import DimensionError, LabelError, MissingCRSError, VectorError
+from vitseg.errors import (
+    DimensionError,
+    GridMismatchError,
+    LabelError,
+    MissingCRSError,
+    ParamsError,
+    VectorError,
+)
 from vitseg.labelfiles import (
+    _check_finite_coords,
     _clean_polygons,
+    _polygonal_part,
     _require_crs,
     area_labels,
     labelled_extent,
@@ -68,6 +77,22 @@ def _check_like(like: xr.DataArray) -> None:
         raise MissingCRSError(
             "template 'like' has no CRS; set it with like.rio.write_crs('EPSG:32630')"
         )
+    for dim in ("y", "x"):
+        n = like.sizes[dim]
+        if n < 2 or dim not in like.coords:
+            raise DimensionError(
+                f"template 'like' has {n} pixel(s) along {dim!r}"
+                f"{'' if dim in like.coords else ' and no coordinates'}; a grid needs >= 2 "
+                "pixels with coordinates along y and x to fix its pixel size. Check the "
+                "window or clip that made it."
+            )
+        step = np.diff(np.asarray(like[dim].values, dtype="float64"))
+        if step[0] == 0 or not np.allclose(step, step[0], rtol=1e-6, atol=0.0):
+            raise DimensionError(
+                f"template 'like' has unevenly spaced {dim!r} coordinates (steps "
+                f"{np.unique(step)[:3].tolist()}); labels need a regular grid. Reproject it "
+                "first, e.g. like.rio.reproject(like.rio.crs, resolution=10)."
+            )
 
 
 def _repair(gdf: Any) -> Any:
@@ -105,9 +130,23 @@ def _warn_if_outside(gdf: Any, like: xr.DataArray) -> None:
         )
 
 
+def _check_classes(classes: Any) -> None:
+    if isinstance(classes, str) or len(set(classes)) != len(classes) or len(classes) == 0:
+        raise ParamsError(
+            f"'classes' must be a non-empty list of distinct class names (the index is the "
+            f"code), e.g. ('mines', 'built', 'vegetation'); got {classes!r}"
+        )
+
+
 def _class_codes(values: pd.Series, classes: Sequence[str], attribute: str) -> np.ndarray[Any, Any]:
     """Map a class column (names or integer codes) to integer codes in ``classes``."""
     lookup = {name: i for i, name in enumerate(classes)}
+    if pd.api.types.is_bool_dtype(values) or pd.api.types.is_complex_dtype(values):
+        raise LabelError(
+            f"column {attribute!r} holds {values.dtype} values; it needs class names "
+            f"{list(classes)} or integer codes 0..{len(classes) - 1}. Map it first, e.g. "
+            f"gdf[{attribute!r}] = gdf[{attribute!r}].map({{True: 'mines', False: 'vegetation'}})"
+        )
     if pd.api.types.is_numeric_dtype(values):
         arr = values.to_numpy()
         if np.issubdtype(arr.dtype, np.floating) and not np.all(np.mod(arr, 1) == 0):
@@ -208,6 +247,12 @@ def rasterize_labels(
         raise LabelError(f"'mode' must be one of {{'multiclass', 'binary'}}; got {mode!r}")
     if background is not None and background not in classes:
         raise LabelError(f"'background' must be one of {list(classes)} or None; got {background!r}")
+    _check_classes(classes)
+    if gdf is not None and not isinstance(gdf, gpd.GeoDataFrame):
+        raise VectorError(
+            f"labels must be a GeoDataFrame of polygons with a class column; got "
+            f"{type(gdf).__name__}. Read them with vitseg.labels.read_labels(path)."
+        )
     if gdf is None or len(gdf) == 0:
         raise VectorError(
             "label layer is empty (0 features); check the file and any filter applied to it"
@@ -231,7 +276,17 @@ def rasterize_labels(
             "or lines into polygons in a metric CRS (gdf.geometry.buffer(5)) or drop them: "
             "gdf[gdf.geom_type.isin(['Polygon', 'MultiPolygon'])]"
         )
+    _check_finite_coords(gdf[~(gdf.geometry.isna() | gdf.geometry.is_empty)], "label layer")
     gdf = _repair(gdf)
+    # a GeometryCollection burns its points and lines too: keep only its polygonal part
+    collections = (gdf.geometry.geom_type == "GeometryCollection").to_numpy()
+    if collections.any():
+        gdf = gdf.copy()
+        parts = [_polygonal_part(g) for g in gdf.geometry.values[collections]]
+        gdf.loc[collections, gdf.geometry.name] = gpd.GeoSeries(
+            parts, index=gdf.index[collections], crs=gdf.crs
+        )
+        gdf = gdf[~gdf.geometry.is_empty]
     if len(gdf) == 0:
         raise VectorError("label layer has only empty geometries; nothing to rasterise")
     codes = _class_codes(gdf[attribute], classes, attribute)
@@ -262,12 +317,28 @@ def rasterize_labels(
     )
     if nodata_mask is not None:
         mask = nodata_mask
+        if getattr(mask, "dtype", np.dtype(bool)).kind not in "bui":
+            raise DimensionError(
+                f"'nodata_mask' must be boolean (True = no data or cloud); got dtype "
+                f"{mask.dtype}. From probabilities or a float mask, threshold it first, e.g. "
+                "cloud_prob > 0.5."
+            )
+        if getattr(mask, "shape", None) != (ny, nx):
+            raise DimensionError(
+                f"'nodata_mask' must have shape {(ny, nx)} (the 'like' grid); got "
+                f"{getattr(mask, 'shape', None)}"
+            )
         if not isinstance(mask, xr.DataArray):
             mask = xr.DataArray(mask, dims=("y", "x"), coords=out.coords)
-        if mask.shape != (ny, nx):
-            raise DimensionError(
-                f"'nodata_mask' must have shape {(ny, nx)} (the 'like' grid); got {mask.shape}"
-            )
+        if set(mask.dims) != {"y", "x"}:
+            raise DimensionError(f"'nodata_mask' must have dims (y, x); got {mask.dims}")
+        mask = mask.transpose("y", "x")
+        for dim in ("y", "x"):
+            if dim in mask.coords and not np.allclose(mask[dim].values, out[dim].values):
+                raise GridMismatchError(
+                    f"'nodata_mask' has other {dim!r} coordinates than 'like' (same shape, "
+                    "shifted grid); build it from the same cube as 'like'"
+                )
         mask = mask.assign_coords(y=out["y"], x=out["x"])
         out = xr.where(mask.astype(bool), np.uint8(IGNORE_INDEX), out).astype("uint8")
         out.name = "labels"
@@ -285,6 +356,24 @@ def _label_array(labels: Any) -> Any:
             f"labels must be an array with at least 2 dims (y, x); got {type(labels).__name__}"
         )
     return data
+
+
+def _codes(data: Any) -> Any:
+    """Integer codes of a label array (numpy or dask, lazily).
+
+    NaN becomes ``IGNORE_INDEX`` (no data); fractions and infinities become -1, so that
+    they are reported with negative codes and never truncated onto a class.
+    """
+    kind = np.dtype(data.dtype).kind
+    if kind not in "biuf":
+        raise DimensionError(
+            f"labels must hold integer class codes (uint8, {IGNORE_INDEX} = no data); got "
+            f"dtype {data.dtype}"
+        )
+    if kind == "f":
+        whole = np.isfinite(data) & (data == np.round(data))
+        data = np.where(np.isnan(data), IGNORE_INDEX, np.where(whole, data, -1))
+    return data.astype("int64")
 
 
 def _bincount(values: Any, minlength: int) -> np.ndarray[Any, Any]:
@@ -325,15 +414,19 @@ def class_distribution(labels: Any, *, classes: Sequence[str] | None = None) -> 
     """
     if classes is None:
         classes = tuple(getattr(labels, "attrs", {}).get("classes", CLASSES))
-    data = _label_array(labels).ravel().astype("int64")
-    counts = _bincount(data, 256)
+    _check_classes(classes)
+    data = _codes(_label_array(labels).ravel())
+    # bin 0: negative or non-whole values; bins 1..256: codes 0..255; bin 257: above 255
+    counts = _bincount(np.clip(data, -1, 256) + 1, 258)
     n = len(classes)
-    bad = [int(v) for v in np.flatnonzero(counts) if v >= n and v != IGNORE_INDEX]
+    bad: list[Any] = [int(v) for v in np.flatnonzero(counts[1:257]) if v >= n and v != 255]
+    bad += ["above 255"] * bool(counts[257]) + ["negative or not whole"] * bool(counts[0])
     if bad:
         raise LabelError(
             f"labels hold codes {bad} outside 0..{n - 1} and {IGNORE_INDEX}; "
-            f"classes given: {list(classes)}"
+            f"classes given: {list(classes)}. Labels are never rounded (NaN = no data)."
         )
+    counts = counts[1:257]
     pixels = counts[:n]
     total = int(pixels.sum())
     frac = pixels / total if total else np.full(n, np.nan)
@@ -390,7 +483,13 @@ def cooccurrence(
     """
     if classes is None:
         classes = tuple(getattr(labels, "attrs", {}).get("classes", CLASSES))
-    data = _label_array(labels)
+    _check_classes(classes)
+    data = _codes(_label_array(labels))
+    ok = len(tuple(offset)) == 2 and all(
+        isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in offset
+    )
+    if not ok:
+        raise ParamsError(f"offset must be two integers (dy, dx) in pixels; got {offset!r}")
     dy, dx = (int(v) for v in offset)
     ny, nx = data.shape[-2], data.shape[-1]
     if abs(dy) >= ny or abs(dx) >= nx:
@@ -400,17 +499,17 @@ def cooccurrence(
         return (slice(0, n - d), slice(d, n)) if d >= 0 else (slice(-d, n), slice(0, n + d))
 
     (ry0, ry1), (rx0, rx1) = _sl(dy, ny), _sl(dx, nx)
-    first = data[..., ry0, rx0].astype("int64")
-    second = data[..., ry1, rx1].astype("int64")
+    first = data[..., ry0, rx0]
+    second = data[..., ry1, rx1]
     n = len(classes)
     valid = (first != IGNORE_INDEX) & (second != IGNORE_INDEX)
-    bad_first = (first >= n) & valid
-    bad_second = (second >= n) & valid
+    bad_first = ((first >= n) | (first < 0)) & valid
+    bad_second = ((second >= n) | (second < 0)) & valid
     n_bad = bad_first.sum() + bad_second.sum()
     if int(n_bad):
         raise LabelError(
-            f"labels hold codes outside 0..{n - 1} and {IGNORE_INDEX}; classes given: "
-            f"{list(classes)}"
+            f"labels hold codes outside 0..{n - 1} and {IGNORE_INDEX} (negative, too large or "
+            f"not whole; never rounded); classes given: {list(classes)}"
         )
     # Invalid pairs go to an overflow bin (n * n) that is dropped: no boolean indexing,
     # so dask arrays keep known chunks.

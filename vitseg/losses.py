@@ -23,15 +23,17 @@ name        loss
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from vitseg.constants import IGNORE_INDEX
-from vitseg.errors import DimensionError, ParamsError
+from vitseg.errors import DimensionError, LabelError, ParamsError
 
 __all__ = ["LOSSES", "SegmentationLoss", "create_loss"]
 
@@ -40,6 +42,11 @@ GALLWEY_WEIGHTS = (1.0, 1.0, 0.5)
 
 
 def _check(logits: torch.Tensor, target: torch.Tensor) -> None:
+    if not isinstance(logits, torch.Tensor) or not isinstance(target, torch.Tensor):
+        raise DimensionError(
+            f"logits and targets must be torch tensors; got {type(logits).__name__} and "
+            f"{type(target).__name__}. Convert with torch.as_tensor(...)"
+        )
     if logits.ndim != 4 or target.ndim != 3 or logits.shape[0] != target.shape[0]:
         raise DimensionError(
             "expected logits (N, K, H, W) and integer targets (N, H, W); got "
@@ -67,6 +74,29 @@ def _probs_onehot(
     onehot = F.one_hot(safe, k).permute(0, 3, 1, 2).to(probs.dtype)
     mask = valid.unsqueeze(1).to(probs.dtype)
     return probs * mask, onehot * mask, valid
+
+
+def _number(name: str, value: Any) -> float:
+    """Return ``value`` as a finite float >= 0 (NaN makes every loss NaN, < 0 inverts it)."""
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    if not ok or not math.isfinite(value) or value < 0:
+        raise ParamsError(f"{name} must be a finite number >= 0; got {value!r}")
+    return float(value)
+
+
+def _weights(weight: Any) -> torch.Tensor:
+    ok = isinstance(weight, (Sequence, np.ndarray, torch.Tensor)) and not isinstance(weight, str)
+    values = [v.item() if hasattr(v, "item") else v for v in weight] if ok else []
+    good = bool(values) and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+        for v in values
+    )
+    if not good or not any(v > 0 for v in values):
+        raise ParamsError(
+            f"weight must be one finite number >= 0 per class, not all 0, e.g. [1, 1, 0.5]; "
+            f"got {weight!r} (a NaN, negative or all-zero weight gives a NaN loss)"
+        )
+    return torch.tensor([float(v) for v in values], dtype=torch.float32)
 
 
 class SegmentationLoss(nn.Module):
@@ -100,15 +130,18 @@ class SegmentationLoss(nn.Module):
         smooth: float = 1.0,
     ) -> None:
         super().__init__()
+        if name not in _LOSS_FUNCS:
+            raise ParamsError(f"unknown loss {name!r}; choose one of {list(_LOSS_FUNCS)}")
+        if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
+            raise ParamsError(f"ignore_index must be an integer code (255); got {ignore_index!r}")
         self.name = name
         self.ignore_index = int(ignore_index)
         self.alpha, self.beta, self.gamma, self.smooth = (
-            float(alpha), float(beta), float(gamma), float(smooth),
+            _number("alpha", alpha), _number("beta", beta), _number("gamma", gamma),
+            _number("smooth", smooth),
         )  # fmt: skip
         self.weight: torch.Tensor | None
-        self.register_buffer(
-            "weight", None if weight is None else torch.tensor(list(weight), dtype=torch.float32)
-        )
+        self.register_buffer("weight", None if weight is None else _weights(weight))
 
     def extra_repr(self) -> str:  # noqa: D102
         return f"name={self.name!r}, ignore_index={self.ignore_index}"
@@ -122,8 +155,22 @@ class SegmentationLoss(nn.Module):
                 f"loss {self.name!r} has {self.weight.numel()} class weights but the logits "
                 f"have {k} classes; pass weight= with one value per class"
             )
+        if target.is_floating_point() or target.is_complex():
+            raise DimensionError(
+                f"targets must be integer class codes (torch.long or uint8); got {target.dtype}. "
+                "Never round probabilities into codes; cast whole codes with target.long()"
+            )
         valid = target != self.ignore_index
-        if not bool(valid.any()):
+        bad = valid & ((target < 0) | (target >= k))
+        any_valid, any_bad = torch.stack([valid.any(), bad.any()]).tolist()  # one sync
+        if any_bad:
+            found = torch.unique(target[bad])[:5].tolist()
+            raise LabelError(
+                f"targets hold class codes {found} outside 0..{k - 1} (logits have "
+                f"{logits.shape[1]} channel(s)) and ignore_index={self.ignore_index}; check "
+                "the masks' codes and the model's classes"
+            )
+        if not any_valid:
             return logits.float().sum() * 0.0
         fn = _LOSS_FUNCS[self.name]
         return fn(self, logits, target)
@@ -211,7 +258,16 @@ def create_loss(name: str, *, classes: int | None = None, **kw: Any) -> Segmenta
     Raises
     ------
     ParamsError
-        For an unknown name or option, or negative Tversky weights.
+        For an unknown name or option, negative Tversky weights, or ``alpha``, ``beta``,
+        ``gamma``, ``smooth`` or ``weight`` that are NaN, infinite, negative or not
+        numbers (each would give a NaN or inverted loss).
+
+    Notes
+    -----
+    Calling the loss raises :class:`~vitseg.errors.DimensionError` for float targets
+    or wrong shapes, and :class:`~vitseg.errors.LabelError` for target codes outside
+    ``0..K-1`` other than ``ignore_index`` (checked before torch indexes with them,
+    which on CUDA would end the process with a device-side assert).
 
     Examples
     --------
@@ -232,10 +288,13 @@ def create_loss(name: str, *, classes: int | None = None, **kw: Any) -> Segmenta
         raise ParamsError(
             f"unknown option(s) {sorted(unknown)} for loss {name!r}; allowed: {sorted(allowed)}"
         )
+    if classes is not None and (
+        isinstance(classes, bool) or not isinstance(classes, (int, np.integer)) or classes < 1
+    ):
+        raise ParamsError(f"classes must be an integer >= 1 or None; got {classes!r}")
     if name == "ce" and classes == 3 and kw.get("weight") is None:
         kw["weight"] = GALLWEY_WEIGHTS
-    if float(kw.get("alpha", 0.3)) < 0 or float(kw.get("beta", 0.7)) < 0:
-        raise ParamsError(
-            f"Tversky alpha and beta must be >= 0; got {kw.get('alpha')}, {kw.get('beta')}"
-        )
+    alpha, beta = kw.get("alpha", 0.3), kw.get("beta", 0.7)
+    if all(isinstance(v, (int, float)) for v in (alpha, beta)) and min(alpha, beta) < 0:
+        raise ParamsError(f"Tversky alpha and beta must be >= 0; got {alpha}, {beta}")
     return SegmentationLoss(name, **kw)

@@ -29,16 +29,51 @@ import numpy as np
 import numpy.typing as npt
 
 from vitseg.constants import IGNORE_INDEX
-from vitseg.errors import DimensionError, LabelError
+from vitseg.errors import DimensionError, LabelError, ParamsError, SampleError
 
 __all__ = ["ConfusionMatrix", "confusion", "scores"]
 
 IntMatrix = npt.NDArray[np.int64]
 
 
+def _np_codes(a: Any, ignore_index: int, name: str) -> npt.NDArray[np.int64]:
+    """Integer codes of ``a``: NaN becomes ``ignore_index``; fractions and inf are refused."""
+    arr = np.asarray(a).ravel()
+    if arr.dtype.kind not in "biuf":
+        raise DimensionError(f"{name} must hold integer class codes; got dtype {arr.dtype}")
+    if arr.dtype.kind == "f":
+        nan = np.isnan(arr)
+        bad = ~nan & (~np.isfinite(arr) | (arr != np.round(arr)))
+        if bad.any():
+            raise LabelError(
+                f"class codes must be whole numbers; {name} holds {int(bad.sum())} values such "
+                f"as {np.unique(arr[bad])[:3].tolist()} (never rounded; NaN = no data). "
+                "Probabilities? Take the argmax over classes first."
+            )
+        arr = np.where(nan, ignore_index, arr)
+    return arr.astype(np.int64)
+
+
+def _check_classes(classes: Any, ignore_index: Any = IGNORE_INDEX) -> int:
+    ok = isinstance(classes, (int, np.integer, float, np.floating, str))
+    try:
+        k = int(classes) if ok and not isinstance(classes, bool) else None
+    except (ValueError, OverflowError):
+        k = None
+    if k is not None and isinstance(classes, (float, np.floating)) and k != classes:
+        k = None  # 2.5 classes: never truncated
+    if k is None:
+        raise DimensionError(f"classes must be an integer number of classes; got {classes!r}")
+    if k < 1:
+        raise DimensionError(f"classes must be >= 1; got {k}")
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
+        raise ParamsError(f"ignore_index must be an integer code (e.g. 255); got {ignore_index!r}")
+    return k
+
+
 def _np_confusion(y_true: Any, y_pred: Any, classes: int, ignore_index: int) -> IntMatrix:
-    t = np.asarray(y_true).ravel()
-    p = np.asarray(y_pred).ravel()
+    t = _np_codes(y_true, ignore_index, "y_true")
+    p = _np_codes(y_pred, ignore_index, "y_pred")
     keep = (t != ignore_index) & (p != ignore_index)
     t, p = t[keep].astype(np.int64), p[keep].astype(np.int64)
     if t.size and (t.min() < 0 or t.max() >= classes or p.min() < 0 or p.max() >= classes):
@@ -53,6 +88,8 @@ def _np_confusion(y_true: Any, y_pred: Any, classes: int, ignore_index: int) -> 
 def _torch_confusion(y_true: Any, y_pred: Any, classes: int, ignore_index: int) -> IntMatrix:
     import torch
 
+    if y_true.is_floating_point() or y_pred.is_floating_point():  # rare: check by value
+        return _np_confusion(y_true.cpu().numpy(), y_pred.cpu().numpy(), classes, ignore_index)
     t = y_true.reshape(-1).long()
     p = y_pred.reshape(-1).long().to(t.device)
     keep = (t != ignore_index) & (p != ignore_index)
@@ -111,9 +148,11 @@ def confusion(y_true: Any, y_pred: Any, *, classes: int, ignore_index: int = IGN
     Raises
     ------
     DimensionError
-        When the shapes differ.
+        When the shapes differ, ``classes`` is not an integer >= 1, or the codes are
+        not numbers.
     LabelError
-        For codes outside ``[0, K)`` other than ``ignore_index``.
+        For codes outside ``[0, K)`` other than ``ignore_index``, or float codes that
+        are not whole (never truncated; NaN counts as ``ignore_index``).
 
     Examples
     --------
@@ -124,14 +163,14 @@ def confusion(y_true: Any, y_pred: Any, *, classes: int, ignore_index: int = IGN
     """
     y_true = getattr(y_true, "data", y_true) if hasattr(y_true, "dims") else y_true
     y_pred = getattr(y_pred, "data", y_pred) if hasattr(y_pred, "dims") else y_pred
+    y_true = y_true if hasattr(y_true, "shape") else np.asarray(y_true)
+    y_pred = y_pred if hasattr(y_pred, "shape") else np.asarray(y_pred)
     if tuple(y_true.shape) != tuple(y_pred.shape):
         raise DimensionError(
             f"y_true and y_pred must have the same shape; got {tuple(y_true.shape)} and "
             f"{tuple(y_pred.shape)}"
         )
-    classes = int(classes)
-    if classes < 1:
-        raise DimensionError(f"classes must be >= 1; got {classes}")
+    classes = _check_classes(classes, ignore_index)
     if _is_dask(y_true) or _is_dask(y_pred):
         return _dask_confusion(y_true, y_pred, classes, ignore_index)
     if _is_torch(y_true):
@@ -178,7 +217,9 @@ def scores(confusion: Any) -> dict[str, Any]:
     Raises
     ------
     DimensionError
-        When ``confusion`` is not square.
+        When ``confusion`` is not square or is empty.
+    SampleError
+        Counts that are NaN, infinite, negative or not numbers.
 
     Examples
     --------
@@ -187,9 +228,22 @@ def scores(confusion: Any) -> dict[str, Any]:
     >>> s["iou"].round(3).tolist(), s["overall_accuracy"]
     ([0.75, 0.8], 0.875)
     """
-    cm = np.asarray(confusion, dtype=np.float64)
-    if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
-        raise DimensionError(f"confusion must be a square (K, K) matrix; got shape {cm.shape}")
+    raw = np.asarray(confusion)
+    if raw.dtype.kind not in "biuf":
+        raise SampleError(f"confusion must hold numeric counts; got dtype {raw.dtype}")
+    cm = raw.astype(np.float64)
+    if cm.ndim != 2 or cm.shape[0] != cm.shape[1] or cm.shape[0] == 0:
+        raise DimensionError(
+            f"confusion must be a square (K, K) matrix with K >= 1; got shape {cm.shape}"
+        )
+    bad = ~np.isfinite(cm) | (cm < 0)
+    if bad.any():
+        r, c = (int(v[0]) for v in np.nonzero(bad))
+        raise SampleError(
+            f"confusion counts must be finite and >= 0; got {cm[r, c]} at reference {r}, "
+            f"prediction {c}. A NaN or negative count would skew every score; fill missing "
+            "cells with 0"
+        )
     tp = np.diag(cm)
     fp = cm.sum(axis=0) - tp
     fn = cm.sum(axis=1) - tp
@@ -230,6 +284,7 @@ class ConfusionMatrix:
     matrix: IntMatrix = field(init=False)
 
     def __post_init__(self) -> None:
+        self.classes = _check_classes(self.classes, self.ignore_index)
         self.matrix = np.zeros((self.classes, self.classes), dtype=np.int64)
 
     def update(self, y_true: Any, y_pred: Any) -> None:

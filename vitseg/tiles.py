@@ -33,6 +33,7 @@ from vitseg.errors import (
     CRSMismatchError,
     DimensionError,
     GridMismatchError,
+    LabelError,
     MissingCRSError,
     NoValidDataError,
     ParamsError,
@@ -64,10 +65,40 @@ def _as_scene(scene: xr.DataArray) -> xr.DataArray:
         raise DimensionError(f"scene must have dims (band, y, x); got {tuple(scene.dims)}")
     if scene.rio.crs is None:
         raise MissingCRSError("scene has no CRS; set it with scene.rio.write_crs('EPSG:32630')")
+    if scene.dtype.kind not in "iuf":
+        raise DimensionError(
+            f"scene must hold real numbers (float reflectance, NaN = no data); got dtype "
+            f"{scene.dtype}. Convert it, e.g. scene.astype('float32')."
+        )
+    if scene.sizes["band"] == 0:
+        raise DimensionError("scene has 0 bands; select at least one band")
     return scene.transpose("band", "y", "x")
 
 
+def _whole(name: str, value: Any, *, minimum: int = 1) -> int:
+    """Return ``value`` as an int, refusing NaN, fractions, bools and strings."""
+    ok = isinstance(value, (int, np.integer, float, np.floating)) and not isinstance(
+        value, (bool, np.bool_)
+    )
+    if not ok or not np.isfinite(value) or float(value) != int(value) or value < minimum:
+        raise ParamsError(f"{name} must be an integer >= {minimum}; got {value!r}")
+    return int(value)
+
+
+def _fraction(name: str, value: Any) -> float:
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    if not ok or not 0.0 <= float(value) <= 1.0:
+        raise ParamsError(f"{name!r} must be in [0, 1]; got {value!r}")
+    return float(value)
+
+
 def _check_same_grid(scene: xr.DataArray, labels: xr.DataArray) -> None:
+    if not isinstance(labels, xr.DataArray):
+        raise DimensionError(
+            f"labels must be an xarray.DataArray (y, x) on the scene's grid; got "
+            f"{type(labels).__name__}. Rasterise them with "
+            "vitseg.labels.rasterize_labels(gdf, like=scene)."
+        )
     if labels.dims != ("y", "x"):
         raise DimensionError(f"labels must have dims (y, x); got {tuple(labels.dims)}")
     if labels.rio.crs is not None and labels.rio.crs != scene.rio.crs:
@@ -161,7 +192,8 @@ def make_tiles(
     GridMismatchError, CRSMismatchError
         Labels not on the scene's grid.
     ParamsError
-        Sizes or fractions out of range.
+        Sizes or fractions out of range, or not numbers (``tile_px=2.5`` is refused,
+        never truncated).
 
     Examples
     --------
@@ -178,12 +210,10 @@ def make_tiles(
 
     scene = _as_scene(scene)
     _check_same_grid(scene, labels)
-    stride = tile_px if stride_px is None else int(stride_px)
-    if tile_px < 1 or stride < 1:
-        raise ParamsError(f"tile_px and stride_px must be >= 1; got {tile_px}, {stride}")
-    for name, v in (("max_nodata_frac", max_nodata_frac), ("min_labelled_frac", min_labelled_frac)):
-        if not 0.0 <= v <= 1.0:
-            raise ParamsError(f"{name!r} must be in [0, 1]; got {v}")
+    tile_px = _whole("tile_px", tile_px)
+    stride = tile_px if stride_px is None else _whole("stride_px", stride_px)
+    max_nodata_frac = _fraction("max_nodata_frac", max_nodata_frac)
+    min_labelled_frac = _fraction("min_labelled_frac", min_labelled_frac)
     ny, nx = scene.sizes["y"], scene.sizes["x"]
     if ny < tile_px or nx < tile_px:
         raise DimensionError(
@@ -238,6 +268,19 @@ def make_tiles(
     out = gpd.GeoDataFrame(df, geometry=shapely.box(minx, miny, maxx, maxy), crs=crs)
     out.attrs["n_candidates"] = len(keep)
     return out
+
+
+def _check_index_columns(index: Any, columns: Sequence[str], what: str) -> None:
+    """Refuse a tile index lacking ``columns`` or holding non-finite values in them."""
+    missing = [c for c in columns if c not in getattr(index, "columns", ())]
+    if missing:
+        raise ParamsError(
+            f"{what} needs a tile index from make_tiles; it lacks columns {missing} "
+            f"(columns: {list(getattr(index, 'columns', []))})"
+        )
+    values = np.asarray(index[list(columns)], dtype="float64")
+    if not np.isfinite(values).all():
+        raise ParamsError(f"tile index columns {list(columns)} hold NaN or inf; rebuild it")
 
 
 def _block_sets_grid(index: Any, size: float, groups: str | None) -> list[frozenset[Any]]:
@@ -375,6 +418,9 @@ def split_tiles(
         )
     if len(index) == 0:
         raise NoValidDataError("tile index is empty; nothing to split (relax max_nodata_frac?)")
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ParamsError(f"seed must be an integer >= 0; got {seed!r}")
+    _check_index_columns(index, ("minx", "miny", "maxx", "maxy"), "split_tiles")
     crs_values = sorted(set(index["crs"])) if "crs" in index.columns else []
     if len(crs_values) > 1:
         raise CRSMismatchError(
@@ -382,18 +428,33 @@ def split_tiles(
             "reproject the scenes to one CRS"
         )
     if blocks is not None:
-        crs = getattr(index, "crs", None) or (crs_values[0] if crs_values else None)
+        import geopandas as gpd
+
+        if not isinstance(blocks, (gpd.GeoDataFrame, gpd.GeoSeries)):
+            raise ParamsError(
+                f"blocks must be a GeoDataFrame of block polygons (e.g. 01_grid_aoi's cells); "
+                f"got {type(blocks).__name__}"
+            )
+        # a plain DataFrame's .crs would be its 'crs' column, not a CRS
+        crs = index.crs if isinstance(index, gpd.GeoDataFrame) else None
+        crs = crs or (crs_values[0] if crs_values else None)
         if crs is None:
             raise MissingCRSError("tile index has no CRS (no 'crs' column, no .crs)")
         sets = _block_sets_cells(index, blocks, crs)
     else:
         if block_px is not None:
+            _check_index_columns(index, ("width",), "split_tiles(block_px=...)")
             res = float(((index["maxx"] - index["minx"]) / index["width"]).iloc[0])
-            size = block_px * res
+            size = _whole("block_px", block_px, minimum=0) * res
         else:
-            size = float(block_m)  # type: ignore[arg-type]
-        if size <= 0:
-            raise ParamsError(f"block size must be positive; got {size}")
+            size = float("nan")
+            if isinstance(block_m, (int, float, np.integer, np.floating)):
+                size = float("nan") if isinstance(block_m, bool) else float(block_m)
+        if not np.isfinite(size) or size <= 0:
+            raise ParamsError(
+                f"block size must be a finite number > 0; got block_px={block_px!r}, "
+                f"block_m={block_m!r} (a block of {size} CRS units)"
+            )
         if groups is not None:
             if groups not in index.columns:
                 raise ParamsError(f"no column {groups!r} in the tile index for 'groups'")
@@ -444,6 +505,31 @@ def split_tiles(
     return out
 
 
+def _label_codes(labels: xr.DataArray) -> np.ndarray[Any, Any]:
+    """Labels as uint8 codes: NaN = ``IGNORE_INDEX``; values that would wrap are refused."""
+    raw = np.asarray(labels.values)
+    if raw.dtype.kind not in "iufb":
+        raise DimensionError(f"labels must hold integer class codes; got dtype {raw.dtype}")
+    if raw.dtype.kind == "f":
+        nan = np.isnan(raw)
+        bad = ~nan & (~np.isfinite(raw) | (raw != np.round(raw)))
+        if bad.any():
+            raise LabelError(
+                f"labels hold {int(bad.sum())} values that are not whole class codes, e.g. "
+                f"{raw[bad][:3].tolist()}; labels are never rounded. Rasterise them with "
+                "vitseg.labels.rasterize_labels (NaN = no data)"
+            )
+        raw = np.where(nan, IGNORE_INDEX, raw)
+    if raw.size and (raw.min() < 0 or raw.max() > IGNORE_INDEX):
+        out = raw[(raw < 0) | (raw > IGNORE_INDEX)]
+        raise LabelError(
+            f"labels hold values outside 0..{IGNORE_INDEX} (e.g. {np.unique(out)[:3].tolist()}),"
+            f" which would wrap in a uint8 mask; recode them to class codes ({IGNORE_INDEX} = "
+            "no data)"
+        )
+    return np.asarray(raw, dtype="uint8")
+
+
 def write_tiles(
     scene: xr.DataArray,
     labels: xr.DataArray,
@@ -474,6 +560,17 @@ def write_tiles(
     pathlib.Path
         ``path``.
 
+    Raises
+    ------
+    ParamsError
+        ``path`` is a file, the index lacks columns or has tile ids holding a path
+        separator (chips would land outside the folder).
+    DimensionError
+        Index rows outside the scene, or labels that are not numbers.
+    LabelError
+        Labels that are not whole codes in ``0..255`` (they would wrap or be truncated
+        in the uint8 masks); NaN labels are no data (255).
+
     Notes
     -----
     Masks are ``IGNORE_INDEX`` wherever any band of the image is NaN (clouds, edges).
@@ -485,10 +582,34 @@ def write_tiles(
     scene = _as_scene(scene)
     _check_same_grid(scene, labels)
     root = Path(path)
+    if root.exists() and not root.is_dir():
+        raise ParamsError(
+            f"path {root} is a file; write_tiles needs a chip folder, e.g. {root.parent / 'tiles'}"
+        )
+    _check_index_columns(index, ("row_off", "col_off", "height", "width"), "write_tiles")
+    ids = [str(t) for t in index["tile_id"]] if "tile_id" in index.columns else []
+    if len(ids) != len(index):
+        raise ParamsError("write_tiles needs a tile index from make_tiles with a 'tile_id' column")
+    bad_ids = [t for t in ids if not t or t in (".", "..") or "/" in t or os.sep in t]
+    if bad_ids:
+        raise ParamsError(
+            f"tile ids {bad_ids[:3]} hold a path separator or are empty; chips would be "
+            "written outside images/ and masks/. Use an id_prefix without '/' or '..'"
+        )
+    ny, nx = scene.sizes["y"], scene.sizes["x"]
+    r0, c0 = index["row_off"].to_numpy(), index["col_off"].to_numpy()
+    r1, c1 = r0 + index["height"].to_numpy(), c0 + index["width"].to_numpy()
+    outside = (r0 < 0) | (c0 < 0) | (r1 > ny) | (c1 > nx) | (r1 <= r0) | (c1 <= c0)
+    if outside.any():
+        raise DimensionError(
+            f"{int(outside.sum())} tiles of the index (e.g. {ids[int(np.argmax(outside))]!r}) "
+            f"lie outside the {ny} x {nx}-px scene; pass the index that make_tiles made "
+            "for this scene"
+        )
+    lab = _label_codes(labels)
     (root / "images").mkdir(parents=True, exist_ok=True)
     (root / "masks").mkdir(parents=True, exist_ok=True)
     img = np.asarray(scene.values, dtype="float32")
-    lab = np.asarray(labels.values, dtype="uint8")
     bands = [str(b) for b in scene["band"].values]
     transform = scene.rio.transform(recalc=True)
     crs = scene.rio.crs
