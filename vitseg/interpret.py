@@ -27,6 +27,7 @@ import html
 import io
 import json
 import os
+import re
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -42,8 +43,10 @@ from vitseg import accuracy
 from vitseg.constants import CLASSES
 from vitseg.errors import (
     BandError,
+    CorruptRasterError,
     DimensionError,
     MissingCRSError,
+    MissingFileError,
     ParamsError,
     SampleError,
 )
@@ -72,7 +75,20 @@ _NODATA_RGB = 48
 
 def _open(image: xr.DataArray | str | os.PathLike[str], name: str) -> xr.DataArray:
     if isinstance(image, (str, os.PathLike)):
-        opened = rioxarray.open_rasterio(image, masked=True)
+        file = Path(image)
+        if file.is_dir():
+            raise MissingFileError(f"image {name} ({file}) is a folder; give a GeoTIFF/COG file")
+        if not file.exists():
+            raise MissingFileError(
+                f"image {name}: no file at {file}; write the composite first (notebook 02)"
+            )
+        try:
+            opened = rioxarray.open_rasterio(file, masked=True)
+        except Exception as exc:  # rasterio raises RasterioIOError, CPLE_* and more
+            raise CorruptRasterError(
+                f"cannot read image {name} ({file}): {str(exc).rstrip('.')}. It is not a GeoTIFF/COG, or it is "
+                "truncated: re-write it"
+            ) from None
         if not isinstance(opened, xr.DataArray):
             raise DimensionError(f"image {name} ({image}) holds several variables; give one")
         image = opened
@@ -85,6 +101,15 @@ def _open(image: xr.DataArray | str | os.PathLike[str], name: str) -> xr.DataArr
         raise DimensionError(
             f"image {name} must have dims ('band', 'y', 'x'); got {image.dims}. "
             "Transpose it with .transpose('band', 'y', 'x')."
+        )
+    if 0 in image.shape:
+        raise DimensionError(
+            f"image {name} has no pixels (shape {image.shape}); check the window or clip "
+            "that made it"
+        )
+    if image.dtype.kind not in "biuf":
+        raise DimensionError(
+            f"image {name} must hold real reflectance numbers; got dtype {image.dtype}"
         )
     if image.rio.crs is None:
         raise MissingCRSError(
@@ -156,10 +181,26 @@ def _check_sample(sample: gpd.GeoDataFrame) -> None:
         raise MissingCRSError("sample has no CRS; set it with sample.set_crs('EPSG:32630')")
     if sample.empty:
         raise SampleError("sample has no point; draw one with stratified_sample")
+    geoms = sample.geometry
+    bad = geoms.isna() | geoms.is_empty | (geoms.geom_type != "Point")
+    if not bad.any():
+        bad = ~(np.isfinite(geoms.x.to_numpy()) & np.isfinite(geoms.y.to_numpy()))
+    if bad.any():
+        first = sample.loc[bad.to_numpy(), "point_id"].astype(str).tolist()[:5]
+        kinds = sorted({str(g.geom_type) if g is not None else "None" for g in geoms[bad]})
+        raise SampleError(
+            f"every sample point needs a point geometry with finite coordinates; points "
+            f"{first} have {kinds} (empty, missing or not a point). Drop or fix them: the "
+            "page cannot place them"
+        )
     keys = sample["point_id"].astype(str).str.strip()
     dup = sorted(set(keys[keys.duplicated()]))
     if dup:
         raise SampleError(f"the sample repeats point ids {dup[:10]}; each point needs its own id")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
 
 def _window(image: xr.DataArray, bands: list[int], row: int, col: int, size: int) -> Array:
@@ -315,8 +356,13 @@ def write_interpretation_page(
     BandError
         An image lacks band names or a chip band.
     ParamsError
-        Bad ``path``, ``images``, ``classes``, ``chip_px``, ``percentiles`` or
-        ``jpeg_quality``.
+        Bad ``path``, ``images``, ``classes`` (a bare string, empty names, "cannot
+        tell"), ``chip_px``, ``percentiles``, ``jpeg_quality``, ``map_pixel_m`` (NaN or
+        <= 0) or ``seed``.
+    MissingFileError
+        An image path that does not exist or is a folder.
+    CorruptRasterError
+        An image path that is not a readable raster.
 
     Examples
     --------
@@ -337,16 +383,46 @@ def write_interpretation_page(
     if path.suffix.lower() not in (".html", ".htm"):
         raise ParamsError(f"page path must end in .html; got {path.name!r}")
     _check_sample(sample)
+    if isinstance(classes, str):
+        raise ParamsError(
+            f"'classes' must be a list of class names; got the string {classes!r}, which "
+            "would be read letter by letter"
+        )
     names = [str(c) for c in classes]
-    if not names or len(set(names)) != len(names) or len(names) > 9:
-        raise ParamsError(f"'classes' must be 1 to 9 distinct names; got {list(classes)}")
-    if not 8 <= int(chip_px) <= 512:
-        raise ParamsError(f"'chip_px' must be between 8 and 512 pixels; got {chip_px}")
+    if (
+        not names
+        or len(set(names)) != len(names)
+        or len(names) > 9
+        or not all(c.strip() for c in names)
+        or _CANNOT_TELL in names
+    ):
+        raise ParamsError(
+            f"'classes' must be 1 to 9 distinct, non-empty names other than "
+            f"{_CANNOT_TELL!r} (the page adds that one); got {list(classes)}"
+        )
+    if not _is_int(chip_px) or not 8 <= chip_px <= 512:
+        raise ParamsError(
+            f"'chip_px' must be between 8 and 512 pixels (a whole number); got {chip_px!r}"
+        )
+    if isinstance(percentiles, str) or len(percentiles) != 2:
+        raise ParamsError(f"'percentiles' must be (low, high) in [0, 100]; got {percentiles!r}")
     lo_pct, hi_pct = percentiles
     if not 0 <= lo_pct < hi_pct <= 100:
         raise ParamsError(f"'percentiles' must be (low, high) in [0, 100]; got {percentiles}")
-    if not 1 <= jpeg_quality <= 100:
-        raise ParamsError(f"'jpeg_quality' must be in 1..100; got {jpeg_quality}")
+    if not _is_int(jpeg_quality) or not 1 <= jpeg_quality <= 100:
+        raise ParamsError(f"'jpeg_quality' must be a whole number in 1..100; got {jpeg_quality!r}")
+    if (
+        isinstance(map_pixel_m, bool)
+        or not isinstance(map_pixel_m, int | float | np.number)
+        or not np.isfinite(map_pixel_m)
+        or map_pixel_m <= 0
+    ):
+        raise ParamsError(
+            f"'map_pixel_m' must be a finite size > 0 in the sample's CRS units (10.0 for "
+            f"Sentinel-2 in UTM); got {map_pixel_m!r}"
+        )
+    if seed is not None and (not _is_int(seed) or seed < 0):
+        raise ParamsError(f"'seed' must be a whole number >= 0 or None; got {seed!r}")
     if len(true_colour) != 3 or len(false_colour) != 3:
         raise ParamsError(
             f"'true_colour' and 'false_colour' need 3 bands each; got {list(true_colour)}, "
@@ -428,12 +504,9 @@ def write_interpretation_page(
     }
     blob = json.dumps(data, separators=(",", ":"), ensure_ascii=True)
     blob = blob.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-    page = (
-        _PAGE.replace("%TITLE%", html.escape(title))
-        .replace("%CSS%", _CSS)
-        .replace("%JS%", _JS)
-        .replace("%DATA%", blob)
-    )
+    values = {"%TITLE%": html.escape(str(title)), "%CSS%": _CSS, "%JS%": _JS, "%DATA%": blob}
+    # one pass, so that a title such as "%JS%" stays text and is not replaced in turn
+    page = re.sub("|".join(map(re.escape, values)), lambda m: values[m.group(0)], _PAGE)
     with atomic_path(path) as tmp:
         tmp.write_text(page, encoding="utf-8")
     return path

@@ -66,8 +66,27 @@ def data_source(simulated: bool) -> str:
     --------
     >>> data_source(True)
     'simulated scenes (vitseg.synthetic)'
+
+    Raises
+    ------
+    ParamsError
+        ``simulated`` is not a bool (a string such as ``"no"`` would read as true).
     """
+    if not isinstance(simulated, (bool, _np_bool())):
+        from vitseg.errors import ParamsError
+
+        raise ParamsError(
+            f"'simulated' must be True or False; got {simulated!r} ({type(simulated).__name__}). "
+            "A non-empty string such as 'no' would count as True: pass a bool"
+        )
     return SIMULATED_SOURCE if simulated else "Sentinel-2 L2A (STAC API)"
+
+
+def _np_bool() -> type:
+    """``numpy.bool_`` (imported lazily: this module is imported by everything)."""
+    import numpy as np
+
+    return np.bool_
 
 
 def clean_partials(root: str | os.PathLike[str]) -> list[Path]:
@@ -75,12 +94,25 @@ def clean_partials(root: str | os.PathLike[str]) -> list[Path]:
 
     :func:`atomic_path` writes to ``.<name>.vitseg-tmp-*`` beside the final path. A
     process killed with SIGKILL cannot remove it; the runner calls this before an
-    experiment so such leftovers do not pile up. Final files are never touched.
+    experiment so such leftovers do not pile up. Final files are never touched. A
+    ``root`` that does not exist gives ``[]``.
+
+    Raises
+    ------
+    MissingFileError
+        ``root`` is a file, not a folder.
     """
     removed: list[Path] = []
     base = Path(root)
     if not base.exists():
         return removed
+    if not base.is_dir():
+        from vitseg.errors import MissingFileError
+
+        raise MissingFileError(
+            f"{base} is a file; clean_partials needs the folder to clean (e.g. the report "
+            "folder reports/<experiment>)"
+        )
     for path in base.rglob(f".*.{_TMP_MARK}*"):
         _remove(path)
         removed.append(path)
@@ -91,7 +123,20 @@ def write_table(df: Any, path: str | os.PathLike[str], **kwargs: Any) -> Path:
     """Write a pandas DataFrame as CSV (or Parquet for ``.parquet``) atomically.
 
     ``index=False`` unless given. Returns ``path``.
+
+    Raises
+    ------
+    ParamsError
+        ``df`` is not a DataFrame, or ``path`` is a folder.
     """
+    method = "to_parquet" if Path(path).suffix == ".parquet" else "to_csv"
+    if not callable(getattr(df, method, None)):
+        from vitseg.errors import ParamsError
+
+        raise ParamsError(
+            f"write_table needs a pandas DataFrame (it calls df.{method}); got "
+            f"{type(df).__name__}. Wrap it: pandas.DataFrame(...)"
+        )
     kwargs.setdefault("index", False)
     with atomic_path(path) as tmp:
         if Path(path).suffix == ".parquet":
@@ -119,6 +164,12 @@ def atomic_path(path: str | os.PathLike[str], *, suffix: str | None = None) -> I
         Where to write. If the block raises, the temporary file is removed and
         nothing appears at ``path``.
 
+    Raises
+    ------
+    ParamsError
+        ``path`` has no file name (``""``, ``"."``), a folder above it is a file, or it
+        is an existing folder and the block wrote a file (nothing is replaced).
+
     Examples
     --------
     >>> import tempfile, pathlib
@@ -128,7 +179,20 @@ def atomic_path(path: str | os.PathLike[str], *, suffix: str | None = None) -> I
     >>> (d / "a.txt").read_text()
     'hi'
     """
+    from vitseg.errors import ParamsError
+
     final = Path(path)
+    if str(path) == "" or final.name in ("", ".", ".."):
+        raise ParamsError(
+            f"cannot write to {str(path)!r}: it names no file; give a file path such as "
+            "'reports/demo/tables/x.csv'"
+        )
+    blocker = next((p for p in final.parents if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise ParamsError(
+            f"cannot write {final}: {blocker} is a file, not a folder; choose another path "
+            "or move the file"
+        )
     final.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(
         prefix=f".{final.name}.{_TMP_MARK}",
@@ -140,6 +204,12 @@ def atomic_path(path: str | os.PathLike[str], *, suffix: str | None = None) -> I
     tmp.unlink()  # the name is reserved; the writer creates a file or a folder there
     try:
         yield tmp
+        if final.is_dir() and not tmp.is_dir():
+            raise ParamsError(
+                f"cannot write the file {final}: a folder of that name exists (it was left "
+                f"as it is); give a file path inside it, e.g. {final / 'name'}{final.suffix}, "
+                "or remove the folder"
+            )
         if tmp.is_dir() and final.exists():
             _remove(final)
         os.replace(tmp, final)
@@ -157,7 +227,18 @@ def _remove(path: Path) -> None:
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically and return the path."""
+    """Write ``data`` to ``path`` atomically and return the path.
+
+    Raises
+    ------
+    ParamsError
+        ``data`` is not bytes (e.g. a ``str``: use :func:`atomic_write_text`).
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        from vitseg.errors import ParamsError
+
+        hint = "; use atomic_write_text for text" if isinstance(data, str) else ""
+        raise ParamsError(f"data must be bytes; got {type(data).__name__}{hint}")
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             fh.write(data)
@@ -167,7 +248,18 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
-    """Write ``text`` (UTF-8) to ``path`` atomically and return the path."""
+    """Write ``text`` (UTF-8) to ``path`` atomically and return the path.
+
+    Raises
+    ------
+    ParamsError
+        ``text`` is not a ``str`` (bytes: use :func:`atomic_write_bytes`).
+    """
+    if not isinstance(text, str):
+        from vitseg.errors import ParamsError
+
+        hint = "; use atomic_write_bytes for bytes" if isinstance(text, bytes) else ""
+        raise ParamsError(f"text must be a str; got {type(text).__name__}{hint}")
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
@@ -184,8 +276,27 @@ def _json_default(obj: Any) -> Any:
 
 
 def write_json(path: str | os.PathLike[str], obj: Any) -> Path:
-    """Write ``obj`` as indented JSON, atomically (numpy scalars and paths allowed)."""
-    return atomic_write_text(path, json.dumps(obj, indent=2, default=_json_default) + "\n")
+    """Write ``obj`` as indented JSON, atomically (numpy scalars and paths allowed).
+
+    NaN and +/-inf are written as ``NaN`` / ``Infinity`` (as Python's :mod:`json` does),
+    which :func:`read_json` reads back; strict JSON parsers refuse them.
+
+    Raises
+    ------
+    ParamsError
+        ``obj`` holds something JSON cannot hold (a set, an arbitrary object, a
+        reference cycle); nothing is written.
+    """
+    try:
+        text = json.dumps(obj, indent=2, default=_json_default)
+    except (TypeError, ValueError) as exc:
+        from vitseg.errors import ParamsError
+
+        raise ParamsError(
+            f"cannot write {path} as JSON: {exc}. Convert it to dicts, lists, strings and "
+            "numbers first (a set: sorted(s))"
+        ) from None
+    return atomic_write_text(path, text + "\n")
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:
@@ -196,6 +307,8 @@ def read_json(path: str | os.PathLike[str]) -> Any:
     CorruptFileError
         The file is not UTF-8 or not valid JSON (e.g. truncated by a killed process); a
         :class:`vitseg.errors.VitsegError` and ``ValueError`` naming the file and the place.
+    MissingFileError
+        ``path`` does not exist or is a folder (also ``FileNotFoundError``).
 
     Examples
     --------
@@ -222,6 +335,7 @@ def _parse_json(path: Path) -> Any:
     """Parse a JSON file; a :class:`~vitseg.errors.CorruptFileError` says what is wrong."""
     from vitseg.errors import CorruptFileError
 
+    _check_file(path, "a JSON file")
     try:
         with open(path, encoding="utf-8") as fh:
             return json.load(fh)
@@ -260,8 +374,31 @@ def _read_manifest(path: Path) -> dict[str, Any]:
     return manifest
 
 
+def _check_file(path: Path, what: str) -> None:
+    """Raise :class:`~vitseg.errors.MissingFileError` unless ``path`` is an existing file."""
+    from vitseg.errors import MissingFileError
+
+    if path.is_dir():
+        raise MissingFileError(f"{path} is a folder, not {what}; give the path of the file")
+    if not path.exists():
+        raise MissingFileError(f"no file at {path}; check the path (expected {what})")
+
+
 def sha256_file(path: str | os.PathLike[str], *, chunk_bytes: int = 1 << 20) -> str:
-    """Return the hex SHA-256 digest of a file, read in chunks."""
+    """Return the hex SHA-256 digest of a file, read in chunks.
+
+    Raises
+    ------
+    MissingFileError
+        ``path`` does not exist or is a folder.
+    ParamsError
+        ``chunk_bytes`` is not a whole number >= 1 (0 would hash nothing).
+    """
+    if isinstance(chunk_bytes, bool) or not isinstance(chunk_bytes, int) or chunk_bytes < 1:
+        from vitseg.errors import ParamsError
+
+        raise ParamsError(f"chunk_bytes must be an int >= 1; got {chunk_bytes!r}")
+    _check_file(Path(path), "a file to hash")
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         while block := fh.read(chunk_bytes):
@@ -294,7 +431,20 @@ def git_sha(repo: str | os.PathLike[str] | None = None) -> str | None:
 
 
 def package_versions(names: tuple[str, ...] = TRACKED_PACKAGES) -> dict[str, str | None]:
-    """Return installed versions of ``names`` (None where a package is missing)."""
+    """Return installed versions of ``names`` (None where a package is missing).
+
+    Raises
+    ------
+    ParamsError
+        ``names`` is a single string (it would be read letter by letter).
+    """
+    if isinstance(names, str):
+        from vitseg.errors import ParamsError
+
+        raise ParamsError(
+            f"names must be a tuple of package names; got the string {names!r}, which would "
+            f"be read letter by letter. Pass ({names!r},)"
+        )
     out: dict[str, str | None] = {}
     for name in names:
         try:
@@ -317,6 +467,10 @@ class Run:
     """
 
     root: Path
+
+    def __post_init__(self) -> None:
+        """Take the root as a :class:`~pathlib.Path` (``Run("reports/demo")`` works too)."""
+        object.__setattr__(self, "root", Path(self.root))
 
     @property
     def figures(self) -> Path:
@@ -355,11 +509,27 @@ class Run:
 
 
 def update_manifest(root: str | os.PathLike[str], section: str, value: Any) -> Path:
-    """Set ``manifest[section] = value`` in ``<root>/manifest.json`` (atomically)."""
+    """Set ``manifest[section] = value`` in ``<root>/manifest.json`` (atomically).
+
+    Raises
+    ------
+    ParamsError
+        ``section`` is not a non-empty string.
+    CorruptFileError
+        The manifest is unreadable; the message says to delete it.
+    """
+    _check_key(section, "section")
     path = Path(root) / "manifest.json"
     manifest: dict[str, Any] = _read_manifest(path)
     manifest[section] = value
     return write_json(path, manifest)
+
+
+def _check_key(value: Any, name: str) -> None:
+    if not isinstance(value, str) or not value.strip():
+        from vitseg.errors import ParamsError
+
+        raise ParamsError(f"{name} must be a non-empty string; got {value!r}")
 
 
 def use_repo_root() -> Path:
@@ -395,9 +565,19 @@ def set_waiting(root: str | os.PathLike[str], notebook: str, message: str | None
     >>> read_json(Path(root) / "manifest.json")["waiting"]
     {}
     """
+    from vitseg.errors import CorruptFileError
+
+    _check_key(notebook, "notebook")
     path = Path(root) / "manifest.json"
     manifest: dict[str, Any] = _read_manifest(path)
-    waiting = dict(manifest.get("waiting") or {})
+    waiting = manifest.get("waiting") or {}
+    if not isinstance(waiting, dict):
+        raise CorruptFileError(
+            f"the report's manifest {path} holds 'waiting' as a JSON "
+            f"{type(waiting).__name__}, not the mapping vitseg writes; delete the 'waiting' "
+            "entry (or the manifest) and re-run"
+        )
+    waiting = dict(waiting)
     if message:
         waiting[notebook] = message
     else:
@@ -430,7 +610,8 @@ def start_run(
     Raises
     ------
     ParamsError
-        ``report_dir`` (or a folder above it) is a file.
+        ``report_dir`` is empty, it (or a folder above it) is a file, or ``params`` is
+        not a mapping.
     CorruptFileError
         An existing ``manifest.json`` is not valid JSON (e.g. cut short); the message says
         to delete it.
@@ -442,13 +623,22 @@ def start_run(
     >>> run.figures.is_dir()
     True
     """
+    from vitseg.errors import ParamsError
+
+    if str(report_dir).strip() == "":
+        raise ParamsError(
+            "report_dir is empty; give the report folder, e.g. 'reports/demo' (an empty "
+            "path would write the report into the current folder)"
+        )
+    if params is not None and not isinstance(params, Mapping):
+        raise ParamsError(
+            f"params must be a mapping of parameter names to values; got {type(params).__name__}"
+        )
     run = Run(Path(report_dir))
     blocker = next(
         (p for p in (run.root, *run.root.parents) if p.exists() and not p.is_dir()), None
     )
     if blocker is not None:
-        from vitseg.errors import ParamsError
-
         raise ParamsError(
             f"report folder {run.root} cannot be created: {blocker} is a file, not a folder; "
             "pass another --report-dir (or 'report_dir' in the params file), or move the file"
@@ -480,11 +670,24 @@ def data_path(name: str) -> Path:
     ------
     MissingFileError
         A :class:`vitseg.errors.VitsegError` (and ``FileNotFoundError``) listing the
-        shipped files.
+        shipped files; also for a name that is empty or points outside ``vitseg/data``
+        (``"../io.py"``). Shipped folders (``"reference"``) are returned.
+
+    Examples
+    --------
+    >>> data_path("ne_10m_ghana.geojson").name
+    'ne_10m_ghana.geojson'
     """
     from vitseg.errors import MissingFileError
 
-    path = DATA_DIR / name
+    path = DATA_DIR / str(name)
+    inside = path.resolve().is_relative_to(DATA_DIR.resolve())
+    if not isinstance(name, str) or not name.strip() or not inside or path == DATA_DIR:
+        available = sorted(p.name for p in DATA_DIR.iterdir())
+        raise MissingFileError(
+            f"data_path takes the name of a file or folder shipped in {DATA_DIR}; {name!r} "
+            f"is not one inside it. Available: {available}"
+        )
     if not path.exists():
         available = sorted(p.name for p in DATA_DIR.iterdir()) if DATA_DIR.exists() else []
         raise MissingFileError(

@@ -18,8 +18,19 @@ from matplotlib.colors import ListedColormap
 from matplotlib.patches import Patch
 
 from vitseg.constants import CLASS_COLORS, CLASSES, IGNORE_INDEX
+from vitseg.errors import (
+    BandError,
+    DimensionError,
+    GridMismatchError,
+    LabelError,
+    MissingCRSError,
+    NoValidDataError,
+    ParamsError,
+    SampleError,
+    VectorError,
+)
 from vitseg.io import atomic_path
-from vitseg.styles import change_colors, class_colormap
+from vitseg.styles import _check_classes, change_colors, class_colormap
 
 __all__ = [
     "SIMULATED_CAPTION",
@@ -86,7 +97,8 @@ def savefig(
     Raises
     ------
     ParamsError
-        An unknown format.
+        An unknown format (or a bare string), ``fig`` that is not a Figure, ``path``
+        not ending in ``.png``, ``dpi`` not a finite number > 0, ``simulated`` not a bool.
 
     Examples
     --------
@@ -95,12 +107,28 @@ def savefig(
     >>> savefig(fig, tempfile.mkdtemp() + "/f.png", simulated=True, formats=("png", "svg")).name
     'f.png'
     """
-    from vitseg.errors import ParamsError
+    from matplotlib.figure import Figure
 
+    if not isinstance(fig, Figure):
+        hint = "; pass ax.figure" if hasattr(fig, "figure") else ""
+        raise ParamsError(f"fig must be a matplotlib Figure; got {type(fig).__name__}{hint}")
+    if isinstance(formats, str):
+        raise ParamsError(
+            f"formats must be a list of formats, e.g. ('png', {formats!r}); got the string "
+            f"{formats!r}"
+        )
     bad = sorted(set(formats) - {"png", "svg", "pdf"})
     if bad:
         raise ParamsError(f"formats must be among ('png', 'svg', 'pdf'); got {bad}")
+    if not isinstance(simulated, bool | np.bool_):
+        raise ParamsError(f"'simulated' must be True or False; got {simulated!r}")
+    _check_positive(dpi, "dpi")
     png = Path(path)
+    if png.suffix.lower() != ".png":
+        raise ParamsError(
+            f"path must end in .png (other formats go beside it: formats=('png', 'svg')); "
+            f"got {png.name!r}"
+        )
     try:
         if simulated:
             fig.text(
@@ -140,18 +168,100 @@ def _display_png(path: Path) -> bool:
     return True
 
 
+def _check_positive(value: Any, name: str, *, upper: float | None = None) -> None:
+    """Raise :class:`ParamsError` unless ``value`` is a finite number > 0 (<= ``upper``)."""
+    ok = isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
+    if not ok or not np.isfinite(value) or value <= 0 or (upper is not None and value > upper):
+        where = f"in (0, {upper:g}]" if upper is not None else "> 0"
+        raise ParamsError(f"{name} must be a finite number {where}; got {value!r}")
+
+
+def _real_values(arr: Any, name: str) -> np.ndarray[Any, Any]:
+    """``arr`` as a numpy array of real numbers; other dtypes are a :class:`DimensionError`."""
+    a = np.asarray(arr.values if hasattr(arr, "values") else arr)
+    if a.dtype.kind not in "biuf":
+        raise DimensionError(
+            f"{name} must hold real numbers; got dtype {a.dtype}. Complex or text values "
+            "cannot be drawn: take .real or convert with .astype('float32')"
+        )
+    return a
+
+
+def _class_codes(da: Any, name: str, classes: Sequence[str], nodata: int) -> np.ma.MaskedArray:
+    """Return a 2-D class raster as a masked int array.
+
+    No data, NaN, inf and codes outside ``0..len(classes)-1`` are masked; booleans and
+    non-integer floats are refused.
+    """
+    arr = _real_values(da, name)
+    while arr.ndim > 2 and arr.shape[0] == 1:
+        arr = arr[0]
+    if arr.ndim != 2:
+        raise DimensionError(
+            f"{name} must be a 2-D (y, x) raster; got shape {arr.shape}. Select one map, "
+            "e.g. da.isel(time=0)"
+        )
+    if arr.dtype.kind == "b":
+        raise DimensionError(
+            f"{name} must hold integer class codes (index in classes); got dtype bool. A "
+            "boolean mask is not a class map: convert it, e.g. mask.astype('uint8')"
+        )
+    if arr.dtype.kind == "f":
+        finite = np.isfinite(arr)
+        fraction = finite & (arr != np.round(arr))
+        if fraction.any():
+            raise LabelError(
+                f"{name} holds {int(fraction.sum())} non-integer class values, e.g. "
+                f"{arr[fraction][:3].tolist()}; a class map holds integer codes 0.."
+                f"{len(classes) - 1} (NaN = no data). Probabilities? Take the argmax first"
+            )
+        codes = np.where(finite, arr, -1).astype("int64")
+    else:
+        codes = arr.astype("int64")
+    bad = (codes < 0) | (codes == nodata) | (codes >= len(classes))
+    if arr.dtype.kind == "f":
+        bad |= ~np.isfinite(arr)
+    return np.ma.masked_where(bad, codes)
+
+
 def stretch(
     arr: np.ndarray[Any, Any], *, lower_pct: float = 2.0, upper_pct: float = 98.0
 ) -> np.ndarray[Any, Any]:
     """Percentile-stretch an array to [0, 1] per band (last axis), NaN kept as 0.
+
+    A 2-D array is one band; from 3-D on the last axis holds the bands. +/-inf are left
+    out of the percentiles and shown as 1 / 0.
+
+    Raises
+    ------
+    DimensionError
+        A 1-D array (each value would be its own band) or values that are not real
+        numbers.
+    ParamsError
+        Not ``0 <= lower_pct < upper_pct <= 100``.
 
     Examples
     --------
     >>> stretch(np.array([[0.0], [1.0], [2.0]]), lower_pct=0, upper_pct=100).ravel().tolist()
     [0.0, 0.5, 1.0]
     """
+    raw = _real_values(arr, "the array to stretch")
+    if raw.ndim < 2:
+        raise DimensionError(
+            f"stretch needs a (y, x) band or a (..., band) stack; got shape {raw.shape}. "
+            "Reshape a 1-D array first, e.g. a[:, None]"
+        )
+    pct_ok = all(
+        isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool)
+        for v in (lower_pct, upper_pct)
+    )
+    if not pct_ok or not 0 <= lower_pct < upper_pct <= 100:
+        raise ParamsError(
+            f"percentiles must satisfy 0 <= lower_pct < upper_pct <= 100; got "
+            f"lower_pct={lower_pct!r}, upper_pct={upper_pct!r}"
+        )
     out = np.zeros(arr.shape, dtype="float32")
-    a = np.asarray(arr, dtype="float64")
+    a = raw.astype("float64")
     if a.ndim == 2:
         a = a[..., None]
         out = out[..., None]
@@ -179,7 +289,33 @@ def plot_rgb(
     Use ``bands=("B08", "B04", "B03")`` for the false-colour (NIR-red-green) view.
     No-data (NaN) shows black. Axis ticks are map coordinates in metres; ``furniture``
     adds a scale bar (projected CRS) and a north arrow.
+
+    Raises
+    ------
+    DimensionError
+        ``da`` is not a ``(band, y, x)`` DataArray, or has no pixels.
+    BandError
+        A band of ``bands`` is missing.
+    ParamsError
+        ``bands`` does not name 3 bands.
     """
+    import xarray as xr
+
+    if not isinstance(da, xr.DataArray) or set(da.dims) != {"band", "y", "x"}:
+        got = da.dims if isinstance(da, xr.DataArray) else type(da).__name__
+        raise DimensionError(
+            f"plot_rgb needs a (band, y, x) DataArray; got {got}. Select one scene or "
+            "composite first, e.g. cube.isel(time=0)"
+        )
+    if isinstance(bands, str) or len(bands) != 3:
+        raise ParamsError(f"bands must name 3 bands (red, green, blue); got {bands!r}")
+    have = [str(b) for b in da["band"].values.tolist()] if "band" in da.coords else []
+    lacking = [b for b in bands if b not in have]
+    if lacking:
+        raise BandError(
+            f"plot_rgb: the image lacks bands {lacking}; it has {have}. Pass bands= from "
+            "those, e.g. bands=('B04', 'B03', 'B02')"
+        )
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 6))
     img = np.stack([np.asarray(da.sel(band=b).values, dtype="float64") for b in bands], axis=-1)
@@ -196,7 +332,13 @@ def class_cmap(classes: Sequence[str] = CLASSES) -> ListedColormap:
 
     For a GDAL colour table of a class COG use :func:`class_colormap` (from
     :mod:`vitseg.styles`) with :func:`vitseg.predict.write_cog`.
+
+    Raises
+    ------
+    ParamsError
+        ``classes`` is a bare string or empty.
     """
+    classes = _check_classes(classes)
     return ListedColormap([CLASS_COLORS.get(c, "#999999") for c in classes])
 
 
@@ -213,12 +355,20 @@ def plot_classes(
     """Show a class raster (codes = index in ``classes``; ``nodata`` transparent).
 
     A DataArray with ``x``/``y`` coordinates is drawn in map coordinates (metres) with,
-    if ``furniture``, a scale bar (projected CRS) and a north arrow.
+    if ``furniture``, a scale bar (projected CRS) and a north arrow. NaN, inf, negative
+    codes and codes ``>= len(classes)`` are drawn as no data, like ``nodata``.
+
+    Raises
+    ------
+    DimensionError
+        Not 2-D (a leading axis of length 1 is dropped), boolean, or not real numbers.
+    LabelError
+        Non-integer float values (probabilities are not class codes).
     """
+    classes = _check_classes(classes)
+    masked = _class_codes(da, "class raster", classes, nodata)
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 6))
-    arr = np.asarray(da.values if hasattr(da, "values") else da)
-    masked = np.ma.masked_where((arr == nodata) | (arr >= len(classes)), arr)
     extent = _extent(np.asarray(da.x), np.asarray(da.y)) if hasattr(da, "x") else None
     ax.imshow(
         masked, cmap=class_cmap(classes), vmin=-0.5, vmax=len(classes) - 0.5,
@@ -248,14 +398,45 @@ def prob_rgb(probs: Any, *, order: Sequence[int] = (0, 1, 2)) -> np.ndarray[Any,
     --------
     >>> prob_rgb(np.array([[[1.0]], [[0.0]], [[0.0]]])).ravel().tolist()
     [1.0, 0.0, 0.0]
+
+    Raises
+    ------
+    DimensionError
+        ``probs`` is not 3-D ``(class, y, x)`` real numbers.
+    ParamsError
+        ``order`` is not 3 class indices >= 0, or values lie outside 0..1 (percentages).
     """
-    arr = np.asarray(probs.values if hasattr(probs, "values") else probs, dtype="float32")
+    arr = _real_values(probs, "probs").astype("float32")
+    if arr.ndim != 3:
+        raise DimensionError(
+            f"probs must be a (class, y, x) array; got shape {arr.shape}. For one class's "
+            "probability use plot_density or imshow"
+        )
+    if (
+        isinstance(order, str)
+        or len(order) != 3
+        or not all(
+            isinstance(i, int | np.integer) and not isinstance(i, bool) and i >= 0 for i in order
+        )
+    ):
+        raise ParamsError(f"order must be 3 class indices >= 0 (red, green, blue); got {order!r}")
+    finite = arr[np.isfinite(arr)]
+    if finite.size and (finite.min() < -0.01 or finite.max() > 1.01):
+        raise ParamsError(
+            f"probs must lie in 0..1; got values in [{finite.min():g}, {finite.max():g}] "
+            "(divide a percentage by 100)"
+        )
     rgb = np.stack([arr[i] if i < arr.shape[0] else np.zeros_like(arr[0]) for i in order], -1)
     out: np.ndarray[Any, Any] = np.nan_to_num(np.clip(rgb, 0, 1), nan=0.0)
     return out
 
 
 def _extent(x: np.ndarray[Any, Any], y: np.ndarray[Any, Any]) -> tuple[float, float, float, float]:
+    if x.size == 0 or y.size == 0:
+        raise DimensionError(
+            f"the map has no pixels ({y.size} rows x {x.size} columns); check the window or "
+            "clip that made it"
+        )
     dx = float(x[1] - x[0]) if x.size > 1 else 1.0
     dy = float(y[1] - y[0]) if y.size > 1 else -1.0
     return (
@@ -320,6 +501,11 @@ def add_scale_bar(
     matplotlib.offsetbox.AnchoredOffsetbox
         The artist added to ``ax``.
 
+    Raises
+    ------
+    ParamsError
+        ``length_m`` is not a finite number > 0.
+
     Examples
     --------
     >>> fig, ax = plt.subplots()
@@ -330,6 +516,8 @@ def add_scale_bar(
     """
     from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar  # type: ignore[import-untyped]
 
+    if length_m is not None:
+        _check_positive(length_m, "length_m")
     x0, x1 = ax.get_xlim()
     length = float(length_m) if length_m is not None else _nice_length(abs(x1 - x0))
     label = f"{length / 1000:g} km" if length >= 1000 else f"{length:g} m"
@@ -362,6 +550,11 @@ def add_north_arrow(ax: Any, *, xy: tuple[float, float] = (0.06, 0.94), size: fl
     matplotlib.text.Annotation
         The "N" annotation with its arrow.
 
+    Raises
+    ------
+    ParamsError
+        ``size`` not in (0, 1], or ``xy`` not two finite numbers.
+
     Examples
     --------
     >>> fig, ax = plt.subplots()
@@ -371,6 +564,10 @@ def add_north_arrow(ax: Any, *, xy: tuple[float, float] = (0.06, 0.94), size: fl
     """
     from matplotlib import patheffects
 
+    _check_positive(size, "size", upper=1.0)
+    xy_ok = isinstance(xy, Sequence) and len(xy) == 2
+    if not xy_ok or not all(isinstance(v, int | float) and np.isfinite(v) for v in xy):
+        raise ParamsError(f"xy must be two finite axes fractions, e.g. (0.06, 0.94); got {xy!r}")
     ann = ax.annotate(
         "N", xy=xy, xytext=(xy[0], xy[1] - size), xycoords="axes fraction",
         textcoords="axes fraction", ha="center", va="top", fontsize=9, fontweight="bold",
@@ -395,10 +592,20 @@ def plot_class_distribution(
 
     ``dist`` may also be a mapping ``{group: distribution}`` (e.g. one per split):
     the bars are then grouped per class.
+
+    Raises
+    ------
+    ParamsError
+        An empty mapping, or a table without ``class``, ``fraction`` and ``pixels``.
     """
+    groups = dict(dist) if isinstance(dist, dict) else {"": dist}
+    if not groups:
+        raise ParamsError("dist is an empty mapping; give at least one class distribution")
+    for name, df in groups.items():
+        _need_columns(df, ("class", "fraction", "pixels"), f"distribution {name!r}".replace(
+            " ''", ""), "vitseg.labels.class_distribution", ParamsError)  # fmt: skip
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 3.5))
-    groups = dict(dist) if isinstance(dist, dict) else {"": dist}
     width = 0.8 / len(groups)
     for g, (name, df) in enumerate(groups.items()):
         x = np.arange(len(df)) + (g - (len(groups) - 1) / 2) * width
@@ -422,6 +629,15 @@ def plot_class_distribution(
     return ax
 
 
+def _need_columns(
+    table: Any, columns: Sequence[str], name: str, source: str, error: type[Exception]
+) -> None:
+    have = [str(c) for c in getattr(table, "columns", [])]
+    lacking = [c for c in columns if c not in have]
+    if lacking:
+        raise error(f"{name} lacks columns {lacking}; it has {have}. Pass the table of {source}")
+
+
 def plot_cooccurrence(
     matrix: Any,
     *,
@@ -433,10 +649,25 @@ def plot_cooccurrence(
 
     With ``normalize_rows`` each row shows the share of a class's neighbours in each
     class (rows sum to 1); cells are annotated with share and raw pair count.
+
+    Raises
+    ------
+    DimensionError
+        ``matrix`` is not a non-empty square 2-D table of real numbers.
+    ParamsError
+        A count is NaN, infinite or negative.
     """
+    counts = _real_values(matrix, "matrix").astype("float64")
+    if counts.ndim != 2 or counts.shape[0] != counts.shape[1] or counts.size == 0:
+        raise DimensionError(
+            f"matrix must be a square (class, class) table of pair counts; got shape "
+            f"{counts.shape}. Pass vitseg.labels.cooccurrence(...)"
+        )
+    if not np.isfinite(counts).all() or (counts < 0).any():
+        bad = counts[~np.isfinite(counts) | (counts < 0)]
+        raise ParamsError(f"matrix counts must be finite and >= 0; got {bad[:3].tolist()}")
     if ax is None:
         _, ax = plt.subplots(figsize=(4.8, 4.2))
-    counts = np.asarray(matrix, dtype="float64")
     shown = counts
     if normalize_rows:
         sums = counts.sum(axis=1, keepdims=True)
@@ -474,9 +705,20 @@ def plot_split_map(
     ``index`` is the output of :func:`vitseg.tiles.split_tiles` (a GeoDataFrame or a
     table with ``minx, miny, maxx, maxy, split``). ``background`` (optional class
     raster DataArray on the same CRS): its mines are drawn underneath in dark grey.
+
+    Raises
+    ------
+    VectorError
+        ``index`` lacks ``minx, miny, maxx, maxy`` or ``split``.
+    NoValidDataError
+        ``index`` has no tile.
     """
     from matplotlib.patches import Rectangle
 
+    cols = ("minx", "miny", "maxx", "maxy", "split")
+    _need_columns(index, cols, "tile index", "vitseg.tiles.split_tiles", VectorError)
+    if len(index) == 0:
+        raise NoValidDataError("tile index is empty; there is no tile to draw")
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 6))
     if background is not None:
@@ -551,8 +793,23 @@ def plot_benchmark_panel(
     Returns
     -------
     matplotlib.figure.Figure
+
+    Raises
+    ------
+    ParamsError
+        No tile, or ``rgbs``, each classifier's list or ``tile_names`` of another length
+        than ``references``.
     """
     n_rows = len(references)
+    lengths = {"rgbs": len(rgbs), **{f"predictions[{k!r}]": len(v) for k, v in predictions.items()}}
+    if tile_names is not None:
+        lengths["tile_names"] = len(tile_names)
+    wrong = {k: v for k, v in lengths.items() if v != n_rows}
+    if n_rows == 0 or wrong:
+        raise ParamsError(
+            f"plot_benchmark_panel needs one entry per tile in every list; references has "
+            f"{n_rows}" + "".join(f", {k} has {v}" for k, v in wrong.items())
+        )
     n_cols = 2 + len(predictions)
     fig, axes = plt.subplots(
         n_rows, n_cols, figsize=(2.4 * n_cols, 2.4 * n_rows + 0.6), squeeze=False
@@ -600,7 +857,14 @@ def plot_area_estimates(table: Any, *, ax: Any = None, title: str | None = None)
     Returns
     -------
     matplotlib.axes.Axes
+
+    Raises
+    ------
+    SampleError
+        ``table`` lacks ``mapped_ha``, ``area_ha`` or ``area_ha_ci95``.
     """
+    _need_columns(table, ("mapped_ha", "area_ha", "area_ha_ci95"), "table",
+                  "vitseg.accuracy.estimate_area", SampleError)  # fmt: skip
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 4))
     names = [str(c) for c in table.index]
@@ -636,12 +900,21 @@ def plot_change_map(
     Unchanged pixels are drawn in pale class colours; pixels that changed take the colour
     of their new class, darkened, and changes *to* the first class (mines) are red: the
     colours of :func:`vitseg.styles.change_colors`, which the change COGs' colour tables
-    use too. ``furniture``: a scale bar (projected CRS) and a north arrow.
+    use too. ``furniture``: a scale bar (projected CRS) and a north arrow. ``nodata``,
+    NaN, inf and codes outside ``0..n*n-1`` are drawn grey (no data).
+
+    Raises
+    ------
+    DimensionError
+        Not 2-D, boolean, or not real numbers.
+    LabelError
+        Non-integer float codes (they were truncated onto a change code).
     """
+    classes = _check_classes(classes, max_n=15)
+    n = len(classes)
+    arr = _class_codes(codes, "change map", [str(i) for i in range(n * n)], nodata).filled(-1)
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 6))
-    arr = np.asarray(codes.values if hasattr(codes, "values") else codes).astype(int)
-    n = len(classes)
     rgb = np.full((*arr.shape, 3), 0.87)
     colors = {k: np.array(v[:3]) / 255.0 for k, v in change_colors(classes).items()}
     handles = []
@@ -679,26 +952,46 @@ def plot_density(
 
     Zero density is left transparent; ``outlines`` (a GeoDataFrame, e.g. districts) are
     drawn on top in the map's CRS; the colour bar carries the map's ``units``;
-    ``furniture``: a scale bar (projected CRS) and a north arrow.
+    ``furniture``: a scale bar (projected CRS) and a north arrow. NaN and inf are drawn
+    transparent and left out of the colour scale (default top: the largest finite value).
+
+    Raises
+    ------
+    DimensionError
+        Not real numbers, or no pixels.
+    ParamsError
+        ``vmax`` is not a finite number > 0.
+    MissingCRSError
+        ``outlines`` are given but ``da`` has no CRS.
     """
+    if vmax is not None:
+        _check_positive(vmax, "vmax")
+    arr = _real_values(da, "density map").astype(float)
+    extent = _extent(np.asarray(da.x), np.asarray(da.y))
+    has_outlines = outlines is not None and len(outlines)
+    if has_outlines and _crs_of(da) is None:
+        raise MissingCRSError(
+            "density map has no CRS, so outlines cannot be drawn on it; set it with "
+            "da.rio.write_crs('EPSG:32630')"
+        )
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 6))
-    arr = np.asarray(da.values, dtype=float)
-    masked = np.ma.masked_where(arr <= 0, arr)
-    extent = _extent(np.asarray(da.x), np.asarray(da.y))
+    finite = np.isfinite(arr)
+    masked = np.ma.masked_where(~finite | (np.where(finite, arr, 0) <= 0), arr)
+    top = float(arr[finite].max()) if finite.any() else 0.0
     im = ax.imshow(
-        masked, extent=extent, cmap=cmap, vmin=0, vmax=vmax or float(arr.max() or 1),
+        masked, extent=extent, cmap=cmap, vmin=0, vmax=vmax or (top if top > 0 else 1.0),
         interpolation="bilinear",
     )  # fmt: skip
-    if outlines is not None and len(outlines):
+    if has_outlines:
         outlines.to_crs(da.rio.crs).boundary.plot(ax=ax, color="#607d8b", linewidth=0.5)
         ax.set_xlim(extent[0], extent[1])
         ax.set_ylim(extent[2], extent[3])
     cb = ax.figure.colorbar(im, ax=ax, shrink=0.75)
     cb.set_label(str(da.attrs.get("units", "density")), fontsize=8)
-    ax.set_title(
-        title or f"kernel density (bandwidth {da.attrs.get('bandwidth_m', '?'):g} m)", fontsize=9
-    )
+    bandwidth = da.attrs.get("bandwidth_m")
+    bw = f"{bandwidth:g}" if isinstance(bandwidth, int | float | np.number) else "?"
+    ax.set_title(title or f"kernel density (bandwidth {bw} m)", fontsize=9)
     _metre_axes(ax, furniture=furniture, crs=_crs_of(da))
     return ax
 
@@ -735,7 +1028,21 @@ def plot_prediction_panels(
     Returns
     -------
     matplotlib.figure.Figure
+
+    Raises
+    ------
+    GridMismatchError
+        The four inputs do not share one (y, x) shape (the panels would be misaligned).
     """
+    shapes = {
+        "rgb": tuple(np.shape(rgb))[-2:], "classes": tuple(np.shape(classes))[-2:],
+        "confidence": tuple(np.shape(confidence))[-2:], "probs": tuple(np.shape(probs))[-2:],
+    }  # fmt: skip
+    if len(set(shapes.values())) > 1:
+        raise GridMismatchError(
+            f"the four panels must share one (y, x) grid; got shapes {shapes}. Cut them from "
+            "the same window"
+        )
     fig, axes = plt.subplots(1, 4, figsize=(20, 5.6), constrained_layout=True)
     plot_rgb(rgb, ax=axes[0], title="a) Sentinel-2 RGB (B04/B03/B02)")
     plot_classes(classes, ax=axes[1], classes=class_names, title="b) predicted class",
@@ -779,7 +1086,17 @@ def plot_learning_curves(histories: Mapping[str, Any], *, title: str | None = No
     Returns
     -------
     matplotlib.figure.Figure
+
+    Raises
+    ------
+    ParamsError
+        No history, or a history without the columns above.
     """
+    if not histories:
+        raise ParamsError("histories is empty; give {run name: history DataFrame}")
+    for name, hist in histories.items():
+        _need_columns(hist, ("epoch", "train_loss", "val_loss", "val_f1", "val_mean_iou"),
+                      f"history {name!r}", "vitseg.train.fit (history.csv)", ParamsError)  # fmt: skip
     fig, (ax_loss, ax_score) = plt.subplots(1, 2, figsize=(12, 4.2), constrained_layout=True)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, (name, hist) in enumerate(histories.items()):

@@ -18,7 +18,7 @@ import itertools
 import os
 import sqlite3
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeAlias
 
@@ -68,13 +68,19 @@ def to_rgba(color: str | Sequence[float]) -> tuple[int, int, int, int]:
     >>> to_rgba("#d95f02"), to_rgba((1.0, 0.5, 0.0)), to_rgba((10, 20, 30, 40))
     ((217, 95, 2, 255), (255, 128, 0, 255), (10, 20, 30, 40))
     """
+    import numbers
+
     if isinstance(color, str):
         h = color.lstrip("#")
         if len(h) in (6, 8) and all(c in "0123456789abcdefABCDEF" for c in h):
             vals = [int(h[i : i + 2], 16) for i in range(0, len(h), 2)]
             return (vals[0], vals[1], vals[2], vals[3] if len(vals) == 4 else 255)
-    elif len(color) in (3, 4):
-        v = [float(c) for c in color]
+    elif (
+        isinstance(color, Sequence | _ndarray())
+        and len(items := list(color)) in (3, 4)
+        and all(isinstance(c, numbers.Real) and not isinstance(c, bool) for c in items)
+    ):
+        v = [float(c) for c in items]
         if all(0.0 <= c <= 1.0 for c in v) and any(isinstance(c, float) for c in color):
             v = [c * 255.0 for c in v]
         if all(0.0 <= c <= 255.0 for c in v):
@@ -83,6 +89,44 @@ def to_rgba(color: str | Sequence[float]) -> tuple[int, int, int, int]:
     raise ParamsError(
         f"a colour must be '#rrggbb', '#rrggbbaa' or an (r, g, b[, a]) tuple; got {color!r}"
     )
+
+
+def _ndarray() -> type:
+    import numpy as np
+
+    return np.ndarray
+
+
+def _check_classes(classes: Any, *, max_n: int | None = None) -> list[str]:
+    """Class names as a list; a bare string or an empty list is a :class:`ParamsError`."""
+    if isinstance(classes, str | bytes) or not isinstance(classes, Iterable):
+        raise ParamsError(
+            f"classes must be a list of class names, e.g. ['mines', 'built', 'vegetation']; "
+            f"got {classes!r}" + (f" (a string is read letter by letter: [{classes!r}])"
+                                  if isinstance(classes, str) else "")
+        )  # fmt: skip
+    names = [str(c) for c in classes]
+    if not names:
+        raise ParamsError("classes is empty; give at least one class name")
+    if max_n is not None and len(names) > max_n:
+        raise ParamsError(
+            f"a change map holds at most {max_n} classes (its {max_n}x{max_n} codes and the "
+            f"no-data code must fit in uint8); got {len(names)}"
+        )
+    return names
+
+
+def _check_size(size: Any) -> None:
+    import math
+
+    if isinstance(size, bool) or not isinstance(size, int | float) or not math.isfinite(size) \
+            or size <= 0:  # fmt: skip
+        raise ParamsError(f"size must be a finite number of millimetres > 0; got {size!r}")
+
+
+def _check_field(field: Any, name: str = "field") -> None:
+    if not isinstance(field, str) or not field.strip():
+        raise ParamsError(f"{name} must name an attribute of the layer; got {field!r}")
 
 
 def class_colormap(classes: Sequence[str] = CLASSES) -> Colormap:
@@ -96,6 +140,7 @@ def class_colormap(classes: Sequence[str] = CLASSES) -> Colormap:
     >>> class_colormap()
     {0: (217, 95, 2, 255), 1: (117, 112, 179, 255), 2: (27, 158, 119, 255)}
     """
+    classes = _check_classes(classes)
     return {i: to_rgba(CLASS_COLORS.get(str(c), _OTHER)) for i, c in enumerate(classes)}
 
 
@@ -113,6 +158,7 @@ def change_colors(classes: Sequence[str] = CLASSES) -> dict[int, tuple[int, int,
     >>> c[6], c[0]  # vegetation -> mines, mines stable
     ((228, 26, 28, 255), (242, 199, 166, 255))
     """
+    classes = _check_classes(classes, max_n=15)
     n = len(classes)
     out = {}
     for f in range(n):
@@ -140,6 +186,13 @@ def change_colormap(
         :func:`vitseg.change.change_legend`, "vegetation -> mines", index = code), ready
         for ``write_cog(codes, path, nodata=255, colormap=..., category_names=...)``.
 
+    Raises
+    ------
+    ParamsError
+        ``classes`` is a string, empty or longer than 15; ``nodata`` is not an integer
+        in ``n*n..255`` (a no-data code among the change codes would shift every name
+        after it).
+
     Examples
     --------
     >>> cmap, names = change_colormap()
@@ -148,6 +201,13 @@ def change_colormap(
     """
     from vitseg.change import change_legend
 
+    classes = _check_classes(classes, max_n=15)
+    n = len(classes)
+    if isinstance(nodata, bool) or not isinstance(nodata, int) or not n * n <= nodata <= 255:
+        raise ParamsError(
+            f"nodata must be an integer in {n * n}..255 (outside the {n * n} change codes, "
+            f"inside uint8); got {nodata!r}"
+        )
     legend = change_legend(classes, nodata=nodata)
     legend = legend[legend["code"] != nodata].sort_values("code")
     return change_colors(classes), [str(v) for v in legend["label"]]
@@ -254,6 +314,7 @@ def single_qml(
     True
     """
     _check_geometry(geometry)
+    _check_size(size)
     renderer = ET.Element("renderer-v2", type="singleSymbol", symbollevels="0",
                           enableorderby="0", forceraster="0")  # fmt: skip
     symbols = ET.SubElement(renderer, "symbols")
@@ -298,7 +359,8 @@ def categorized_qml(
     Raises
     ------
     ParamsError
-        No categories, a bad colour or geometry.
+        No categories (or not a mapping), an empty ``field``, a bad colour, geometry or
+        ``size`` (NaN, <= 0).
 
     Examples
     --------
@@ -307,6 +369,13 @@ def categorized_qml(
     True
     """
     _check_geometry(geometry)
+    _check_field(field)
+    _check_size(size)
+    if not isinstance(categories, Mapping):
+        raise ParamsError(
+            f"categories must map each value of {field!r} to a colour, e.g. "
+            f"{{'mines': '#d95f02'}}; got {type(categories).__name__}"
+        )
     if not categories:
         raise ParamsError(f"categorized_qml needs at least one category for field {field!r}")
     renderer = ET.Element("renderer-v2", type="categorizedSymbol", attr=field, symbollevels="0",
@@ -356,15 +425,30 @@ def graduated_qml(
     Raises
     ------
     ParamsError
-        ``breaks`` not rising or not one more than ``colors``.
+        ``breaks`` not finite numbers, not rising or not one more than ``colors``; no
+        colour; an empty ``field``; a bad ``size``.
 
     Examples
     --------
     >>> 'lower="0" upper="10"' in graduated_qml("mines_ha", [0, 10, 20], ["#ffeeee", "#ff0000"])
     True
     """
+    import math
+    import numbers
+
     _check_geometry(geometry)
+    _check_field(field)
+    _check_size(size)
+    if isinstance(breaks, str) or not all(
+        isinstance(v, numbers.Real) and not isinstance(v, bool) for v in breaks
+    ):
+        raise ParamsError(f"breaks must be numbers; got {breaks!r}")
     b = [float(v) for v in breaks]
+    if not colors or not all(math.isfinite(v) for v in b):
+        raise ParamsError(
+            f"graduated_qml needs at least one colour and finite breaks (use the data's "
+            f"maximum, not inf); got breaks {list(breaks)} and {len(colors)} colours"
+        )
     if len(b) != len(colors) + 1 or any(hi <= lo for lo, hi in itertools.pairwise(b)):
         raise ParamsError(
             f"breaks must rise and number one more than colors ({len(colors)} colours); "
@@ -391,6 +475,7 @@ def sample_qml(classes: Sequence[str] = CLASSES, *, field: str = "map_class") ->
     >>> 'value="vegetation"' in sample_qml()
     True
     """
+    classes = _check_classes(classes)
     colors = {str(c): CLASS_COLORS.get(str(c), _OTHER) for c in classes}
     return categorized_qml(field, colors, geometry="point", label_field="point_id")
 
@@ -406,6 +491,11 @@ def alerts_qml(seasons: Sequence[str] | None = None) -> str:
     >>> 'attr="first_seen"' in alerts_qml(["2019-20", "2020-21"])
     True
     """
+    if isinstance(seasons, str):
+        raise ParamsError(
+            f"seasons must be a list of season labels; got the string {seasons!r}, which would "
+            f"be read letter by letter. Pass [{seasons!r}]"
+        )
     if not seasons:
         return single_qml("#e41a1cb3", geometry="polygon", outline="#7f0000",
                           label_field="alert_id")  # fmt: skip
@@ -423,7 +513,14 @@ def alerts_qml(seasons: Sequence[str] | None = None) -> str:
 def district_qml(values: Sequence[float], *, field: str = "mines_ha", n_classes: int = 5) -> str:
     """Choropleth style of a district table joined to district polygons (hectares).
 
-    The ranges are equal-count (quantile) breaks of ``values``, from 0.
+    The ranges are equal-count (quantile) breaks of ``values``, from 0. NaN and inf
+    values are left out of the breaks.
+
+    Raises
+    ------
+    ParamsError
+        ``values`` are not numbers or hold a negative one (the ranges start at 0, so it
+        would be drawn by no range); ``n_classes`` is not an int >= 1.
 
     Examples
     --------
@@ -432,7 +529,18 @@ def district_qml(values: Sequence[float], *, field: str = "mines_ha", n_classes:
     """
     import numpy as np
 
-    v = np.asarray([x for x in values if np.isfinite(x)], dtype="float64")
+    if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 1:
+        raise ParamsError(f"n_classes must be an int >= 1; got {n_classes!r}")
+    try:
+        arr = np.asarray(values, dtype="float64").ravel()
+    except (TypeError, ValueError):
+        raise ParamsError(f"values must be numbers (hectares); got {values!r:.80}") from None
+    if (arr < 0).any():
+        raise ParamsError(
+            f"values must be >= 0 (areas); got {float(arr[arr < 0][0]):g}. A negative value "
+            "falls in no range of the style and is not drawn"
+        )
+    v = arr[np.isfinite(arr)]
     top = float(v.max()) if v.size else 1.0
     qs = np.quantile(v, np.linspace(0, 1, n_classes + 1)[1:]) if v.size else [top]
     breaks = [0.0]
@@ -499,10 +607,10 @@ def add_layer_style(
     Raises
     ------
     MissingFileError
-        ``gpkg`` does not exist.
+        ``gpkg`` does not exist or is a folder.
     VectorError
-        ``layer`` is not a feature layer of the GeoPackage, or ``qml`` is not valid XML
-        with a ``<qgis>`` root.
+        ``gpkg`` is not a GeoPackage, ``layer`` is not a feature layer of it, or ``qml``
+        is not valid XML text with a ``<qgis>`` root.
 
     Examples
     --------
@@ -518,8 +626,12 @@ def add_layer_style(
     from vitseg.errors import MissingFileError
 
     path = Path(gpkg)
+    if path.is_dir():
+        raise MissingFileError(f"{str(path)!r} is a folder, not a GeoPackage file")
     if not path.is_file():
         raise MissingFileError(f"no GeoPackage at {str(path)!r}; write the layer first")
+    if not isinstance(qml, str):
+        raise VectorError(f"qml must be QML text (str); got {type(qml).__name__}")
     try:
         root = ET.fromstring(qml.split("\n", 1)[1] if qml.startswith("<!DOCTYPE") else qml)
     except ET.ParseError as exc:
@@ -529,9 +641,12 @@ def add_layer_style(
     style = name or layer
     now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     with contextlib.closing(sqlite3.connect(path)) as con, con:
-        row = con.execute(
-            "SELECT column_name FROM gpkg_geometry_columns WHERE table_name = ?", (layer,)
-        ).fetchone()
+        try:
+            row = con.execute(
+                "SELECT column_name FROM gpkg_geometry_columns WHERE table_name = ?", (layer,)
+            ).fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise _not_a_gpkg(path, exc) from None
         if row is None:
             have = [r[0] for r in con.execute("SELECT table_name FROM gpkg_geometry_columns")]
             raise VectorError(f"{path.name} has no feature layer {layer!r}; its layers are {have}")
@@ -555,8 +670,22 @@ def add_layer_style(
     return path
 
 
+def _not_a_gpkg(path: Path, exc: Exception) -> VectorError:
+    return VectorError(
+        f"{path} is not a GeoPackage ({exc}); write the layer with "
+        "gdf.to_file(path, driver='GPKG') first"
+    )
+
+
 def layer_styles(gpkg: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """Return the rows of a GeoPackage's ``layer_styles`` table (empty list when none).
+
+    Raises
+    ------
+    MissingFileError
+        ``gpkg`` does not exist (nothing is created there) or is a folder.
+    VectorError
+        ``gpkg`` is not an SQLite/GeoPackage file.
 
     Examples
     --------
@@ -567,11 +696,21 @@ def layer_styles(gpkg: str | os.PathLike[str]) -> list[dict[str, Any]]:
     >>> layer_styles(p)
     []
     """
-    with contextlib.closing(sqlite3.connect(Path(gpkg))) as con:
+    from vitseg.errors import MissingFileError
+
+    path = Path(gpkg)
+    if path.is_dir():
+        raise MissingFileError(f"{str(path)!r} is a folder, not a GeoPackage file")
+    if not path.is_file():
+        raise MissingFileError(f"no GeoPackage at {str(path)!r}; check the path")
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as con:
         con.row_factory = sqlite3.Row
-        exists = con.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'layer_styles'"
-        ).fetchone()
+        try:
+            exists = con.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'layer_styles'"
+            ).fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise _not_a_gpkg(path, exc) from None
         if not exists:
             return []
         return [dict(r) for r in con.execute("SELECT * FROM layer_styles ORDER BY id")]
@@ -591,13 +730,23 @@ def write_styled_layer(gdf: Any, path: str | os.PathLike[str], *, layer: str, qm
     Raises
     ------
     ParamsError
-        ``path`` does not end in ``.gpkg``.
+        ``path`` does not end in ``.gpkg``; ``layer`` is empty.
     MissingCRSError
         ``gdf`` has no CRS.
+    VectorError
+        ``gdf`` is not a GeoDataFrame.
     """
+    import geopandas as gpd
+
     from vitseg.errors import MissingCRSError
     from vitseg.io import atomic_path
 
+    if not isinstance(gdf, gpd.GeoDataFrame):
+        raise VectorError(
+            f"write_styled_layer needs a GeoDataFrame; got {type(gdf).__name__}. Build one "
+            "with geopandas.GeoDataFrame(df, geometry=..., crs=...)"
+        )
+    _check_field(layer, "layer")
     path = Path(path)
     if path.suffix.lower() != ".gpkg":
         raise ParamsError(f"path must end in .gpkg; got {path.name!r}")

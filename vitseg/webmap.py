@@ -35,7 +35,7 @@ import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 
 from vitseg.constants import CLASS_COLORS, CLASSES
-from vitseg.errors import MissingCRSError, ParamsError
+from vitseg.errors import DimensionError, LabelError, MissingCRSError, ParamsError, VectorError
 
 __all__ = ["BASEMAPS", "write_webmap"]
 
@@ -99,7 +99,7 @@ def _ramp_css(stops: Sequence[tuple[float, str, float]]) -> str:
     return "linear-gradient(to right, " + ", ".join(parts) + ")"
 
 
-def _as_2d(da: xr.DataArray, name: str) -> xr.DataArray:
+def _as_2d(da: xr.DataArray, name: str, kind: str = "classes") -> xr.DataArray:
     if not isinstance(da, xr.DataArray):
         raise ParamsError(
             f"raster layer {name!r} must be an xarray.DataArray; got {type(da).__name__}"
@@ -115,11 +115,38 @@ def _as_2d(da: xr.DataArray, name: str) -> xr.DataArray:
         raise ParamsError(
             f"raster layer {name!r} has dims {da.dims}; expected a 2-D (y, x) map{hint}"
         )
-    return da
+    if 0 in da.shape:
+        raise DimensionError(
+            f"raster layer {name!r} has no pixels (shape {da.shape}); check the window or "
+            "clip that made it"
+        )
+    if da.dtype.kind not in "biuf" or (da.dtype.kind == "b" and kind == "classes"):
+        what = "integer class codes" if kind == "classes" else "real numbers"
+        fix = (" A boolean mask is not a class map: pass it in masks=" if da.dtype.kind == "b"
+               else " Convert it, e.g. .real or .astype('float32')")  # fmt: skip
+        raise DimensionError(f"raster layer {name!r} must hold {what}; got dtype {da.dtype}.{fix}")
+    # (y, x) order, whatever the dims are called: a transposed map would be drawn mirrored
+    return da.transpose(da.rio.y_dim, da.rio.x_dim)
 
 
-def _encode_classes(arr: np.ndarray, colors: Mapping[int, str]) -> tuple[np.ndarray, np.ndarray]:
-    """Codes -> palette indices ranked by priority (first colour = highest index); 0 = none."""
+def _encode_classes(
+    arr: np.ndarray, colors: Mapping[int, str], name: str = "", *, mask: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Codes -> palette indices ranked by priority (first colour = highest index); 0 = none.
+
+    Float codes that are not whole numbers (probabilities) are a :class:`LabelError`; NaN
+    and inf are no data.
+    """
+    if arr.dtype.kind == "f":
+        finite = np.isfinite(arr)
+        fraction = finite & (arr != np.round(arr))
+        if fraction.any():
+            what = "mask values (1 = drawn)" if mask else "class codes"
+            raise LabelError(
+                f"raster layer {name!r} holds {int(fraction.sum())} non-integer values, e.g. "
+                f"{arr[fraction][:3].tolist()}; expected {what} (NaN = no data). "
+                "Probabilities? Pass them in probability_maps, or take the argmax first"
+            )
     n = len(colors)
     idx = np.zeros(arr.shape, dtype="uint8")
     lut = np.zeros((256, 4), dtype="uint8")
@@ -131,7 +158,7 @@ def _encode_classes(arr: np.ndarray, colors: Mapping[int, str]) -> tuple[np.ndar
 
 def _encode_ramp(arr: np.ndarray, name: str) -> np.ndarray:
     """Values 0..1 -> palette indices 1..101 (0 = NaN, transparent)."""
-    a = np.asarray(arr, dtype="float32")
+    a = np.asarray(arr).astype("float32")
     finite = np.isfinite(a)
     if finite.any():
         lo, hi = float(a[finite].min()), float(a[finite].max())
@@ -206,7 +233,7 @@ def _overlay(
     da: xr.DataArray,
     name: str,
     *,
-    kind: Literal["classes", "probability", "confidence"],
+    kind: Literal["classes", "mask", "probability", "confidence"],
     colors: Mapping[int, str] | None = None,
     max_size_px: int,
     max_pixels: int,
@@ -217,10 +244,10 @@ def _overlay(
     from rasterio.enums import Resampling
     from rasterio.warp import reproject
 
-    da = _as_2d(da, name)
+    da = _as_2d(da, name, kind)
     arr = np.asarray(da.values)
-    if kind == "classes":
-        idx, lut = _encode_classes(arr, colors or {})
+    if kind in ("classes", "mask"):
+        idx, lut = _encode_classes(arr, colors or {}, name, mask=kind == "mask")
     else:
         idx = _encode_ramp(arr, name)
         lut = _ramp_lut(_PROB_STOPS if kind == "probability" else _CONF_STOPS)
@@ -273,12 +300,22 @@ def _overlay(
             tiles.append([_png(tile, lut), lonlat_bounds(r0, r1, c0, c1)])
     return {
         "name": name,
-        "kind": kind,
+        "kind": "classes" if kind == "mask" else kind,
         "tiles": tiles,
         "bounds": lonlat_bounds(0, h2, 0, w2),
         "shape": [h2, w2],
         "downsample": k,
     }
+
+
+def _check_gdf(gdf: Any, name: str) -> None:
+    import geopandas as gpd
+
+    if not isinstance(gdf, gpd.GeoDataFrame):
+        raise VectorError(
+            f"{name} must be a GeoDataFrame; got {type(gdf).__name__}. Read it with "
+            "geopandas.read_file or build it with geopandas.GeoDataFrame(..., crs=...)"
+        )
 
 
 def _geojson(gdf: Any, columns: Sequence[str] | None = None) -> dict[str, Any]:
@@ -298,6 +335,17 @@ def _geojson(gdf: Any, columns: Sequence[str] | None = None) -> dict[str, Any]:
             )
     doc: dict[str, Any] = json.loads(g.to_json(drop_id=True, na="null"))
     return doc
+
+
+def _fill(template: str, values: Mapping[str, str]) -> str:
+    """Replace each ``__KEY__`` of ``template`` once, never inside inserted text.
+
+    A title such as ``"__LEAFLET_JS__"`` is then shown as that text, not replaced again.
+    """
+    import re
+
+    pattern = "|".join(re.escape(k) for k in values)
+    return re.sub(pattern, lambda m: values[m.group(0)], template)
 
 
 def _safe_json(obj: Any) -> str:
@@ -563,8 +611,17 @@ def write_webmap(
     MissingCRSError
         A layer has no CRS.
     ParamsError
-        Unknown basemap, nothing to draw, a raster that is not 2-D, probabilities or
-        confidence outside 0..1, or ``max_size_px`` / ``max_pixels`` below 1.
+        Unknown basemap, nothing to draw, a layer argument that is not a mapping, a layer
+        name used twice, a raster that is not 2-D, probabilities or confidence outside
+        0..1, ``classes`` empty or a bare string, a bad ``mask_color``, ``alert_columns``
+        given as a string, or ``max_size_px`` / ``max_pixels`` below 1.
+    DimensionError
+        A raster without pixels, a boolean class map, or values that are not real numbers.
+    LabelError
+        A class map or mask with non-integer values (probabilities).
+    VectorError
+        ``alerts`` or ``districts`` is not a GeoDataFrame, or ``alert_columns`` names a
+        column the alerts lack.
 
     Examples
     --------
@@ -581,8 +638,46 @@ def write_webmap(
     import shapely.geometry
 
     from vitseg.io import atomic_write_text
+    from vitseg.styles import _check_classes, to_rgba
 
     base_cfg = _basemaps(basemap)
+    layers = {"class_maps": class_maps, "masks": masks, "probability_maps": probability_maps,
+              "confidence_maps": confidence_maps}  # fmt: skip
+    for arg, value in layers.items():
+        if value is not None and not isinstance(value, Mapping):
+            raise ParamsError(
+                f"{arg} must map a layer name to a DataArray, e.g. {arg}={{'2021': da}}; got "
+                f"{type(value).__name__}"
+            )
+    seen: dict[str, str] = {}
+    for arg, value in layers.items():
+        for layer in value or {}:
+            if str(layer) in seen or (str(layer) == "Districts" and districts is not None):
+                other = seen.get(str(layer), "the districts layer")
+                raise ParamsError(
+                    f"layer name {str(layer)!r} is used twice ({other} and {arg}); the layer "
+                    "switcher would show only one of them. Give each layer its own name"
+                )
+            seen[str(layer)] = arg
+    classes = _check_classes(classes)
+    to_rgba(mask_color)
+    if not isinstance(mask_color, str):
+        raise ParamsError(f"mask_color must be a '#rrggbb' string; got {mask_color!r}")
+    if isinstance(alert_columns, str):
+        raise ParamsError(
+            f"alert_columns must be a list of column names; got the string {alert_columns!r}. "
+            f"Pass [{alert_columns!r}]"
+        )
+    if alerts is not None:
+        _check_gdf(alerts, "alerts")
+        lacking = [c for c in alert_columns or [] if c not in alerts.columns]
+        if lacking:
+            raise VectorError(
+                f"alert_columns {lacking} are not columns of the alerts; they have "
+                f"{[c for c in alerts.columns if c != 'geometry']}"
+            )
+    if districts is not None:
+        _check_gdf(districts, "districts")
     if isinstance(max_size_px, bool) or not isinstance(max_size_px, int) or max_size_px < 1:
         raise ParamsError(f"'max_size_px' must be a positive int; got {max_size_px!r}")
     if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1:
@@ -616,7 +711,7 @@ def write_webmap(
         r = _overlay(
             da,
             name,
-            kind="classes",
+            kind="mask",
             colors={1: mask_color},
             max_size_px=max_size_px,
             max_pixels=max_pixels,
@@ -639,8 +734,9 @@ def write_webmap(
     if alerts is not None:
         cols = alert_columns or [c for c in alerts.columns if c != "geometry"]
         alerts_doc = _geojson(alerts, cols)
-        if len(alerts):
-            extent.append(shapely.geometry.box(*alerts.to_crs("EPSG:4326").total_bounds))
+        bounds = alerts.to_crs("EPSG:4326").total_bounds
+        if len(alerts) and np.isfinite(bounds).all():  # all-empty geometries: NaN bounds
+            extent.append(shapely.geometry.box(*bounds))
     districts_doc = None
     if districts is not None:
         d = districts.to_crs("EPSG:4326") if districts.crs is not None else districts
@@ -680,11 +776,14 @@ def write_webmap(
         "legend": legend,
     }
     js, css = _leaflet_assets()
-    page = (
-        _TEMPLATE.replace("__LEAFLET_CSS__", css)
-        .replace("__TITLE__", html.escape(title))
-        .replace("__NOTE__", html.escape(note))
-        .replace("__CONFIG__", _safe_json(cfg))
-        .replace("__LEAFLET_JS__", js)
+    page = _fill(
+        _TEMPLATE,
+        {
+            "__LEAFLET_CSS__": css,
+            "__TITLE__": html.escape(str(title)),
+            "__NOTE__": html.escape(str(note)),
+            "__CONFIG__": _safe_json(cfg),
+            "__LEAFLET_JS__": js,
+        },
     )
     return atomic_write_text(path, page)
