@@ -133,6 +133,14 @@ def _read(path: Path, what: str) -> Any:
     import pyogrio
     import shapely
 
+    if path.is_dir():
+        inside = sorted(
+            q.name for q in path.iterdir() if q.suffix.lower() in (".gpkg", ".geojson", ".shp")
+        )
+        raise AOIError(
+            f"{what} {str(path)!r} is a folder; pass the vector file itself (vector files in "
+            f"it: {inside[:5]})"
+        )
     try:
         layers = pyogrio.list_layers(path)
         if len(layers) > 1:
@@ -226,8 +234,8 @@ def _from_cells(cells_file: str | os.PathLike[str] | None) -> Any:
         "run notebook 01 (01_grid_aoi) first and pass its output, "
         "cells_file='<report_dir>/data/grid_cells.gpkg'"
     )
-    if cells_file is None:
-        raise AOIError(f"aoi 'cells' needs cells_file=...; {how}")
+    if cells_file is None or not os.fspath(cells_file).strip():
+        raise AOIError(f"aoi 'cells' needs cells_file=...; got {cells_file!r}; {how}")
     path = Path(cells_file)
     if not path.exists():
         raise AOIError(f"aoi 'cells': cells_file {str(path)!r} does not exist; {how}")
@@ -287,7 +295,8 @@ def resolve_aoi(
     AOIError
         An unknown box name (close matches are suggested), a path that does not exist,
         a bbox out of range, a file with no polygon, ``"cells"`` without ``cells_file``,
-        or a value of another type.
+        an empty text, a folder where a vector file is expected, or a value of another
+        type.
     MissingCRSError
         The vector file has no CRS.
 
@@ -301,6 +310,8 @@ def resolve_aoi(
     """
     if isinstance(aoi, (str, os.PathLike)):
         text = os.fspath(aoi)
+        if not text.strip():
+            raise AOIError(f"aoi is empty ({aoi!r}); name an area. {_forms()}")
         if isinstance(aoi, str):
             key = text.strip().lower()
             if key == "cells":
@@ -354,7 +365,8 @@ def choose_crs(areas: Any, crs: Any = "auto") -> str:
         ``areas`` has no CRS, or ``crs`` is not a valid CRS, is geographic or not in
         metres.
     AOIError
-        ``areas`` is empty or no UTM zone covers its centroid.
+        ``areas`` is not a GeoDataFrame/GeoSeries, is empty, or no UTM zone covers its
+        centroid.
 
     Examples
     --------
@@ -366,6 +378,12 @@ def choose_crs(areas: Any, crs: Any = "auto") -> str:
     import geopandas as gpd
     from pyproj import CRS
 
+    if not isinstance(areas, (gpd.GeoDataFrame, gpd.GeoSeries)):
+        raise AOIError(
+            f"areas must be a GeoDataFrame or GeoSeries with a CRS; got {type(areas).__name__}. "
+            "Build them with vitseg.aoi.resolve_aoi, or wrap a geometry: "
+            "geopandas.GeoSeries([geom], crs='EPSG:4326')."
+        )
     if getattr(areas, "crs", None) is None:
         raise MissingCRSError(
             "areas have no CRS; build them with vitseg.aoi.resolve_aoi or call "

@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import copy
 import datetime as _dt
+import math
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from numbers import Integral, Real
 from pathlib import Path
 from typing import Any, Literal
 
@@ -42,6 +44,7 @@ from vitseg.errors import (
     EmptySearchError,
     MissingAssetError,
     MissingCRSError,
+    MissingFileError,
     ParamsError,
     VitsegError,
 )
@@ -131,6 +134,15 @@ def reflectance_scaling(
     tuple
         ``(scale, offset, nodata)``; nodata is the DN that marks no data (or None).
 
+    Raises
+    ------
+    BandError
+        ``band`` is not a Sentinel-2 band name.
+    MissingAssetError
+        The item has no asset for ``band``.
+    VitsegError
+        The asset's ``raster:bands`` scale, offset or nodata is not a finite number.
+
     Examples
     --------
     >>> item = {"properties": {"s2:processing_baseline": "04.00"},
@@ -142,20 +154,31 @@ def reflectance_scaling(
     (0.0001, 0.0, 0.0)
     """
     d = _plain_item(item) if isinstance(item, pystac.Item) else item
+    if band not in _KNOWN_BANDS:
+        raise BandError(
+            f"unknown band {band!r}; expected a Sentinel-2 name from {list(_KNOWN_BANDS)} "
+            "(e.g. 'B04', not 'red')"
+        )
     keys = asset_band_map(d)
-    asset = d["assets"].get(keys.get(band, band), {})
+    if band not in keys:
+        raise MissingAssetError(
+            f"item {d.get('id')!r} has no asset for band {band!r} (its bands: {sorted(keys)}); "
+            "its scaling would be a guess"
+        )
+    asset = d["assets"][keys[band]]
     rb = (asset.get("raster:bands") or [{}])[0]
+    where = f"item {d.get('id')!r}, band {band}"
     nodata = rb.get("nodata", 0)
-    nodata_f = None if nodata is None else float(nodata)
+    nodata_f = None if nodata is None else _finite(nodata, "nodata", where, nan_ok=True)
     if band in _CATEGORICAL:
         return 1.0, 0.0, nodata_f
     props = d.get("properties", {})
     applied = props.get("earthsearch:boa_offset_applied", props.get("sentinel:boa_offset_applied"))
-    scale = float(rb.get("scale", 1e-4))
+    scale = _finite(rb.get("scale", 1e-4), "scale", where)
     if applied is True and not trust_offset_metadata:
         return scale, 0.0, nodata_f
     if "offset" in rb:
-        return scale, float(rb["offset"]), nodata_f
+        return scale, _finite(rb["offset"], "offset", where), nodata_f
     baseline = _baseline(d)
     if baseline is not None:
         new = baseline >= (4, 0)
@@ -169,6 +192,60 @@ def reflectance_scaling(
             when = when.replace(tzinfo=_dt.UTC)
         new = when is not None and when >= BASELINE_04_DATE
     return scale, (-0.1 if new else 0.0), nodata_f
+
+
+def _finite(value: Any, name: str, where: str, *, nan_ok: bool = False) -> float:
+    """``value`` of an item's ``raster:bands`` as a float, refusing text, NaN and inf."""
+    try:
+        if isinstance(value, (bool, str)):
+            raise TypeError
+        out = float(value)
+    except (TypeError, ValueError):
+        out = math.inf
+    if not (math.isfinite(out) or (nan_ok and math.isnan(out))):
+        raise VitsegError(
+            f"{where}: raster:bands {name} is {value!r}, not a finite number; a bad {name} "
+            "would scale every pixel wrongly. Fix the item's metadata."
+        )
+    return out
+
+
+def _check_grid_options(resolution_m: Any, chunks: Any) -> None:
+    """Refuse a pixel size or chunk size that is not a positive number."""
+    if isinstance(resolution_m, bool) or not isinstance(resolution_m, Real):
+        raise ParamsError(f"resolution_m must be a number of metres, e.g. 10; got {resolution_m!r}")
+    if not (math.isfinite(float(resolution_m)) and float(resolution_m) > 0):
+        raise ParamsError(
+            f"resolution_m must be a finite number > 0 (metres); got {resolution_m!r}"
+        )
+    if isinstance(chunks, tuple):
+        return
+    if (
+        isinstance(chunks, bool)
+        or not isinstance(chunks, Integral)
+        or not (int(chunks) >= 1 or int(chunks) == -1)
+    ):
+        raise ParamsError(
+            f"chunks must be a whole number of pixels >= 1 (or -1: one chunk), or a stackstac "
+            f"chunks tuple; got {chunks!r}"
+        )
+
+
+def _check_bands(bands: Any) -> tuple[str, ...]:
+    if isinstance(bands, str):
+        raise BandError(
+            f"bands must be a list of band names; got the text {bands!r}. Write bands=[{bands!r}]."
+        )
+    out = tuple(bands)
+    unknown = [b for b in out if b not in _KNOWN_BANDS]
+    if unknown or not out:
+        raise BandError(
+            f"unknown band(s) {unknown or list(out)}; expected Sentinel-2 names from "
+            f"{list(_KNOWN_BANDS)} (e.g. 'B04', not 'red')"
+        )
+    if len(set(out)) != len(out):
+        raise BandError(f"bands must be unique; got {list(out)}")
+    return out
 
 
 def _check_crs(crs: Any) -> Any:
@@ -205,11 +282,29 @@ def _plain_item(item: pystac.Item | dict[str, Any]) -> dict[str, Any]:
 def _bounds_in(
     bbox: Sequence[float], bbox_crs: Any, crs: Any, resolution_m: float
 ) -> tuple[float, float, float, float]:
+    from rasterio.errors import CRSError
     from rasterio.warp import transform_bounds
 
+    numbers = not isinstance(bbox, str) and all(
+        isinstance(v, Real) and not isinstance(v, bool) for v in bbox
+    )
+    if not numbers or not all(math.isfinite(float(v)) for v in bbox):
+        raise ParamsError(
+            f"bbox must be 4 finite numbers (minx, miny, maxx, maxy) in bbox_crs; got {bbox!r}"
+        )
     if len(bbox) != 4 or not (bbox[0] < bbox[2] and bbox[1] < bbox[3]):
         raise VitsegError(f"bbox must be (minx, miny, maxx, maxy) with min < max; got {bbox!r}")
-    b = transform_bounds(bbox_crs, crs, *bbox, densify_pts=21)
+    if bbox_crs is None:
+        raise MissingCRSError(
+            "bbox_crs is None; say what CRS the bbox is in: 'EPSG:4326' (lon/lat, the default) "
+            "or the output crs for a bbox in metres"
+        )
+    try:
+        b = transform_bounds(bbox_crs, crs, *bbox, densify_pts=21)
+    except CRSError as err:
+        raise MissingCRSError(
+            f"cannot parse bbox_crs {bbox_crs!r} ({err}); pass 'EPSG:4326'"
+        ) from err
     r = float(resolution_m)
     return (
         float(np.floor(b[0] / r) * r),
@@ -372,9 +467,10 @@ def build_cube(
     Raises
     ------
     ParamsError
-        ``group_by`` is not ``"solar_day"`` or None.
+        ``group_by`` is not ``"solar_day"`` or None; ``resolution_m`` or ``chunks`` is
+        not a positive number; ``bbox`` holds NaN, inf or text; ``items`` is one item.
     MissingCRSError
-        ``crs`` is missing or not a metric projected CRS.
+        ``crs`` is missing or not a metric projected CRS, or ``bbox_crs`` is None.
     BandError
         A band name is unknown.
     MissingAssetError
@@ -405,15 +501,16 @@ def build_cube(
         )
     out_crs = _check_crs(crs)
     epsg = int(out_crs.to_epsg())
-    bands = tuple(bands)
-    unknown = [b for b in bands if b not in _KNOWN_BANDS]
-    if unknown or not bands:
-        raise BandError(
-            f"unknown band(s) {unknown or list(bands)}; expected Sentinel-2 names from "
-            f"{list(_KNOWN_BANDS)} (e.g. 'B04', not 'red')"
+    bands = _check_bands(bands)
+    _check_grid_options(resolution_m, chunks)
+    if isinstance(items, (pystac.Item, Mapping, str)):
+        raise ParamsError(
+            f"items must be a list of STAC items (or an ItemCollection); got one "
+            f"{type(items).__name__}. Write [item]."
         )
-    if len(set(bands)) != len(bands):
-        raise BandError(f"bands must be unique; got {list(bands)}")
+    bad = [type(i).__name__ for i in items if not isinstance(i, (pystac.Item, Mapping))]
+    if bad:
+        raise ParamsError(f"items must be pystac Items or item dicts; got {bad[:3]}")
     plain = [_plain_item(i) for i in items]
     if not plain:
         raise EmptySearchError(
@@ -583,6 +680,10 @@ def l1c_item(folder: str | os.PathLike[str], *, bands: Sequence[str] = S2_BANDS_
 
     Raises
     ------
+    MissingFileError
+        ``folder`` does not exist or is a file.
+    BandError
+        ``bands`` is empty, one text, or holds a name that is not a Sentinel-2 band.
     MissingAssetError
         A band file is missing.
     CorruptRasterError
@@ -593,6 +694,13 @@ def l1c_item(folder: str | os.PathLike[str], *, bands: Sequence[str] = S2_BANDS_
     from rasterio.warp import transform_bounds
 
     root = Path(folder)
+    if not root.is_dir():
+        state = "is a file" if root.exists() else "does not exist"
+        raise MissingFileError(
+            f"L1C folder {str(root)!r} {state}; pass the folder holding the *_B01.jp2 ... "
+            "*_B12.jp2 files (a SAFE granule's IMG_DATA)"
+        )
+    bands = _check_bands(bands)
     files = {}
     for b in bands:
         hits = sorted(root.glob(f"*_{b}.jp2"))

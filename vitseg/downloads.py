@@ -20,10 +20,13 @@ code against a local HTTP server.
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import time
 import zipfile
 from collections.abc import Mapping, Sequence
+from numbers import Integral, Real
 from pathlib import Path
 from typing import Any, Literal
 
@@ -109,7 +112,10 @@ def download_file(
         Every attempt failed (HTTP error, truncated body, connection error), or the
         checksum differs (not retried: the file on the server is not the expected one).
     ParamsError
-        ``dest`` is a folder, or an option is out of range.
+        ``url`` is not an http(s) URL, ``dest`` is a folder or lies under a file,
+        ``sha256`` is not 64 hexadecimal digits, or an option is out of range or of the
+        wrong type (``retries`` and ``chunk_bytes`` are whole numbers, ``timeout_s`` and
+        ``backoff_s`` finite).
 
     Examples
     --------
@@ -122,22 +128,45 @@ def download_file(
     import pooch  # type: ignore[import-untyped]
     import requests
 
+    if not isinstance(url, str) or not url.lower().startswith(("http://", "https://")):
+        raise ParamsError(
+            f"url must be an http:// or https:// URL; got {url!r}. Copy a local file by hand "
+            "instead of downloading it."
+        )
     final = Path(dest)
     if final.is_dir():
         raise ParamsError(
             f"dest {final} is a folder; download_file needs a file path, e.g. "
             f"{final / Path(url.split('?')[0]).name}"
         )
-    expected = None if sha256 is None else sha256.lower().removeprefix("sha256:")
-    if final.exists() and (expected is None or _sha256(final) == expected):
-        return final
+    blocked = next((q for q in final.parents if q.exists() and not q.is_dir()), None)
+    if blocked is not None:
+        raise ParamsError(
+            f"dest {final} lies under {blocked}, which is a file, not a folder; choose another dest"
+        )
+    expected = None if sha256 is None else str(sha256).lower().removeprefix("sha256:")
+    if expected is not None and not re.fullmatch(r"[0-9a-f]{64}", expected):
+        raise ParamsError(
+            f"sha256 must be 64 hexadecimal digits (optionally 'sha256:'-prefixed); got "
+            f"{sha256!r}. Pass None to record the digest of a first download instead."
+        )
+    if isinstance(retries, bool) or not isinstance(retries, Integral):
+        raise ParamsError(f"'retries' must be a whole number >= 1; got {retries!r}")
+    if isinstance(chunk_bytes, bool) or not isinstance(chunk_bytes, Integral):
+        raise ParamsError(f"chunk_bytes must be a whole number >= 1; got {chunk_bytes!r}")
     if retries < 1:
         raise ParamsError(f"'retries' must be >= 1; got {retries}")
-    if not (timeout_s > 0 and backoff_s >= 0 and chunk_bytes >= 1):  # NaN fails too
+    finite = all(
+        isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(v)
+        for v in (timeout_s, backoff_s)
+    )
+    if not (finite and timeout_s > 0 and backoff_s >= 0 and chunk_bytes >= 1):  # NaN fails too
         raise ParamsError(
-            f"timeout_s must be > 0, backoff_s >= 0 and chunk_bytes >= 1; got {timeout_s}, "
-            f"{backoff_s}, {chunk_bytes}"
+            f"timeout_s must be > 0, backoff_s >= 0 (both finite seconds) and chunk_bytes >= 1; "
+            f"got {timeout_s}, {backoff_s}, {chunk_bytes}"
         )
+    if final.exists() and (expected is None or _sha256(final) == expected):
+        return final
     fetch = pooch.HTTPDownloader(progressbar=progressbar, chunk_size=chunk_bytes, timeout=timeout_s)
     last: Exception | None = None
     for attempt in range(retries):
@@ -253,7 +282,8 @@ def fetch_smallminesds(
     DownloadError
         A failed or corrupt download, or an archive with an unsafe member path.
     ParamsError
-        A year without an entry in ``files``.
+        A year without an entry in ``files``, or ``years`` that is not a non-empty list
+        of whole numbers (``2016``, not ``"2016"`` or ``2016.0``).
 
     Examples
     --------
@@ -263,6 +293,14 @@ def fetch_smallminesds(
     vitseg.errors.ParamsError: SmallMinesDS has no year 2019; known: [2016, 2022]
     """
     base = Path(root) if root is not None else cache_dir() / "smallminesds"
+    if isinstance(years, (str, bytes)) or not isinstance(years, Sequence) or not years:
+        raise ParamsError(f"years must be a non-empty list of years, e.g. [2016]; got {years!r}")
+    bad = [y for y in years if isinstance(y, bool) or not isinstance(y, Integral)]
+    if bad:
+        raise ParamsError(
+            f"years must be whole numbers such as 2016; got {bad!r} (a float or text would "
+            "name the wrong folder)"
+        )
     for year in years:
         if year not in files:
             raise ParamsError(f"SmallMinesDS has no year {year}; known: {sorted(files)}")
@@ -336,7 +374,8 @@ def fetch_mining_polygons(
     DownloadError
         Failed or corrupt download.
     ParamsError
-        An unknown ``source``.
+        An unknown ``source``, or a ``bbox`` that is not 4 finite numbers with
+        min < max (checked before any download).
     VectorError
         No vector layer in the download, or no polygon in ``bbox``.
 
@@ -351,6 +390,15 @@ def fetch_mining_polygons(
 
     if source not in MINING_POLYGONS:
         raise ParamsError(f"'source' must be one of {sorted(MINING_POLYGONS)}; got {source!r}")
+    if bbox is not None:
+        ok = not isinstance(bbox, str) and len(bbox) == 4
+        ok = ok and all(isinstance(v, Real) and math.isfinite(v) for v in bbox)
+        if not (ok and bbox[0] < bbox[2] and bbox[1] < bbox[3]):
+            raise ParamsError(
+                f"bbox must be 4 finite numbers (minx, miny, maxx, maxy) in EPSG:4326 degrees "
+                f"with min < max; got {bbox!r}. Write e.g. (-1.82, 6.14, -1.69, 6.27)."
+            )
+        bbox = (float(bbox[0]), float(bbox[1]), float(bbox[2]), float(bbox[3]))
     meta = MINING_POLYGONS[source]
     base = Path(root) if root is not None else cache_dir() / "mining_polygons"
     path = download_file(

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import datetime as _dt
 import itertools
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from numbers import Integral
+from numbers import Integral, Number
 from typing import TYPE_CHECKING, Any, TypeAlias, overload
 
 import numpy as np
@@ -42,6 +43,7 @@ _FORMS = (
 _SEASON = re.compile(r"^(\d{4})-(\d{2})$")
 _YEAR = re.compile(r"^(\d{4})$")
 _RANGE = re.compile(r"^(\d{4}-\d{2}-\d{2})/(\d{4}-\d{2}-\d{2})$")
+_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 _Scalar: TypeAlias = str | _dt.date | np.datetime64 | pd.Timestamp
 
@@ -54,7 +56,8 @@ class Period:
     ----------
     label
         Short name, safe in file names (``"2020-21"``, ``"2020"``,
-        ``"2020-01-01_2021-01-01"``).
+        ``"2020-01-01_2021-01-01"``): letters, digits, ``_``, ``.`` and ``-``, not
+        starting with ``.``, ``_`` or ``-`` (no ``/``: a label never leaves its folder).
     start, end
         First and last day (inclusive).
 
@@ -77,6 +80,11 @@ class Period:
         """Check the label and that ``start <= end``."""
         if not isinstance(self.label, str) or not self.label:
             raise ParamsError(f"a period needs a non-empty str label; got {self.label!r}")
+        if not _LABEL.match(self.label):
+            raise ParamsError(
+                f"period label {self.label!r} is not safe in file names; use letters, digits, "
+                "'_', '.' and '-' only, starting with a letter or digit (e.g. '2020-21')"
+            )
         for name in ("start", "end"):
             value = getattr(self, name)
             if isinstance(value, _dt.datetime):  # keep the day only
@@ -126,6 +134,13 @@ def _to_day(t: Any) -> np.datetime64:
     """Return the UTC calendar day of one datetime-like value (NaT for missing)."""
     if t is None:
         return np.datetime64("NaT", "D")
+    if isinstance(t, (Number, np.number, np.bool_)):
+        if isinstance(t, (float, np.floating)) and math.isnan(t):
+            return np.datetime64("NaT", "D")
+        raise ParamsError(
+            f"{t!r} is a number, not a date (pandas would read it as nanoseconds after "
+            "1970-01-01); pass text such as '2021-01-15', a datetime or a numpy.datetime64"
+        )
     if isinstance(t, str):
         t = str(t)  # pandas refuses numpy.str_
     try:
@@ -180,6 +195,8 @@ def parse_period(text: str | int | Period) -> Period:
     if isinstance(text, Period):
         return text
     if isinstance(text, Integral) and not isinstance(text, bool):
+        if not 1 <= int(text) <= 9999:
+            raise ParamsError(f"year {int(text)} is not a year in 1..9999; write e.g. 2020")
         text = f"{int(text):04d}"
     if not isinstance(text, str):
         raise ParamsError(
@@ -199,8 +216,11 @@ def parse_period(text: str | int | Period) -> Period:
                 f"'{first}-{(first + 1) % 100:02d}' (Nov {first} - Mar {first + 1}); got "
                 f"{m.group(2)!r}.{month_hint}"
             )
-        if first < 1:
-            raise ParamsError(f"dry season {text!r}: year 0 is not a valid year")
+        if first < 1 or first >= 9999:
+            raise ParamsError(
+                f"dry season {text!r}: the season must start in a year 1..9998 (it ends in "
+                "the next year)"
+            )
         return Period(s, _dt.date(first, 11, 1), _dt.date(first + 1, 3, 31))
     if m := _YEAR.match(s):
         year = int(m.group(1))
@@ -292,7 +312,9 @@ def period_of(times: Any, periods: Sequence[str | int | Period]) -> Any:
     Raises
     ------
     ParamsError
-        A period that cannot be parsed, or a time that is not datetime-like.
+        A period that cannot be parsed, no period at all, or a time that is not
+        datetime-like (a number is refused: pandas would read it as nanoseconds since
+        1970; NaN and None are missing and give None).
 
     Examples
     --------
@@ -304,12 +326,20 @@ def period_of(times: Any, periods: Sequence[str | int | Period]) -> Any:
     if isinstance(periods, (str, int, Period)):
         periods = [periods]
     parsed = [parse_period(p) for p in periods]
-    if isinstance(times, (str, _dt.date, np.datetime64)):
+    if not parsed:
+        raise ParamsError(f"periods is empty; give at least one: {_FORMS}")
+    if times is None or isinstance(times, (str, _dt.date, np.datetime64)):
         day = _to_day(times)
         return next((p.label for p in parsed if p._lo <= day <= p._hi), None)
+    if isinstance(times, (dict, set)):
+        raise ParamsError(
+            f"times must be a datetime-like value or a sequence of them; got a "
+            f"{type(times).__name__} ({times!r})"
+        )
     arr = np.asarray(times)
     if arr.ndim == 0:
-        return period_of(arr.item() if arr.dtype == object else arr[()], parsed)
+        day = _to_day(arr.item() if arr.dtype == object else arr[()])
+        return next((p.label for p in parsed if p._lo <= day <= p._hi), None)
     arr = arr.ravel()
     if np.issubdtype(arr.dtype, np.datetime64):
         days = arr.astype("datetime64[D]")

@@ -49,6 +49,55 @@ def _shown(ids: Sequence[Any], limit: int = 10) -> str:
     return "[" + ", ".join(items) + (", ..." if len(ids) > limit else "") + "]"
 
 
+def _check_classes(classes: Any) -> list[str]:
+    """Return ``classes`` as a list, refusing text, an empty list, blanks and repeats."""
+    if isinstance(classes, str) or not isinstance(classes, Sequence) or not classes:
+        raise ParamsError(
+            f"classes must be a non-empty list of class names, e.g. {list(CLASSES)}; got "
+            f"{classes!r}"
+        )
+    names = list(classes)
+    if not all(isinstance(c, str) and c.strip() for c in names):
+        raise ParamsError(f"classes must be non-blank strings; got {names!r}")
+    lower = [c.strip().lower() for c in names]
+    if len(set(lower)) != len(lower):
+        raise ParamsError(f"classes must be unique (ignoring case); got {names!r}")
+    return names
+
+
+def _check_table(table: Any, what: str) -> pd.DataFrame:
+    if not isinstance(table, pd.DataFrame):
+        raise SampleError(
+            f"{what} must be a DataFrame (what read_reference or stratified_sample returned); "
+            f"got {type(table).__name__}"
+        )
+    return table
+
+
+def _blank_ids(table: pd.DataFrame, source: str) -> None:
+    """Refuse rows whose ``point_id`` is blank: they cannot be joined to any point."""
+    blank = table["point_id"].map(_id_key) == ""
+    if blank.any():
+        rows = [int(i) for i in np.flatnonzero(blank.to_numpy())[:10]]
+        raise SampleError(
+            f"{int(blank.sum())} row(s) of {source} have no point_id (rows {rows}, counting "
+            "from 0); fill in the id of each point, or delete empty rows"
+        )
+
+
+def _blank_map(table: pd.DataFrame, map_col: str, source: str) -> None:
+    """Refuse points without a map class: the estimators would drop them silently."""
+    values = table[map_col].astype(object)
+    blank = values.isna() | (values.astype(str).str.strip() == "")
+    if blank.any():
+        ids = table.loc[blank, "point_id"] if "point_id" in table else table.index[blank]
+        raise SampleError(
+            f"{int(blank.sum())} of {len(table)} points in {source} have no {map_col!r} "
+            f"(point_id {_shown(list(ids))}); every sample point has a map class: use the "
+            "sample of stratified_sample, not an edited copy"
+        )
+
+
 def _normalise_labels(
     values: pd.Series, classes: Sequence[str], what: str, ids: pd.Series | None = None
 ) -> pd.Series:
@@ -119,14 +168,24 @@ def read_sample(
 
     Raises
     ------
+    MissingFileError
+        ``path`` does not exist or is a folder.
+    ParamsError
+        ``classes`` is not a non-empty list of unique names.
     SampleError
-        A column is missing, a reference label is blank, or a label is not a class.
+        A column is missing, a reference or map label is blank, or a label is not a class.
     """
+    classes = _check_classes(classes)
     if isinstance(path, pd.DataFrame):
         table = path.copy()
         source = "sample"
     else:
         p = Path(path)
+        if not p.is_file():
+            raise MissingFileError(
+                f"sample {str(p)!r} {'is a folder' if p.is_dir() else 'does not exist'}; "
+                "give the filled CSV or GeoPackage file"
+            )
         if p.suffix.lower() == ".csv":
             table = pd.read_csv(p, dtype={ref_col: object, map_col: object, "reference": object})
         else:
@@ -150,6 +209,7 @@ def read_sample(
             "the rows of points that could not be interpreted"
         )
     ids = table["point_id"] if "point_id" in table.columns else None
+    _blank_map(table, map_col, source)
     table[map_col] = _normalise_labels(table[map_col], classes, "map", ids)
     table[ref_col] = _normalise_labels(table[ref_col], classes, "reference", ids)
     return table
@@ -232,8 +292,12 @@ def read_reference(
     ------
     MissingFileError
         ``path`` does not exist.
+    ParamsError
+        ``classes`` is not a non-empty list of unique names, or ``cannot_tell`` is one
+        text or names a class (those points would be dropped).
     SampleError
-        A column is missing; or (all reported together, naming the point ids) point
+        A row of the file without ``point_id``, a sample point without ``map_class``;
+        a column is missing; or (all reported together, naming the point ids) point
         ids of the file not in the sample, sample points missing from the file,
         duplicate point ids, reference labels that are not classes, or (an
         interpretation page's export) a ``sample_id`` column that is not
@@ -252,6 +316,17 @@ def read_reference(
     >>> int(error_matrix(ref).loc["mines", "built"])
     1
     """
+    classes = _check_classes(classes)
+    if isinstance(cannot_tell, str) or not isinstance(cannot_tell, Sequence):
+        raise ParamsError(
+            f"cannot_tell must be a list of labels; got {cannot_tell!r}. Write [{cannot_tell!r}]."
+        )
+    clash = sorted({str(c).strip().lower() for c in cannot_tell} & {c.lower() for c in classes})
+    if clash:
+        raise ParamsError(
+            f"cannot_tell labels {clash} are class names; their points would be dropped as "
+            "unreadable. Remove them from cannot_tell."
+        )
     filled, source = _read_table(path, "reference file", as_text=True)
     filled = pd.DataFrame(filled.drop(columns="geometry", errors="ignore"))
     filled = _legacy_reference(filled, _REF)
@@ -271,6 +346,9 @@ def read_reference(
             f"{sample_name} lacks columns {lacking}; it has {list(table.columns)}. Pass the "
             "sample of stratified_sample (or the GeoPackage write_sample wrote)."
         )
+    _blank_ids(filled, source)
+    _blank_ids(table, sample_name)
+    _blank_map(table, "map_class", sample_name)
     file_keys = filled["point_id"].map(_id_key)
     sample_keys = table["point_id"].map(_id_key)
     problems = []
@@ -358,7 +436,8 @@ def sample_id(sample: pd.DataFrame) -> str:
     Raises
     ------
     SampleError
-        No ``point_id`` column, or several values in a ``sample_id`` column.
+        Not a DataFrame, no ``point_id`` column, several values in a ``sample_id``
+        column, non-numeric ``x``/``y``, or geometries that are not points.
 
     Examples
     --------
@@ -368,6 +447,7 @@ def sample_id(sample: pd.DataFrame) -> str:
     >>> sample_id(s) == sample_id(s.assign(x=[5.0, 25.0]))
     False
     """
+    _check_table(sample, "sample")
     if "point_id" not in sample.columns:
         raise SampleError(
             f"sample lacks a 'point_id' column; it has {list(sample.columns)}. Pass the "
@@ -384,9 +464,21 @@ def sample_id(sample: pd.DataFrame) -> str:
             return given[0]
     keys = sample["point_id"].map(_id_key).tolist()
     if {"x", "y"} <= set(sample.columns):
-        xs = pd.to_numeric(sample["x"]).to_numpy(np.float64)
-        ys = pd.to_numeric(sample["y"]).to_numpy(np.float64)
+        try:
+            xs = pd.to_numeric(sample["x"]).to_numpy(np.float64)
+            ys = pd.to_numeric(sample["y"]).to_numpy(np.float64)
+        except (TypeError, ValueError) as err:
+            raise SampleError(
+                f"the sample's 'x'/'y' columns must hold numbers (metres); {err}. Use the "
+                "sample of stratified_sample unedited."
+            ) from err
     elif isinstance(sample, gpd.GeoDataFrame) and len(sample):
+        kinds = sorted(set(sample.geometry.geom_type.dropna()) - {"Point"})
+        if kinds or sample.geometry.isna().any():
+            raise SampleError(
+                f"sample points must be Point geometries; got {kinds or ['missing']}. Give "
+                "the sample of stratified_sample (or x/y columns)."
+            )
         xs, ys = sample.geometry.x.to_numpy(), sample.geometry.y.to_numpy()
     else:
         xs = ys = np.full(len(keys), np.nan)
@@ -399,12 +491,14 @@ def sample_id(sample: pd.DataFrame) -> str:
 
 def _labels_by_id(table: pd.DataFrame, what: str, classes: Sequence[str]) -> pd.DataFrame:
     """Index a read_reference result by point-id key: columns ``point_id`` and ``label``."""
+    _check_table(table, f"interpretation {what}")
     lacking = [c for c in ("point_id", _REF) if c not in table.columns]
     if lacking:
         raise SampleError(
             f"interpretation {what} lacks columns {lacking}; it has {list(table.columns)}. "
             "Pass what read_reference returned for each interpreter."
         )
+    _blank_ids(table, f"interpretation {what}")
     keys = table["point_id"].map(_id_key)
     dup = pd.unique(keys[keys.duplicated()])
     if dup.size:
@@ -449,9 +543,11 @@ def interpreter_agreement(
 
     Raises
     ------
+    ParamsError
+        ``classes`` is not a non-empty list of unique names.
     SampleError
-        A column is missing, a point is labelled twice, a label is not a class, or no
-        point was labelled by both.
+        ``a`` or ``b`` is not a DataFrame, a column is missing, a point id is blank, a
+        point is labelled twice, a label is not a class, or no point was labelled by both.
 
     Examples
     --------
@@ -461,6 +557,7 @@ def interpreter_agreement(
     >>> r["n_common"], r["percent_agreement"], r["disagreeing_ids"], round(r["kappa"], 3)
     (4, 75.0, [2], 0.5)
     """
+    classes = _check_classes(classes)
     la, lb = _labels_by_id(a, "a", classes), _labels_by_id(b, "b", classes)
     common = la.index[la.index.isin(lb.index)]
     if common.empty:
@@ -548,6 +645,7 @@ def merge_interpretations(
     """
     if how not in ("first", "agreed"):
         raise ParamsError(f"'how' must be one of {{'first', 'agreed'}}; got {how!r}")
+    classes = _check_classes(classes)
     la, lb = _labels_by_id(a, "a", classes), _labels_by_id(b, "b", classes)
     keys_a = a["point_id"].map(_id_key)
     keys_b = b["point_id"].map(_id_key)

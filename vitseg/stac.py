@@ -29,10 +29,11 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 import os
 import re
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import takewhile
 from pathlib import Path
 from typing import Any
@@ -41,11 +42,13 @@ import pystac
 from urllib3.util import Retry
 
 from vitseg.errors import (
+    BandError,
     EmptySearchError,
     MissingAssetError,
     MissingFileError,
     NetworkError,
     ParamsError,
+    VectorError,
     VitsegError,
 )
 from vitseg.io import atomic_path
@@ -104,8 +107,14 @@ def asset_band_map(item: pystac.Item | dict[str, Any]) -> dict[str, str]:
     """
     if isinstance(item, pystac.Item):  # never to_dict(): that may resolve remote links
         assets = {k: a.to_dict() for k, a in item.assets.items()}
-    else:
+    elif isinstance(item, Mapping) and isinstance(item.get("assets"), Mapping):
         assets = item["assets"]
+    else:
+        what = type(item).__name__ if not isinstance(item, Mapping) else "a dict without 'assets'"
+        raise MissingAssetError(
+            f"asset_band_map needs a STAC item (pystac.Item or an item dict with an 'assets' "
+            f"mapping); got {what}. Pass one item, e.g. items[0]."
+        )
     out: dict[str, str] = {}
     for key in sorted(assets, key=lambda k: (k.endswith("-jp2"), k)):
         asset = assets[key]
@@ -163,6 +172,11 @@ def _interval(
 ) -> tuple[_dt.datetime | None, _dt.datetime | None]:
     if datetime is None:
         return None, None
+    if not isinstance(datetime, (str, Sequence)):
+        raise ParamsError(
+            f"datetime must be ISO 8601 text ('2020-11-01/2021-03-31'), a (start, end) pair "
+            f"or None; got {datetime!r} ({type(datetime).__name__}). Write e.g. '{datetime}'."
+        )
     if isinstance(datetime, str):
         parts = datetime.split("/")
         if len(parts) == 1:
@@ -184,17 +198,80 @@ def _interval(
 
 
 def _check_bbox(bbox: Sequence[float]) -> Bbox:
-    vals = tuple(float(v) for v in bbox)
+    try:
+        if isinstance(bbox, (str, bytes)):
+            raise TypeError("text")
+        vals = tuple(float(v) for v in bbox)
+    except (TypeError, ValueError) as err:
+        raise ParamsError(
+            f"bbox must be 4 numbers (min_lon, min_lat, max_lon, max_lat); got {bbox!r}. "
+            "Write e.g. bbox=(-1.82, 6.14, -1.69, 6.27)."
+        ) from err
+    if not all(math.isfinite(v) for v in vals):
+        raise ParamsError(f"bbox must hold finite numbers (no NaN or inf); got {bbox!r}")
     if len(vals) != 4 or not (vals[0] < vals[2] and vals[1] < vals[3]):
         raise VitsegError(
             f"bbox must be (min_lon, min_lat, max_lon, max_lat) with min < max; got {bbox!r}"
         )
-    if not (-180 <= vals[0] <= 180 and -180 <= vals[2] <= 180 and -90 <= vals[1] <= 90):
+    lon_ok = -180 <= vals[0] <= 180 and -180 <= vals[2] <= 180
+    if not (lon_ok and -90 <= vals[1] <= 90 and -90 <= vals[3] <= 90):
         raise VitsegError(
             f"search bbox is in lon/lat degrees (EPSG:4326, STAC convention); got {bbox!r}. "
             "Reproject a metric AOI first, e.g. gdf.to_crs(4326).total_bounds."
         )
     return (vals[0], vals[1], vals[2], vals[3])
+
+
+def _is_number(value: Any) -> bool:
+    """Whether ``value`` is a real number (bool and text are not)."""
+    from numbers import Real
+
+    return isinstance(value, Real) and not isinstance(value, bool)
+
+
+def _check_search_options(
+    *,
+    max_cloud_pct: Any,
+    max_items: Any,
+    timeout_s: Any,
+    retries: Any,
+    backoff_s: Any,
+    bands: Any,
+) -> None:
+    """Refuse options of :func:`search_items` that would be ignored or silently misread."""
+    from numbers import Integral
+
+    if max_cloud_pct is not None and not (
+        _is_number(max_cloud_pct) and 0 <= float(max_cloud_pct) <= 100
+    ):
+        raise ParamsError(
+            f"max_cloud_pct must be a number in [0, 100] (percent) or None; got "
+            f"{max_cloud_pct!r}. NaN or text would keep or drop every item silently."
+        )
+    if max_items is not None and not (
+        isinstance(max_items, Integral) and not isinstance(max_items, bool) and int(max_items) >= 1
+    ):
+        raise ParamsError(
+            f"max_items must be an integer >= 1 or None (all items); got {max_items!r}"
+        )
+    if not (isinstance(retries, Integral) and not isinstance(retries, bool) and int(retries) >= 0):
+        raise ParamsError(f"retries must be an integer >= 0; got {retries!r}")
+    for name, value, rule in (("timeout_s", timeout_s, "> 0"), ("backoff_s", backoff_s, ">= 0")):
+        ok = _is_number(value) and math.isfinite(float(value))
+        if not (ok and (float(value) > 0 if rule == "> 0" else float(value) >= 0)):
+            raise ParamsError(f"{name} must be a finite number {rule} (seconds); got {value!r}")
+    if bands is None:
+        return
+    if isinstance(bands, str):
+        raise ParamsError(
+            f"bands must be a list of band names; got the text {bands!r}. Write bands=[{bands!r}]."
+        )
+    unknown = [b for b in bands if not (isinstance(b, str) and _BAND_RE.match(b))]
+    if unknown:
+        raise BandError(
+            f"unknown band(s) {unknown}; expected Sentinel-2 names such as 'B04', 'B8A' or "
+            "'SCL' (not asset keys like 'red')"
+        )
 
 
 def _item_bbox(item: pystac.Item) -> Bbox | None:
@@ -223,6 +300,38 @@ def _intersects(item: pystac.Item, area: Bbox | Any) -> bool:
         return bool(shapely.geometry.shape(item.geometry).intersects(geom))
     ib = _item_bbox(item)
     return ib is not None and bool(shapely.geometry.box(*ib).intersects(geom))
+
+
+def _check_area(geometry: Any, func: str) -> Any:
+    """Return ``geometry`` (a shapely geometry or a lon/lat bbox tuple) if it is a usable area."""
+    import shapely
+
+    if isinstance(geometry, tuple) and len(geometry) == 4:
+        geom = shapely.box(*_check_bbox(geometry))
+    elif isinstance(geometry, shapely.Geometry):
+        geom = geometry
+    else:
+        raise VectorError(
+            f"{func} needs a shapely geometry in lon/lat degrees (EPSG:4326); got "
+            f"{type(geometry).__name__}. Pass e.g. one geometry of vitseg.aoi.resolve_aoi(...)."
+        )
+    if geom.is_empty:
+        raise VectorError(f"{func} got an empty geometry; it meets no item. Check the area.")
+    w, s, e, n = geom.bounds
+    if not (-180 <= w <= e <= 180 and -90 <= s <= n <= 90):
+        raise VectorError(
+            f"{func}: geometry bounds {tuple(round(v, 3) for v in geom.bounds)} are not lon/lat "
+            "degrees; is it in metres (UTM)? Reproject it first, e.g. gdf.to_crs(4326)."
+        )
+    return geometry if isinstance(geometry, shapely.Geometry) else geom
+
+
+def _item_list(items: Any, func: str) -> list[pystac.Item]:
+    if isinstance(items, (pystac.Item, Mapping, str)):
+        raise ParamsError(
+            f"{func} needs a list of pystac Items; got one {type(items).__name__}. Write [item]."
+        )
+    return list(items)
 
 
 def _item_time(item: pystac.Item) -> _dt.datetime:
@@ -300,6 +409,25 @@ def _absolute_hrefs(item: pystac.Item) -> pystac.Item:
                 new.assets[key].href = href
         _epsg_from_code(new.assets[key].extra_fields)
     return new
+
+
+def _source_path(src: str, also: str = "") -> Path:
+    """Resolve a local STAC source: a file, or a folder holding ``catalog.json``."""
+    path = Path(src)
+    if path.is_dir():
+        if not (path / "catalog.json").is_file():
+            found = sorted(p.name for p in path.glob("*.json"))[:5]
+            raise MissingFileError(
+                f"STAC source {src!r} is a folder without a catalog.json (JSON files in it: "
+                f"{found}); pass the catalog.json or ItemCollection file itself"
+            )
+        path = path / "catalog.json"
+    if not path.exists():
+        raise MissingFileError(
+            f"STAC source {src!r} does not exist; pass {also}a catalog.json "
+            "(vitseg.synthetic.write_catalog writes one) or an ItemCollection file"
+        )
+    return path
 
 
 def _local_items(path: Path) -> list[pystac.Item]:
@@ -468,6 +596,12 @@ def search_items(
         (e.g. the AOI lies outside the catalog).
     MissingAssetError
         ``bands`` given and no item has all of them.
+    ParamsError
+        A bbox that is not 4 finite lon/lat numbers, ``max_cloud_pct`` outside [0, 100]
+        or NaN, ``max_items`` < 1, a negative or non-finite ``timeout_s``/``backoff_s``/
+        ``retries``, or ``bands`` given as one text.
+    BandError
+        A band name that is not a Sentinel-2 band (``"red"`` instead of ``"B04"``).
     NetworkError
         The API still fails after ``retries`` retries, or rejects the query.
 
@@ -482,6 +616,14 @@ def search_items(
     """
     box = _check_bbox(bbox)
     start, end = _interval(datetime)
+    _check_search_options(
+        max_cloud_pct=max_cloud_pct,
+        max_items=max_items,
+        timeout_s=timeout_s,
+        retries=retries,
+        backoff_s=backoff_s,
+        bands=bands,
+    )
     src = os.fspath(source)
     if _is_url(src):
         found = _api_items(
@@ -496,15 +638,7 @@ def search_items(
             backoff_s=backoff_s,
         )
     else:
-        path = Path(src)
-        if path.is_dir():
-            path = path / "catalog.json"
-        if not path.exists():
-            raise MissingFileError(
-                f"STAC source {src!r} does not exist; pass a STAC API URL, a catalog.json "
-                "(vitseg.synthetic.write_catalog writes one) or an ItemCollection file"
-            )
-        found = _local_items(path)
+        found = _local_items(_source_path(src, "a STAC API URL, "))
     kept, dropped = _filter(
         found,
         bbox=box,
@@ -583,6 +717,13 @@ def select_items(
     list of pystac.Item
         In the given order.
 
+    Raises
+    ------
+    VectorError
+        ``geometry`` is not a geometry, is empty, or is not in lon/lat degrees.
+    ParamsError
+        ``items`` is one item rather than a list, or ``datetime`` is not an interval.
+
     Examples
     --------
     >>> import pystac, datetime as dt, shapely.geometry as sg
@@ -594,9 +735,10 @@ def select_items(
     []
     """
     start, end = _interval(datetime)
+    area = _check_area(geometry, "select_items")
     out = []
-    for item in items:
-        hit = _intersects(item, geometry)
+    for item in _item_list(items, "select_items"):
+        hit = _intersects(item, area)
         t = _item_time(item)
         if hit and (start is None or t >= start) and (end is None or t <= end):
             out.append(item)
@@ -606,12 +748,16 @@ def select_items(
 def clearest_day(items: Iterable[pystac.Item]) -> list[pystac.Item]:
     """Return the items of the UTC day with the lowest mean ``eo:cloud_cover``.
 
-    Same-day items of neighbouring tiles stay together (one observation).
+    Same-day items of neighbouring tiles stay together (one observation). A day's cloud
+    cover is the mean over its items that report a finite ``eo:cloud_cover``; days where
+    none does rank after every day with a known cover (unknown is not clear).
 
     Raises
     ------
     EmptySearchError
         No items.
+    VitsegError
+        An ``eo:cloud_cover`` that is not a number.
 
     Examples
     --------
@@ -624,13 +770,25 @@ def clearest_day(items: Iterable[pystac.Item]) -> list[pystac.Item]:
     ['b', 'c']
     """
     by_day: dict[_dt.date, list[pystac.Item]] = {}
-    for item in items:
+    for item in _item_list(items, "clearest_day"):
         by_day.setdefault(_item_time(item).date(), []).append(item)
     if not by_day:
         raise EmptySearchError("no items to choose the clearest day from")
 
+    def cover(item: pystac.Item) -> float:
+        value = item.properties.get("eo:cloud_cover")
+        if value is None:
+            return math.nan
+        if not _is_number(value):
+            raise VitsegError(
+                f"item {item.id!r} has eo:cloud_cover {value!r}, not a number (percent); "
+                "fix the item's metadata or drop it"
+            )
+        return float(value)
+
     def mean_cloud(group: list[pystac.Item]) -> float:
-        return sum(float(i.properties.get("eo:cloud_cover") or 0.0) for i in group) / len(group)
+        known = [c for c in (cover(i) for i in group) if math.isfinite(c)]
+        return sum(known) / len(known) if known else math.inf
 
     day = min(sorted(by_day), key=lambda d: mean_cloud(by_day[d]))
     return by_day[day]
@@ -645,6 +803,8 @@ def cube_bbox(items: Iterable[pystac.Item], *, geometry: Any) -> Bbox:
     ------
     EmptySearchError
         No item overlaps ``geometry``.
+    VectorError
+        ``geometry`` is not a geometry, is empty, or is not in lon/lat degrees.
 
     Examples
     --------
@@ -654,7 +814,8 @@ def cube_bbox(items: Iterable[pystac.Item], *, geometry: Any) -> Bbox:
     >>> cube_bbox([a], geometry=sg.box(0.5, -1, 2, 0.5))
     (0.5, 0.0, 1.0, 0.5)
     """
-    boxes = [b for b in (_item_bbox(i) for i in items) if b is not None]
+    geometry = _check_area(geometry, "cube_bbox")
+    boxes = [b for b in (_item_bbox(i) for i in _item_list(items, "cube_bbox")) if b is not None]
     if not boxes:
         raise EmptySearchError(
             "no item to build a cube from; search the area and period first (notebook 02)"
@@ -694,8 +855,18 @@ def freeze_items(items: Iterable[pystac.Item], path: str | os.PathLike[str]) -> 
     -------
     pathlib.Path
         ``path``.
+
+    Raises
+    ------
+    ParamsError
+        ``path`` is a folder.
     """
-    coll = pystac.ItemCollection([_absolute_hrefs(i) for i in items])
+    if Path(path).is_dir():
+        raise ParamsError(
+            f"path {str(path)!r} is a folder; freeze_items needs a file path, e.g. "
+            f"{str(Path(path) / 'items.json')!r}"
+        )
+    coll = pystac.ItemCollection([_absolute_hrefs(i) for i in _item_list(items, "freeze_items")])
     text = json.dumps(coll.to_dict(transform_hrefs=False), indent=1) + "\n"
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
@@ -708,12 +879,18 @@ def load_items(path: str | os.PathLike[str]) -> pystac.ItemCollection:
     Raises
     ------
     MissingFileError
-        The file is missing.
+        The file is missing, or ``path`` is a folder.
     VitsegError
         The file is not an ItemCollection.
     """
     p = Path(path)
     if not p.exists():
         raise MissingFileError(f"no ItemCollection at {str(p)!r}; run notebook 02_build_cube first")
+    if p.is_dir():
+        found = sorted(q.name for q in p.glob("*.json"))[:5]
+        raise MissingFileError(
+            f"{str(p)!r} is a folder, not an ItemCollection file (JSON files in it: {found}); "
+            "pass the file freeze_items wrote, e.g. <run>/data/items.json"
+        )
     items = _local_items(p)
     return pystac.ItemCollection(items)

@@ -36,13 +36,13 @@ import datetime as _dt
 import http.server
 import ipaddress
 import json
+import math
 import os
 import socket
 import socketserver
 import sys
 import threading
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from types import TracebackType
 from typing import Any, cast
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
@@ -63,8 +63,8 @@ from vitseg._stac_query import (
     parse_search,
     sort_entries,
 )
-from vitseg.errors import MissingFileError, ParamsError, VitsegError
-from vitseg.stac import _local_items
+from vitseg.errors import ParamsError, VitsegError
+from vitseg.stac import _local_items, _source_path
 
 __all__ = ["CONFORMANCE", "MAX_LIMIT", "StacServer", "serve_items"]
 
@@ -219,9 +219,11 @@ class StacServer:
     Raises
     ------
     ParamsError
-        ``host`` is not a loopback address, or ``port``/``page_size`` is out of range.
+        ``host`` is not a loopback address, ``port``/``page_size`` is out of range, or
+        ``items`` is one item rather than a list.
     VitsegError
-        An item is not a STAC item, ids repeat, or the port cannot be bound.
+        An item is not a STAC item, its bbox holds NaN or inf, ids repeat, or the port
+        cannot be bound.
 
     Examples
     --------
@@ -250,7 +252,19 @@ class StacServer:
             or not 1 <= page_size <= MAX_LIMIT
         ):
             raise ParamsError(f"page_size must be an integer in 1..{MAX_LIMIT}; got {page_size!r}")
+        if isinstance(items, (Mapping, pystac.Item, str, bytes)):
+            raise ParamsError(
+                f"items must be a list of item dicts or pystac Items; got one "
+                f"{type(items).__name__}. Write [item], or pass an ItemCollection dict or file "
+                "to serve_items."
+            )
         entries = [parse_item(item_dict(obj, k), k) for k, obj in enumerate(items)]
+        for k, e in enumerate(entries):
+            if not all(math.isfinite(v) for v in e.bbox):
+                raise VitsegError(
+                    f"item {k} (id {e.id!r}) has a bbox with NaN or inf ({list(e.bbox)}); a "
+                    "search could never match it. Fix its bbox or geometry."
+                )
         seen: set[tuple[str | None, str]] = set()
         for e in entries:
             if (e.collection, e.id) in seen:
@@ -562,9 +576,10 @@ def serve_items(
     Raises
     ------
     ParamsError
-        ``host`` is not a loopback address, or ``port``/``page_size`` is out of range.
+        ``host`` is not a loopback address, ``port``/``page_size`` is out of range, or
+        ``source`` is of another type (a number, None).
     MissingFileError
-        ``source`` is a path that does not exist.
+        ``source`` is a path that does not exist, or a folder without ``catalog.json``.
     VitsegError
         ``source`` is a URL, not STAC, or holds a malformed item.
 
@@ -590,14 +605,7 @@ def serve_items(
                 f"serve_items serves local files only; got the URL {src!r}. Pass an "
                 "ItemCollection file, a catalog.json, or item dicts."
             )
-        path = Path(src)
-        if path.is_dir():
-            path = path / "catalog.json"
-        if not path.exists():
-            raise MissingFileError(
-                f"STAC source {src!r} does not exist; pass an ItemCollection JSON file, "
-                "a catalog.json (vitseg.synthetic.write_catalog writes one) or item dicts"
-            )
+        path = _source_path(src)
         items = [
             i.to_dict(include_self_link=False, transform_hrefs=False) for i in _local_items(path)
         ]
@@ -613,6 +621,11 @@ def serve_items(
             )
     elif isinstance(source, pystac.Item):
         items = [source]
-    else:
+    elif isinstance(source, Iterable) and not isinstance(source, bytes):
         items = source
+    else:
+        raise ParamsError(
+            f"source must be the path of an ItemCollection or catalog.json, an ItemCollection "
+            f"dict, or a list of items; got {type(source).__name__} ({source!r})"
+        )
     return StacServer(items, host=host, port=port, page_size=page_size, title=title)
