@@ -141,7 +141,10 @@ def test_default_chunks_put_the_blocks_on_one_window_lattice(size: int) -> None:
 def test_predict_cube_default_chunks_remainder_first() -> None:
     arr = da.zeros((1, 4, 2048, 2100), chunks=(1, 4, 1024, 1024), dtype="float32")
     cube = make_cube(np.zeros((1, 4, 1, 1), "float32")).isel(y=[0] * 2048, x=[0] * 2100)
-    cube = cube.copy(data=arr)
+    # a regular 10 m grid (predict_cube refuses repeated coordinates since issue 22)
+    cube = cube.copy(data=arr).assign_coords(
+        y=700_000.0 - 10.0 * np.arange(2048), x=600_000.0 + 10.0 * np.arange(2100)
+    )
     probs = predict_cube(tiny_net(), cube, tile=256, overlap=32, classes=["a", "b", "c"])
     assert probs.data.chunks[2:] == ((912, 1136), (964, 1136))
 

@@ -21,6 +21,7 @@ import contextlib
 import dataclasses
 import functools
 import json
+import math
 import os
 import threading
 import uuid
@@ -40,6 +41,7 @@ from vitseg.errors import (
     DimensionError,
     MissingCRSError,
     MissingFileError,
+    ParamsError,
     VitsegError,
 )
 from vitseg.io import atomic_path, atomic_write_text
@@ -66,6 +68,69 @@ def _check_crs(obj: xr.DataArray, name: str) -> None:
             f"{name} has no CRS; set it with {name}.rio.write_crs('EPSG:32630') (the cube "
             "builder does this for you)"
         )
+
+
+def _check_grid(obj: xr.DataArray, name: str) -> None:
+    """Refuse a zero-size array, or ``y``/``x`` coordinates that are not one regular grid.
+
+    Cheap (coordinates only, never the data): an empty selection, unsorted or unevenly
+    spaced coordinates (the transform would place the pixels wrongly), or a one-pixel
+    wide array without a stored transform (its pixel size is unknown: it would be
+    written at (0, 0) with 1-unit pixels).
+    """
+    if 0 in obj.shape:
+        raise DimensionError(
+            f"{name} has no pixels (sizes {dict(obj.sizes)}); check the window, clip or "
+            "selection that made it"
+        )
+    for dim in ("y", "x"):
+        if dim not in obj.coords or obj.sizes.get(dim, 0) < 2:
+            continue
+        step = np.diff(np.asarray(obj[dim].values, dtype="float64"))
+        if not (np.all(step > 0) or np.all(step < 0)) or np.any(
+            np.abs(step - step[0]) > 0.01 * abs(step[0])
+        ):
+            raise DimensionError(
+                f"{name}'s {dim!r} coordinates are not one regular grid (steps from "
+                f"{step.min():g} to {step.max():g}): its pixels would be written in the wrong "
+                f"place. Sort them (e.g. .sortby({dim!r}, ascending={dim == 'x'})) or reproject "
+                "onto a regular grid (rio.reproject)"
+            )
+    if min(obj.sizes.get("y", 2), obj.sizes.get("x", 2)) < 2 and obj.rio.transform().is_identity:
+        raise DimensionError(
+            f"{name} is one pixel wide and stores no transform, so its pixel size and place "
+            "are unknown (it would be written at (0, 0)); select a wider window, or write "
+            f"the transform first: {name}.rio.write_transform(full.rio.transform())"
+        )
+
+
+def _check_out_file(path: str | os.PathLike[str], what: str, *, example: bool = True) -> Path:
+    """Refuse an output path that is a folder, or lies under a file (ParamsError)."""
+    p = Path(path)
+    if p.is_dir():
+        raise ParamsError(
+            f"{what} {str(p)!r} is a folder, where a file is to be written; "
+            + (f"give a file path such as {str(p / 'map.tif')!r}" if example else
+               "remove or rename that folder, or write elsewhere")
+        )  # fmt: skip
+    blocker = next((q for q in p.parents if q.exists() and not q.is_dir()), None)
+    if blocker is not None:
+        raise ParamsError(
+            f"cannot write {str(p)!r}: {str(blocker)!r} is a file, not a folder; choose "
+            "another folder or move the file"
+        )
+    return p
+
+
+def _check_count(name: str, value: Any, low: int) -> int:
+    """Return ``value`` if an integer >= ``low`` (not a bool nor a float: 2.5 px); else ParamsError."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ParamsError(
+            f"{name} must be an integer >= {low}; got {value!r} ({type(value).__name__})"
+        )
+    if value < low:
+        raise ParamsError(f"{name} must be an integer >= {low}; got {value!r}")
+    return int(value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,9 +161,15 @@ def _make_legend(
     top = int(np.iinfo(dtype).max)
     cmap = None
     if colormap is not None:
-        bad = [k for k in colormap if not 0 <= int(k) <= top]
+        bad = [
+            k for k in colormap
+            if isinstance(k, bool) or not isinstance(k, (int, float, np.integer, np.floating))
+            or not math.isfinite(k) or not float(k).is_integer() or not 0 <= k <= top
+        ]  # fmt: skip
         if bad:
-            raise VitsegError(f"colormap codes must be in 0..{top} for {dtype}; got {bad}")
+            raise ParamsError(
+                f"colormap codes must be whole numbers in 0..{top} for {dtype}; got {bad}"
+            )
         cmap = {int(k): to_rgba(v) for k, v in sorted(colormap.items())}
     names = None
     if category_names is not None:
@@ -356,11 +427,18 @@ def _stage(
 def overview_factors(height: int, width: int, blocksize: int) -> list[int]:
     """Return the overview levels of a COG: halving until the image fits one block.
 
+    Raises
+    ------
+    ParamsError
+        If a size is not an integer >= 1 (a negative block size would never stop halving).
+
     Examples
     --------
     >>> overview_factors(2048, 1500, 512), overview_factors(512, 300, 512)
     ([2, 4], [])
     """
+    for name, value in (("height", height), ("width", width), ("blocksize", blocksize)):
+        _check_count(name, value, 1)
     factors, f = [], 1
     while max(height, width) / f > blocksize:
         f *= 2
@@ -472,12 +550,18 @@ def write_cog(
     Raises
     ------
     DimensionError
-        If the array is not 2-D or 3-D with ``y``/``x`` last.
+        If the array is not 2-D or 3-D with ``y``/``x`` last, has no pixels, its ``y``/``x``
+        are not one regular grid, or its dtype cannot be a GeoTIFF band (bool, float16,
+        complex, strings).
     MissingCRSError
         If the array has no CRS.
+    ParamsError
+        ``path`` is a folder or lies under a file; ``nodata`` the dtype cannot hold (256 or
+        NaN for uint8); ``blocksize`` not a multiple of 16; colormap codes that are not
+        whole numbers in the dtype's range.
     VitsegError
         ``colormap`` / ``category_names`` for anything but a single-band uint8 / uint16
-        array, or codes outside its range.
+        array.
 
     Examples
     --------
@@ -501,6 +585,15 @@ def write_cog(
             "Select one time step first (e.g. probs.isel(time=0))."
         )
     _check_crs(da_, "the array")
+    _check_grid(da_, "the array")
+    _check_writable(da_.dtype, nodata)
+    if not isinstance(overviews, bool):
+        raise ParamsError(f"overviews must be True or False; got {overviews!r}")
+    if _check_count("blocksize", blocksize, 16) % 16:
+        raise ParamsError(
+            f"blocksize must be a multiple of 16 (GeoTIFF tiles), e.g. 256 or 512; got {blocksize}"
+        )
+    _check_out_file(path, "path")
     if resampling not in {"nearest", "average", "mode"}:
         raise VitsegError(f"resampling must be one of nearest/average/mode; got {resampling!r}")
     if compress not in {"auto", "deflate", "zstd"}:
@@ -509,6 +602,33 @@ def write_cog(
     _write_cogs([da_], [Path(path)], [nodata], [resampling], overviews=overviews,
                 blocksize=int(blocksize), compress=compress, legends=[legend])  # fmt: skip
     return Path(path)
+
+
+def _check_writable(dtype: Any, nodata: Any) -> None:
+    """Refuse dtypes GeoTIFF cannot hold and a ``nodata`` the dtype cannot (ParamsError)."""
+    dt = np.dtype(dtype)
+    if not (dt.kind in "ui" or dt in (np.dtype("float32"), np.dtype("float64"))):
+        hint = {
+            "b": "a boolean mask? Write mask.astype('uint8')",
+            "f": "cast it with .astype('float32')",
+            "c": "write the real part or the magnitude (abs) instead",
+        }.get(dt.kind, "convert it to numbers first")
+        raise DimensionError(
+            f"a COG holds integer or float32/float64 pixels; got dtype {dt}: {hint}"
+        )
+    if nodata is None:
+        return
+    if isinstance(nodata, bool) or not isinstance(nodata, (int, float, np.integer, np.floating)):
+        raise ParamsError(f"nodata must be a number or None; got {nodata!r}")
+    if dt.kind in "ui":
+        info = np.iinfo(dt)
+        if not (
+            math.isfinite(nodata) and float(nodata).is_integer() and info.min <= nodata <= info.max
+        ):
+            raise ParamsError(
+                f"nodata must be a whole number in {info.min}..{info.max} for a {dt} array; got "
+                f"{nodata!r}. Use e.g. 255 for uint8 class maps, or NaN after .astype('float32')"
+            )
 
 
 def _write_cogs(
@@ -626,6 +746,10 @@ def quantise_probs(probs: xr.DataArray, *, step: float = PROB_STEP) -> xr.DataAr
     ------
     VitsegError
         If ``step`` is not 1/n for a whole n from 1 to 254.
+    DimensionError
+        If ``probs`` is not a DataArray of real numbers, or (when computed) holds finite
+        values outside [0, 1]: logits or percentages are refused, never clipped into
+        "probabilities". +/-inf is no data (255), as NaN.
 
     Examples
     --------
@@ -633,7 +757,14 @@ def quantise_probs(probs: xr.DataArray, *, step: float = PROB_STEP) -> xr.DataAr
     >>> quantise_probs(xr.DataArray(np.array([0.0, 0.3, 1.0, np.nan]))).values.tolist()
     [0, 75, 250, 255]
     """
-    top = round(1.0 / step) if step > 0 else 0
+    if not isinstance(probs, xr.DataArray):
+        raise DimensionError(f"probs must be an xarray.DataArray; got {type(probs).__name__}")
+    if np.dtype(probs.dtype).kind not in "biuf":
+        raise DimensionError(
+            f"probs must hold real probabilities in [0, 1]; got dtype {probs.dtype}"
+        )
+    real = not isinstance(step, bool) and isinstance(step, (int, float, np.integer, np.floating))
+    top = round(1.0 / step) if real and step > 0 and math.isfinite(step) else 0
     if not 0 < top < PROB_NODATA or abs(top * step - 1.0) > 1e-9:
         raise VitsegError(
             f"step must be 1/n for a whole n from 1 to 254 (e.g. 0.004 or 0.01), so that "
@@ -648,6 +779,15 @@ def quantise_probs(probs: xr.DataArray, *, step: float = PROB_STEP) -> xr.DataAr
 def _quantise_block(p: np.ndarray[Any, Any], *, inv: float, top: int) -> np.ndarray[Any, Any]:
     with _busy():
         q = np.multiply(p, np.float32(inv), dtype="float32")
+        np.copyto(q, np.float32(np.nan), where=np.isinf(q))  # inf is no data, as NaN
+        if q.size:  # fmin/fmax skip NaN without a warning
+            lo, hi = float(np.fmin.reduce(q, axis=None)), float(np.fmax.reduce(q, axis=None))
+            if lo < -_PROB_RANGE_TOL * inv or hi > (1 + _PROB_RANGE_TOL) * inv:
+                raise DimensionError(
+                    f"probs must be probabilities in [0, 1] to be quantised; got values from "
+                    f"{lo / inv:.4g} to {hi / inv:.4g}. Logits? Apply a softmax over 'class' "
+                    "first; percentages? Divide by 100 (values are never clipped into range)."
+                )
         q += np.float32(0.5)  # round half up, then truncate
         np.minimum(q, np.float32(top), out=q)  # NaN stays NaN
         np.maximum(q, np.float32(0.0), out=q)
@@ -731,15 +871,25 @@ def open_map(path: str | os.PathLike[str], *, chunks: int | None = 1024) -> xr.D
     Raises
     ------
     MissingFileError
-        If ``path`` does not exist.
+        If ``path`` does not exist or is a folder.
+    ParamsError
+        If ``chunks`` is not None or an integer >= 1.
     CorruptRasterError
         If the file cannot be opened, or is truncated (its last block cannot be read).
     """
     import rasterio
     from rasterio.windows import Window
 
+    if Path(path).is_dir():
+        tifs = sorted(p.name for p in Path(path).glob("*.tif"))[:5]
+        raise MissingFileError(
+            f"{str(path)!r} is a folder, not a map file; give the path of a GeoTIFF in it "
+            f"(.tif files there: {tifs})"
+        )
     if not Path(path).is_file():
         raise MissingFileError(f"no map at {str(path)!r}; run the step that writes it first")
+    if chunks is not None:
+        _check_count("chunks", chunks, 1)
     try:
         with rasterio.open(path) as ds:  # a truncated file loses its last block first
             bh, bw = ds.block_shapes[0]

@@ -28,16 +28,24 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 import vitseg.compat  # noqa: F401  (must precede segmentation_models_pytorch)
-from vitseg.errors import UnknownModelError, VitsegError
+from vitseg.errors import (
+    BandError,
+    DimensionError,
+    ParamsError,
+    UnknownModelError,
+    VitsegError,
+)
 
 __all__ = [
     "BF16_CPU_FLAGS",
@@ -98,7 +106,31 @@ class SegmentationModel(nn.Module):
         self.meta: dict[str, Any] = dict(meta or {})
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Return logits ``(N, classes, H, W)`` for images ``(N, in_channels, H, W)``."""
+        """Return logits ``(N, classes, H, W)`` for images ``(N, in_channels, H, W)``.
+
+        Raises
+        ------
+        DimensionError
+            ``x`` is not a 4-D floating-point tensor (e.g. uint8 digital numbers, or one
+            image without its batch dim), or float64 for float32 weights.
+        BandError
+            ``x`` has another band count than ``meta["in_channels"]``.
+        VitsegError
+            Height or width is not a multiple of 32.
+        """
+        _check_batch(x, "x")
+        n_in = self.meta.get("in_channels")
+        if isinstance(n_in, int) and x.shape[1] != n_in:
+            raise BandError(
+                f"the model takes {n_in} bands but the input has {x.shape[1]} (shape "
+                f"{tuple(x.shape)}); feed the bands it was trained on, in order"
+            )
+        weights = next(self.parameters(), None)
+        if x.dtype == torch.float64 and weights is not None and weights.dtype != torch.float64:
+            raise DimensionError(
+                f"input is float64 but the model's weights are {weights.dtype}; cast it with "
+                "x.float()"
+            )
         h, w = x.shape[-2:]
         if h % SIZE_MULTIPLE or w % SIZE_MULTIPLE:
             raise VitsegError(
@@ -113,6 +145,25 @@ class SegmentationModel(nn.Module):
         decoded = self.head_dropout(net.decoder(features))
         out: torch.Tensor = net.segmentation_head(decoded)
         return out
+
+
+def _check_batch(x: Any, name: str) -> None:
+    """Refuse anything but a non-empty 4-D floating-point tensor ``(N, C, H, W)``."""
+    if not isinstance(x, torch.Tensor):
+        raise DimensionError(
+            f"{name} must be a torch.Tensor (N, C, H, W); got {type(x).__name__}. Convert "
+            "arrays with torch.from_numpy(a)"
+        )
+    if x.ndim != 4 or 0 in x.shape:
+        raise DimensionError(
+            f"{name} must be a non-empty batch (N, C, H, W); got shape {tuple(x.shape)}. One "
+            "image? Add the batch dim with x[None]"
+        )
+    if not x.is_floating_point():
+        raise DimensionError(
+            f"{name} must hold floating-point reflectance, normalised as in training; got "
+            f"{x.dtype}. Digital numbers? Scale them (x.float() * 1e-4) and normalise"
+        )
 
 
 def _build_unet(
@@ -140,6 +191,18 @@ def _build_segformer(
         classes=classes, **kw,
     )  # fmt: skip
     return net, {}, dropout
+
+
+def _smp_options(arch: str) -> set[str]:
+    """Keyword options of the smp model behind ``arch`` that vitseg passes on (``**kw``)."""
+    import segmentation_models_pytorch as smp
+
+    cls = {"unet": smp.Unet, "segformer": smp.Segformer}[arch]
+    named = {
+        name for name, p in inspect.signature(cls.__init__).parameters.items()
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    }  # fmt: skip
+    return named - {"self", "encoder_name", "encoder_weights", "in_channels", "classes"}
 
 
 #: Registry: arch name -> (builder, default encoder, default classes, default dropout).
@@ -191,7 +254,11 @@ def create_model(
     Raises
     ------
     UnknownModelError
-        (a ``KeyError``) for an unknown ``arch``; the message lists the known names.
+        (a ``KeyError``) for an unknown ``arch``, ``encoder`` or ``encoder_weights``; the
+        message lists the known names.
+    ParamsError
+        ``in_channels`` / ``classes`` that are not integers (2.5 would build a 2-band
+        model), or an option in ``kw`` the smp model does not take (it would be ignored).
     VitsegError
         For ``in_channels < 1``, ``classes < 2`` or a dropout outside [0, 1).
 
@@ -207,6 +274,20 @@ def create_model(
             f"unknown model architecture {arch!r}; choose one of {sorted(MODELS)}"
         )
     builder, default_encoder, default_classes, default_dropout = MODELS[arch]
+    for name, value in (("in_channels", in_channels), ("classes", classes)):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, (int, np.integer))
+        ):
+            raise ParamsError(
+                f"{name} must be an integer; got {value!r} ({type(value).__name__}). A "
+                "fraction would be truncated to another model"
+            )
+    unknown = sorted(set(kw) - _smp_options(arch))
+    if unknown:
+        raise ParamsError(
+            f"unknown option(s) {unknown} for {arch!r}; segmentation-models-pytorch would "
+            f"silently ignore them. Options: {sorted(_smp_options(arch))}"
+        )
     classes = default_classes if classes is None else int(classes)
     encoder = default_encoder if encoder is None else encoder
     dropout = default_dropout if dropout is None else float(dropout)
@@ -218,10 +299,16 @@ def create_model(
         )
     if not 0.0 <= dropout < 1.0:
         raise VitsegError(f"dropout must be in [0, 1); got {dropout}")
-    net, feature_dropout, head_dropout = builder(
-        in_channels=int(in_channels), classes=classes, encoder=encoder,
-        encoder_weights=encoder_weights, dropout=dropout, **kw,
-    )  # fmt: skip
+    try:
+        net, feature_dropout, head_dropout = builder(
+            in_channels=int(in_channels), classes=classes, encoder=encoder,
+            encoder_weights=encoder_weights, dropout=dropout, **kw,
+        )  # fmt: skip
+    except KeyError as err:  # smp: an unknown encoder or weights name (the message lists them)
+        raise UnknownModelError(
+            f"{arch!r} cannot use encoder={encoder!r} with encoder_weights={encoder_weights!r}: "
+            f"{str(err.args[0] if err.args else err)[:400]}"
+        ) from None
     meta = {
         "arch": arch, "in_channels": int(in_channels), "classes": classes, "encoder": encoder,
         "encoder_weights": encoder_weights, "dropout": dropout, "kwargs": dict(kw),
@@ -305,7 +392,15 @@ def bf16_decision(
     >>> bf16_decision("cpu", False)
     (False, 'fp32: bf16=False was asked for')
     """
-    dev = torch.device(device) if isinstance(device, str) else device
+    try:
+        dev = torch.device(device) if isinstance(device, str) else device
+    except RuntimeError:
+        raise VitsegError(
+            f"device {device!r} is not a torch device vitseg can use; use 'auto', 'cpu' or "
+            "'cuda' (or 'cuda:N')"
+        ) from None
+    if not isinstance(dev, torch.device):
+        raise VitsegError(f"device must be a torch.device or its name; got {device!r}")
     if bf16 not in (True, False, "auto"):
         raise VitsegError(f"'bf16' must be True, False or 'auto'; got {bf16!r}")
     if bf16 != "auto":
@@ -392,6 +487,8 @@ def prepare_model(
     Channels-last plus bf16 autocast is what makes AMX and AVX-512 BF16 fast (2-4x for the U-Net).
     Returns the same module (moved in place).
     """
+    if not isinstance(model, nn.Module):
+        raise VitsegError(f"model must be a torch.nn.Module; got {type(model).__name__}")
     dev = select_device(device)
     model.to(dev)
     if channels_last(dev, bf16):
@@ -407,7 +504,14 @@ def channels_last(device: torch.device, bf16: bool | Literal["auto"] = "auto") -
 def to_input(
     x: torch.Tensor, device: torch.device, *, bf16: bool | Literal["auto"] = "auto"
 ) -> torch.Tensor:
-    """Move a batch ``(N, C, H, W)`` to ``device`` in the memory format the model expects."""
+    """Move a batch ``(N, C, H, W)`` to ``device`` in the memory format the model expects.
+
+    Raises
+    ------
+    DimensionError
+        ``x`` is not a non-empty 4-D floating-point tensor.
+    """
+    _check_batch(x, "x")
     x = x.to(device, non_blocking=True)
     if channels_last(device, bf16):
         x = x.contiguous(memory_format=torch.channels_last)
@@ -443,8 +547,18 @@ def predict_logits(
     -------
     torch.Tensor
         ``(N, classes, H, W)`` float32 logits on the model's device.
+
+    Raises
+    ------
+    DimensionError
+        ``x`` is not a non-empty 4-D floating-point tensor (an array, one image without its
+        batch dim, uint8 digital numbers).
+    BandError
+        ``x`` has another band count than the model's ``meta["in_channels"]``.
     """
-    device = next(model.parameters()).device
+    _check_batch(x, "x")
+    first = next(model.parameters(), None)  # a model without weights runs where x is
+    device = first.device if first is not None else x.device
     h, w = x.shape[-2:]
     ph, pw = _pad_amount(h, SIZE_MULTIPLE), _pad_amount(w, SIZE_MULTIPLE)
     x = to_input(x, device, bf16=bf16)

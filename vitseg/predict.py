@@ -58,10 +58,12 @@ from vitseg._modelship import (
     _ModelPayload,
     _payload,
 )
-from vitseg.cog import PROB_NODATA as PROB_NODATA  # re-exported: maps live in vitseg.cog
-from vitseg.cog import PROB_STEP as PROB_STEP
 from vitseg.cog import (
+    _PROB_RANGE_TOL,
+    _check_count,
     _check_crs,
+    _check_grid,
+    _check_out_file,
     _check_probs_block,
     _Legend,
     _per_block,
@@ -70,9 +72,18 @@ from vitseg.cog import (
     quantise_probs,
     write_cog,
 )
+from vitseg.cog import PROB_NODATA as PROB_NODATA  # re-exported: maps live in vitseg.cog
+from vitseg.cog import PROB_STEP as PROB_STEP
 from vitseg.cog import overview_factors as overview_factors
 from vitseg.constants import BINARY_CLASSES, CLASSES, IGNORE_INDEX
-from vitseg.errors import BandError, DimensionError, ParamsError, VitsegError
+from vitseg.errors import (
+    BandError,
+    DimensionError,
+    GridMismatchError,
+    MissingFileError,
+    ParamsError,
+    VitsegError,
+)
 
 __all__ = [
     "blend_window",
@@ -94,6 +105,17 @@ SCENE_LAYERS = ("probs", "class", "confidence")
 # ----------------------------------------------------------------------------- tiling
 
 
+def _check_tiling(size: int, tile: int, overlap: int) -> None:
+    """``size >= 0``, ``tile >= 1`` and ``0 <= overlap < tile``, all integers (ParamsError)."""
+    _check_count("size", size, 0)
+    _check_count("tile", tile, 1)
+    if _check_count("overlap", overlap, 0) >= tile:
+        raise ParamsError(
+            f"overlap must be smaller than the tile ({tile} px), or windows never advance; "
+            f"got {overlap}"
+        )
+
+
 def tile_starts(size: int, tile: int, overlap: int) -> list[int]:
     """Return the start offsets of windows of ``tile`` px covering ``size`` px.
 
@@ -108,6 +130,7 @@ def tile_starts(size: int, tile: int, overlap: int) -> list[int]:
     >>> tile_starts(11, 4, 2)
     [0, 2, 4, 6, 7]
     """
+    _check_tiling(size, tile, overlap)
     if size <= tile:
         return [0]
     stride = tile - overlap
@@ -136,6 +159,8 @@ def window_layout(size: int, tile: int, overlap: int, *, align: int = 32) -> tup
     >>> window_layout(150, 1024, 32)  # padded to 160 px
     (160, [0])
     """
+    _check_tiling(size, tile, overlap)
+    _check_count("align", align, 1)
     if tile % align:
         return tile, tile_starts(size, tile, overlap)
     n = len(tile_starts(size, tile, overlap))
@@ -161,6 +186,8 @@ def blend_window(
     >>> blend_window(8, 4).astype(float).round(2).tolist()
     [0.0, 0.15, 0.85, 1.0, 1.0, 0.85, 0.15, 0.0]
     """
+    if _check_count("overlap", overlap, 0) > _check_count("tile", tile, 1):
+        raise ParamsError(f"overlap must be at most the tile ({tile} px); got {overlap}")
     w = np.ones(tile, dtype="float32")
     margin = overlap // 4
     ramp_len = overlap - 2 * margin
@@ -310,8 +337,14 @@ def _norm_arrays(
             f"'bands'); got keys {sorted(norm)}"
         )
     want = [str(b) for b in norm["bands"]] if norm.get("bands") is not None else None
-    mean = np.asarray(norm["mean"], dtype="float32").ravel()
-    std = np.asarray(norm["std"], dtype="float32").ravel()
+    try:
+        mean = np.asarray(norm["mean"], dtype="float32").ravel()
+        std = np.asarray(norm["std"], dtype="float32").ravel()
+    except (TypeError, ValueError) as err:
+        raise BandError(
+            f"norm 'mean' and 'std' must be lists of numbers, one per band; got mean "
+            f"{norm['mean']!r} and std {norm['std']!r} ({err})"
+        ) from None
     n_expected = len(want) if want is not None else nb
     if mean.size != n_expected or std.size != n_expected:
         raise BandError(
@@ -372,6 +405,22 @@ def _infer_classes(
     return [f"class_{i}" for i in range(n)]
 
 
+def _check_class_names(names: Any, what: str) -> list[str]:
+    """1..255 distinct names (a class map is uint8 with 255 = no data), or ParamsError."""
+    if isinstance(names, str) or not isinstance(names, Sequence):
+        raise ParamsError(
+            f"{what} must be a list of class names, one per model output channel; got {names!r}"
+        )
+    out = [str(c) for c in names]
+    twice = sorted({c for c in out if out.count(c) > 1})
+    if not 1 <= len(out) <= 255 or twice:
+        raise ParamsError(
+            f"{what} must hold 1..255 distinct class names (uint8 codes, 255 = no data); got "
+            f"{len(out)} names" + (f", {twice} more than once" if twice else "")
+        )
+    return out
+
+
 # ----------------------------------------------------------------------------- public
 
 
@@ -387,22 +436,34 @@ def norm_from_meta(meta: Mapping[str, Any]) -> dict[str, Any] | None:
         ``{"bands": [...] or None, "mean": [...], "std": [...]}``, or None when the
         checkpoint stores no statistics.
 
+    Raises
+    ------
+    ParamsError
+        ``meta`` is not a mapping.
+
     Examples
     --------
     >>> norm_from_meta({"data": {"norm": {"bands": ["B02"], "mean": [0.1], "std": [0.2]}}})
     {'bands': ['B02'], 'mean': [0.1], 'std': [0.2]}
     """
+    if not isinstance(meta, Mapping):
+        raise ParamsError(
+            f"meta must be the mapping vitseg.train.load_model returns (or its 'data'); got "
+            f"{type(meta).__name__}"
+        )
     data = meta.get("data", meta)
     if not isinstance(data, Mapping):
         return None
     for cand in (data, *(data.get(k) for k in ("norm", "band_stats", "stats"))):
         if isinstance(cand, Mapping) and "mean" in cand and "std" in cand:
             bands = cand.get("bands", data.get("bands"))
-            return {
-                "bands": list(bands) if bands is not None else None,
-                "mean": list(cand["mean"]),
-                "std": list(cand["std"]),
-            }
+            return {  # a single number is one band's statistic (checked by predict_cube)
+                "bands": [bands] if isinstance(bands, str) else (
+                    list(bands) if bands is not None else None
+                ),
+                "mean": np.ravel(cand["mean"]).tolist(),
+                "std": np.ravel(cand["std"]).tolist(),
+            }  # fmt: skip
     return None
 
 
@@ -480,8 +541,19 @@ def predict_cube(
         If ``norm`` does not match the cube's bands or holds NaN, infinite or
         non-positive statistics, or (without ``norm``) the cube's band count differs
         from the model's input channels.
+    DimensionError
+        Also for a cube without pixels (an empty time, band, y or x selection) or whose
+        ``y``/``x`` are not one regular grid (unsorted rows would feed the model a
+        shuffled image).
+    MissingFileError
+        If ``model`` is the path of a folder, not a checkpoint file.
+    ParamsError
+        For ``tile`` / ``overlap`` / ``batch_size`` / ``chunk_size`` that are not integers
+        (NaN, 2.5, "64") or below their minimum (1, 0, 1, 1), ``bf16`` not True / False / "auto", or ``classes`` that are not
+        1..255 distinct names.
     VitsegError
-        For a bad ``tile`` / ``overlap`` / ``batch_size``.
+        For an ``overlap`` above ``tile // 2``, or a ``tile`` that is not a multiple of 32
+        for a vitseg model.
 
     Examples
     --------
@@ -509,14 +581,29 @@ def predict_cube(
             "Digital numbers? Build the cube with vitseg.cube.build_cube, or scale it: "
             "cube.astype('float32') * 1e-4."
         )
-    if int(tile) < 1:
-        raise VitsegError(f"tile must be a positive number of pixels; got {tile}")
+    _check_grid(cube, "cube")
+    for name, value, low in (
+        ("tile", tile, 1),
+        ("overlap", overlap, 0),
+        ("batch_size", batch_size, 1),
+    ):
+        _check_count(name, value, low)
+    if chunk_size is not None:
+        _check_count("chunk_size", chunk_size, 1)
+    if bf16 not in (True, False, "auto") or not isinstance(bf16, (bool, str)):
+        raise ParamsError(f"bf16 must be True, False or 'auto'; got {bf16!r}")
+    if classes is not None:
+        _check_class_names(classes, "classes")
+    if isinstance(model, (str, os.PathLike)) and Path(model).is_dir():
+        found = sorted(p.name for p in Path(model).glob("*.pt"))
+        raise MissingFileError(
+            f"model {str(model)!r} is a folder, not a checkpoint file; give a file such as "
+            f"{str(Path(model) / 'best.pt')!r} (.pt files in it: {found})"
+        )
     if not 0 <= int(overlap) <= int(tile) // 2:
         raise VitsegError(
             f"overlap must be in [0, tile // 2] = [0, {int(tile) // 2}]; got {overlap}"
         )
-    if int(batch_size) < 1:
-        raise VitsegError(f"batch_size must be >= 1; got {batch_size}")
     if getattr(model, "meta", None) is not None and int(tile) % 32:
         raise VitsegError(f"tile must be a multiple of 32 for vitseg models; got {tile}")
     has_time = "time" in cube.dims
@@ -529,6 +616,12 @@ def predict_cube(
             raise BandError(
                 f"the model was trained on bands {want} but the cube lacks {missing} "
                 f"(it has {bands}); build the cube with bands={want}"
+            )
+        if len(set(want)) != len(want):
+            twice = sorted({b for b in want if want.count(b) > 1})
+            raise BandError(
+                f"norm lists bands {twice} more than once ({want}); each band is one model "
+                "input, once: use the stats saved with the model (norm_from_meta)"
             )
         if list(want) != bands:
             c4 = c4.sel(band=want)  # (a cube in another order gets no read plan below)
@@ -629,14 +722,35 @@ def predict_classes(
     ------
     VitsegError
         A model class that is not in ``classes``.
+    ParamsError
+        ``tile`` / ``overlap`` that are not integers >= 1 / >= 0; ``classes`` or
+        ``model_classes`` that are not 1..255 distinct names; ``model_classes`` whose count
+        differs from the model's output channels (a class would be mapped onto another).
+    DimensionError
+        A scene without ``y`` and ``x`` dims (see :func:`predict_cube` for the rest).
     """
-    side = max(32, min(int(tile), (min(scene.sizes["y"], scene.sizes["x"]) // 32) * 32))
-    probs = predict_cube(model, scene, tile=side, overlap=min(int(overlap), side // 4), norm=norm)
-    cls = classify(probs)[0].compute()
-    learnt = list(model_classes) if model_classes is not None else list(classes)
+    if not isinstance(scene, xr.DataArray) or not {"y", "x"} <= set(scene.dims):
+        dims = tuple(scene.dims) if isinstance(scene, xr.DataArray) else type(scene).__name__
+        raise DimensionError(f"scene must be a (band, y, x) DataArray; got {dims}")
+    _check_count("tile", tile, 1)
+    _check_count("overlap", overlap, 0)
+    classes = _check_class_names(classes, "classes")
+    learnt = (
+        _check_class_names(model_classes, "model_classes")
+        if model_classes is not None
+        else list(classes)
+    )
     unknown = [c for c in learnt if c not in classes]
     if unknown:
         raise VitsegError(f"model classes {unknown} are not among {list(classes)}")
+    side = max(32, min(int(tile), (min(scene.sizes["y"], scene.sizes["x"]) // 32) * 32))
+    probs = predict_cube(model, scene, tile=side, overlap=min(int(overlap), side // 4), norm=norm)
+    if probs.sizes["class"] != len(learnt):
+        raise ParamsError(
+            f"the model returns {probs.sizes['class']} classes but model_classes names "
+            f"{len(learnt)} ({learnt}); give one name per output channel, in order"
+        )
+    cls = classify(probs)[0].compute()
     to_codes = np.array([list(classes).index(c) for c in learnt], dtype="uint8")
     values = cls.values
     codes = to_codes[np.minimum(values, len(to_codes) - 1)]
@@ -664,7 +778,13 @@ def classify(
     Raises
     ------
     DimensionError
-        If ``probs`` has no ``class`` dim.
+        If ``probs`` is not a DataArray with a ``class`` dim of 1..255 entries (fewer than
+        ``nodata``), its dtype is not floating point (uint8 codes of a quantised map: read
+        it with :func:`open_map`, which decodes them), or (when computed) it holds finite
+        values outside [0, 1]: logits are refused, not given a "confidence" below 0.
+    ParamsError
+        If ``nodata`` is not an integer in ``n_classes..255`` (a code of a class, or one
+        that wraps in uint8, would mix no data with that class).
 
     Examples
     --------
@@ -674,11 +794,40 @@ def classify(
     >>> cls.values.tolist(), conf.values.astype(float).round(1).tolist()
     ([[1, 255]], [[0.8, nan]])
     """
-    if "class" not in probs.dims:
-        raise DimensionError(f"probs must have a 'class' dim; got dims {tuple(probs.dims)}")
+    return _classify(probs, nodata=nodata, check=True)
+
+
+def _classify(
+    probs: xr.DataArray, *, nodata: int, check: bool
+) -> tuple[xr.DataArray, xr.DataArray]:
+    """:func:`classify`; ``check=False`` skips the value range (already checked upstream)."""
+    if not isinstance(probs, xr.DataArray) or "class" not in probs.dims:
+        dims = tuple(probs.dims) if isinstance(probs, xr.DataArray) else type(probs).__name__
+        raise DimensionError(f"probs must have a 'class' dim; got dims {dims}")
+    if not np.issubdtype(probs.dtype, np.floating):
+        raise DimensionError(
+            f"probs must hold float probabilities (NaN = no data); got dtype {probs.dtype}. "
+            "Quantised uint8 codes? Read the map with vitseg.predict.open_map, which decodes "
+            "them to probabilities."
+        )
+    n = probs.sizes["class"]
+    if not 1 <= n <= 255:
+        raise DimensionError(
+            f"probs has {n} classes along 'class'; a class map (uint8 codes, 255 = no data) "
+            "holds 1..255 classes"
+        )
+    if (
+        isinstance(nodata, bool)
+        or not isinstance(nodata, (int, np.integer))
+        or not n <= nodata <= 255
+    ):
+        raise ParamsError(
+            f"nodata must be an integer in {n}..255 for {n} classes (uint8 codes 0..{n - 1} "
+            f"are the classes); got nodata={nodata!r}"
+        )
     # one pass over each block for both outputs (dask computes the pair once per chunk)
     cls, conf = xr.apply_ufunc(
-        _classify_block, probs, kwargs={"nodata": nodata},
+        _classify_block, probs, kwargs={"nodata": int(nodata), "check": check},
         input_core_dims=[["class"]], output_core_dims=[[], []],
         dask="parallelized", output_dtypes=["uint8", "float32"],
         dask_gufunc_kwargs={"allow_rechunk": True},
@@ -695,9 +844,26 @@ def classify(
 
 
 def _classify_block(
-    p: np.ndarray[Any, Any], *, nodata: int
+    p: np.ndarray[Any, Any], *, nodata: int, check: bool = True
 ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-    """Argmax and max over the last axis; ``nodata`` / NaN where any value is NaN."""
+    """Argmax and max over the last axis; ``nodata`` / NaN where any value is NaN or inf.
+
+    With ``check``, finite values outside [0, 1] (logits) raise a DimensionError.
+    """
+    if check and p.size:  # fmin/fmax skip NaN without a warning; inf is no data
+        lo, hi = float(np.fmin.reduce(p, axis=None)), float(np.fmax.reduce(p, axis=None))
+        if np.isinf(lo) or np.isinf(hi):  # rare: a copy without the infinities
+            finite = np.where(np.isfinite(p), p, np.nan)
+            lo, hi = (
+                float(np.fmin.reduce(finite, axis=None)),
+                float(np.fmax.reduce(finite, axis=None)),
+            )
+        if lo < -_PROB_RANGE_TOL or hi > 1 + _PROB_RANGE_TOL:
+            raise DimensionError(
+                f"probs must be class probabilities in [0, 1]; got values from {lo:.4g} to "
+                f"{hi:.4g}. Logits? Apply a softmax over 'class' first (predict_cube returns "
+                "probabilities)."
+            )
     with _busy():
         best = np.array(p[..., 0], dtype=np.result_type(p.dtype, np.float32), copy=True)
         idx = np.zeros(best.shape, dtype="uint8")
@@ -714,6 +880,54 @@ def _classify_block(
 
 
 # ----------------------------------------------------------------------------- scene maps
+
+
+def _check_exclude(exclude: Any, probs: xr.DataArray) -> Any:
+    """``exclude`` as a boolean mask on the grid of ``probs`` (GridMismatchError otherwise).
+
+    A DataArray must be ``(y, x)`` with the coordinates of ``probs`` (xarray would
+    otherwise align the two and silently cut the maps to their overlap); a plain array
+    must have the ``(y, x)`` shape.
+    """
+    shape = (probs.sizes["y"], probs.sizes["x"])
+    if isinstance(exclude, xr.DataArray):
+        if set(exclude.dims) != {"y", "x"} or exclude.transpose("y", "x").shape != shape:
+            raise GridMismatchError(
+                f"exclude must be a (y, x) mask on the grid of probs {shape}; got dims "
+                f"{tuple(exclude.dims)} and shape {exclude.shape}. Build it with "
+                "vitseg.exclusions.exclusion_mask(..., like=probs)"
+            )
+        for dim in ("y", "x"):
+            ours = np.asarray(probs[dim].values, dtype="float64")
+            tol = 0.01 * (abs(ours[1] - ours[0]) if ours.size > 1 else 1.0)
+            if dim in exclude.coords and not np.allclose(
+                np.asarray(exclude[dim].values, dtype="float64"), ours, rtol=0, atol=tol
+            ):
+                raise GridMismatchError(
+                    f"exclude's {dim!r} coordinates differ from those of probs (the two "
+                    "would be aligned and the maps cut to their overlap); build the mask "
+                    "with vitseg.exclusions.exclusion_mask(..., like=probs)"
+                )
+    elif np.shape(exclude) != shape:
+        raise GridMismatchError(
+            f"exclude must be a (y, x) mask of shape {shape} like probs; got shape "
+            f"{np.shape(exclude)}"
+        )
+    if np.dtype(getattr(exclude, "dtype", object)) != np.dtype(bool):
+        raise DimensionError(
+            f"exclude must be a boolean mask (True = excluded); got dtype "
+            f"{getattr(exclude, 'dtype', type(exclude).__name__)}. NaN or 2 would read as "
+            "True: build it with vitseg.exclusions.exclusion_mask, or compare, e.g. "
+            "mask == 1"
+        )
+    if isinstance(exclude, xr.DataArray):
+        return (
+            exclude.transpose("y", "x")
+            .drop_vars([c for c in exclude.coords if c not in ("y", "x")])
+            .assign_coords(y=probs["y"], x=probs["x"])
+        )
+    return xr.DataArray(np.asarray(exclude), dims=("y", "x"),
+                        coords={"y": probs["y"], "x": probs["x"]})  # fmt: skip
 
 
 def write_scene_maps(
@@ -765,9 +979,15 @@ def write_scene_maps(
     Raises
     ------
     DimensionError
-        If ``probs`` is not ``(class, y, x)``.
+        If ``probs`` is not ``(class, y, x)`` of 1..254 distinct classes, not floating
+        point (uint8 codes: read them with :func:`open_map`), without pixels or not on one
+        regular grid; or if ``exclude`` is not boolean.
+    GridMismatchError
+        If ``exclude`` is not on the grid of ``probs`` (other shape or coordinates).
     ParamsError
-        If ``prefix`` holds a path separator or ``..`` (it would write outside ``folder``).
+        If ``prefix`` holds a path separator, ``..``, a NUL byte or starts with ``.`` (it
+        would write outside ``folder``, or hidden files), ``folder`` is a file (or lies
+        under one), or a map's path is a folder.
     VitsegError
         If ``dtype`` is neither ``"uint8"`` nor ``"float32"``, or ``probs`` are not
         probabilities (values outside [0, 1] or class sums away from 1 on a sample of each
@@ -780,32 +1000,52 @@ def write_scene_maps(
         )
     if dtype not in {"uint8", "float32"}:
         raise VitsegError(f"dtype must be 'uint8' or 'float32'; got {dtype!r}")
-    seps = {"/", "\\", os.sep, os.altsep or "/"}
+    seps = {"/", "\\", "\0", os.sep, os.altsep or "/"}
     if (
         not isinstance(prefix, str)
         or not prefix
         or ".." in prefix
+        or prefix.startswith(".")
         or any(c in prefix for c in seps)
     ):
         raise ParamsError(
-            f"prefix must be a plain file-name prefix (no path separators, no '..'), so that "
-            f"the maps stay inside {str(folder)!r}; got {prefix!r}. Put sub-folders in "
-            "folder instead."
+            f"prefix must be a plain file-name prefix (no path separators, no '..', no NUL, "
+            f"not starting with '.'), so that the maps stay inside {str(folder)!r} and are "
+            f"not hidden; got {prefix!r}. Put sub-folders in folder instead."
         )
-    out = {name: Path(folder) / f"{prefix}_{name}.tif" for name in SCENE_LAYERS}
+    if (
+        probs.sizes["class"] > 254
+        or len(set(map(str, probs["class"].values))) < probs.sizes["class"]
+    ):
+        raise DimensionError(
+            f"probs must hold 1..254 distinct classes along 'class' (their names label the "
+            f"maps); got {[str(c) for c in probs['class'].values][:10]}"
+            f"{' ...' if probs.sizes['class'] > 10 else ''} ({probs.sizes['class']} classes)"
+        )
+    out = {
+        name: _check_out_file(Path(folder) / f"{prefix}_{name}.tif", "map path", example=False)
+        for name in SCENE_LAYERS
+    }
     if not overwrite and all(p.exists() for p in out.values()):
         return out
     todo = [k for k in SCENE_LAYERS if overwrite or not out[k].exists()]
     if "probs" in todo:  # one pass: each chunk of probabilities feeds all three files
         _check_crs(probs, "probs")
+        _check_grid(probs, "probs")
+        if not np.issubdtype(probs.dtype, np.floating):
+            raise DimensionError(
+                f"probs must hold float probabilities (NaN = no data); got dtype {probs.dtype}. "
+                "Quantised uint8 codes? Read the map with open_map, which decodes them."
+            )
+        mask = _check_exclude(exclude, probs) if exclude is not None else None
         if isinstance(probs.data, da.Array) and len(probs.data.chunks[0]) > 1:
             probs = probs.chunk({"class": -1})  # each block's class sums are checked
         probs = _per_block(probs, _check_probs_block, str(probs.dtype))
-        if exclude is not None:
-            probs = probs.where(~exclude.astype(bool))
+        if mask is not None:
+            probs = probs.where(~mask)
     else:  # resume: class / confidence from the probabilities already written
         probs = open_map(out["probs"])
-    cls, conf = classify(probs)
+    cls, conf = _classify(probs, nodata=IGNORE_INDEX, check=False)  # checked per block above
     fill: float = float("nan")
     if dtype == "uint8":  # quantised in the same pass, chunk by chunk
         probs, conf, fill = quantise_probs(probs), quantise_probs(conf), PROB_NODATA
@@ -816,7 +1056,7 @@ def write_scene_maps(
     }
     from vitseg.styles import class_colormap
 
-    names = [str(c) for c in cls.attrs["classes"].split(",")]
+    names = [str(c) for c in probs["class"].values]  # (a name may hold a comma)
     legend = _Legend(colormap=class_colormap(names), names=tuple(names))
     _write_cogs(
         [layers[k][0] for k in todo], [out[k] for k in todo],

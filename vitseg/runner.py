@@ -41,7 +41,7 @@ from typing import Any
 
 import yaml
 
-from vitseg.errors import NotebookFailedError, ParamsError
+from vitseg.errors import CorruptFileError, MissingFileError, NotebookFailedError, ParamsError
 from vitseg.io import REPO_ROOT, clean_partials, read_json, start_run, update_manifest
 from vitseg.paramspec import check_parameters, has_spec
 
@@ -79,7 +79,20 @@ class Experiment:
 
 
 def find_notebooks(folder: str | os.PathLike[str] = NOTEBOOK_DIR) -> dict[str, Path]:
-    """Return ``{name: path}`` of the ``NN_name.py`` notebooks in ``folder``, in order."""
+    """Return ``{name: path}`` of the ``NN_name.py`` notebooks in ``folder``, in order.
+
+    Raises
+    ------
+    MissingFileError
+        ``folder`` does not exist or is a file (an empty result would read as "no
+        notebooks", and every key as unknown).
+    """
+    if not Path(folder).is_dir():
+        kind = "is a file, not a folder" if Path(folder).exists() else "does not exist"
+        raise MissingFileError(
+            f"notebook folder {str(folder)!r} {kind}; pass the folder of the NN_name.py "
+            f"notebooks (default {_rel(NOTEBOOK_DIR)})"
+        )
     found = {p.stem: p for p in sorted(Path(folder).glob("[0-9][0-9]_*.py"))}
     return {k: v for k, v in found.items() if _NAME_RE.match(k)}
 
@@ -124,7 +137,10 @@ def load_experiment(
     ------
     ParamsError
         Missing file (or a folder), text that is not UTF-8, YAML syntax error, a section
-        that names no notebook, or a section that is not a mapping.
+        that names no notebook, a section that is not a mapping, or an empty
+        ``notebooks`` list.
+    MissingFileError
+        ``notebook_dir`` does not exist or is a file.
     """
     p = Path(path)
     if p.is_dir():
@@ -181,6 +197,11 @@ def load_experiment(
     else:
         if not isinstance(order, list) or not all(isinstance(n, str) for n in order):
             raise ParamsError(f"{p}: 'notebooks' must be a list of notebook names; got {order!r}")
+        if not order:
+            raise ParamsError(
+                f"{p}: 'notebooks' is empty, so nothing would run; list the notebooks to run, "
+                "or remove the key to run them all"
+            )
         unknown = [n for n in order if n not in available]
         if unknown:
             raise ParamsError(
@@ -197,11 +218,27 @@ def notebook_parameters(path: str | os.PathLike[str]) -> dict[str, dict[str, Any
     -------
     dict
         ``{name: {"inferred_type_name": ..., "default": ...}}``.
+
+    Raises
+    ------
+    MissingFileError
+        ``path`` does not exist or is a folder.
+    ParamsError
+        The notebook is not UTF-8 text, or has no cell tagged ``parameters``.
     """
     import jupytext
     import papermill
 
-    nb = jupytext.read(path)
+    if not Path(path).is_file():
+        kind = "is a folder, not a notebook file" if Path(path).is_dir() else "does not exist"
+        raise MissingFileError(f"notebook {str(path)!r} {kind}; give an NN_name.py notebook")
+    try:
+        nb = jupytext.read(path)
+    except UnicodeDecodeError as exc:
+        raise ParamsError(
+            f"notebook {str(path)!r} is not UTF-8 text (byte "
+            f"{exc.object[exc.start : exc.start + 1]!r} at offset {exc.start}); save it as UTF-8"
+        ) from None
     if not any("parameters" in c.get("metadata", {}).get("tags", []) for c in nb.cells):
         raise ParamsError(
             f"notebook {Path(path).name} has no cell tagged 'parameters'; add "
@@ -316,12 +353,28 @@ def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
     --------
     >>> parse_overrides(["seed=3", "stac_source=http://127.0.0.1:8000", "aoi=[kibi]"])
     {'seed': 3, 'stac_source': 'http://127.0.0.1:8000', 'aoi': ['kibi']}
+
+    Raises
+    ------
+    ParamsError
+        A pair without ``=`` or key, a value that is not YAML, a key set twice (the
+        first value would be dropped silently), or ``pairs`` given as one string.
     """
+    if isinstance(pairs, str):
+        raise ParamsError(
+            f"overrides must be a list of 'KEY=VALUE' strings, e.g. ['seed=1']; got the string "
+            f"{pairs!r}"
+        )
     out: dict[str, Any] = {}
     for pair in pairs:
         key, sep, text = pair.partition("=")
         if not sep or not key.strip():
             raise ParamsError(f"--set wants KEY=VALUE, e.g. --set seed=1; got {pair!r}")
+        if key.strip() in out:
+            raise ParamsError(
+                f"--set {key.strip()} is given twice ({out[key.strip()]!r}, then {text!r}); "
+                "only one value can apply: keep one"
+            )
         try:
             out[key.strip()] = yaml.safe_load(text) if text else ""
         except yaml.YAMLError as exc:
@@ -363,9 +416,16 @@ def library_digest(root: str | os.PathLike[str] = LIBRARY_DIR) -> str:
 
     Part of every notebook's fingerprint: after an edit of the library, no result is
     served as up to date.
+
+    Raises
+    ------
+    MissingFileError
+        ``root`` is not a folder.
     """
     h = hashlib.sha256()
     base = Path(root)
+    if not base.is_dir():  # a wrong root would hash nothing: every result looks up to date
+        raise MissingFileError(f"library folder {str(base)!r} does not exist or is not a folder")
     for path in sorted(base.rglob("*")):
         if not path.is_file() or "__pycache__" in path.parts or path.suffix == ".pyc":
             continue
@@ -440,7 +500,10 @@ def run_experiment(
     Raises
     ------
     ParamsError
-        Bad parameters (nothing is executed).
+        Bad parameters (nothing is executed), or a report folder that cannot be set up.
+    CorruptFileError
+        The report's ``manifest.json`` is not valid JSON, or its ``notebooks`` section is
+        not a mapping of notebook records.
     NotebookFailedError
         A notebook raised; earlier notebooks' outputs are kept.
     """
@@ -454,6 +517,8 @@ def run_experiment(
         )  # fmt: skip
     available = find_notebooks(notebook_dir)
     names = list(exp.notebooks)
+    if isinstance(only, str):  # one name, not its characters
+        only = [only]
     if only:
         chosen = []
         for want in only:
@@ -468,14 +533,20 @@ def run_experiment(
     resolved = resolve_parameters(exp, declared=declared, report_dir=report_dir)
     root = Path(resolved[names[0]].get("report_dir", exp.report_dir)) if names else exp.report_dir
     root = root if root.is_absolute() else REPO_ROOT / root
-    run = start_run(root)
+    try:
+        run = start_run(root)
+    except (FileExistsError, NotADirectoryError) as exc:  # a file where a subfolder goes
+        raise ParamsError(
+            f"report folder {root} cannot be set up: {exc.filename} is a file where a folder "
+            "is needed; move it, or pass another --report-dir"
+        ) from None
     for leftover in clean_partials(root):
         print(f"removed a partial file left by a killed writer: {_rel(leftover)}", flush=True)
     manifest_path = run.manifest
     update_manifest(root, "experiment_file", str(exp.path))
     library = library_digest()
     summary: list[tuple[str, str, float, int]] = []
-    state0 = read_json(manifest_path).get("notebooks", {}) if manifest_path.exists() else {}
+    state0 = _notebook_states(manifest_path)
     computed: dict[str, str] = {}  # fingerprints of the notebooks of this run, so far
     for i, nb in enumerate(names, 1):
         params = resolved[nb]
@@ -486,7 +557,7 @@ def run_experiment(
         fp, parts = _fingerprint(available[nb], params, library=library, upstream=upstream)
         computed[nb] = fp
         out = run.executed / f"{nb}.ipynb"
-        state = read_json(manifest_path).get("notebooks", {}) if manifest_path.exists() else {}
+        state = _notebook_states(manifest_path)
         prev = state.get(nb, {})
         if (
             not force
@@ -609,6 +680,22 @@ def _files_written(root: Path, since: float) -> int:
         for p in root.rglob("*")
         if p.is_file() and p.relative_to(root).parts[0] not in skip and p.stat().st_mtime >= since
     )
+
+
+def _notebook_states(manifest_path: Path) -> dict[str, dict[str, Any]]:
+    """Return the manifest's ``notebooks`` section: a mapping of mappings (else CorruptFileError)."""
+    if not manifest_path.exists():
+        return {}
+    manifest = read_json(manifest_path)
+    states = manifest.get("notebooks", {}) if isinstance(manifest, dict) else None
+    if not isinstance(states, dict) or not all(isinstance(v, dict) for v in states.values()):
+        raise CorruptFileError(
+            f"the report's manifest is unreadable: {manifest_path} is valid JSON but its "
+            f"'notebooks' section is not a mapping of notebook records (got "
+            f"{type(states).__name__}: {str(states)[:80]}). Delete {manifest_path}; every "
+            "notebook then runs again"
+        )
+    return states
 
 
 def _record(root: Path, notebook: str, info: dict[str, Any]) -> None:

@@ -48,7 +48,7 @@ from vitseg.checkpoints import (
     load_model,
 )
 from vitseg.constants import IGNORE_INDEX
-from vitseg.errors import ParamsError, VitsegError
+from vitseg.errors import LabelError, ParamsError, VitsegError
 from vitseg.io import atomic_path
 from vitseg.losses import create_loss
 from vitseg.metrics import ConfusionMatrix
@@ -147,6 +147,13 @@ class TrainConfig:
             )
         if self.monitor not in ("auto", "f1", "mean_iou"):
             raise ParamsError(f"monitor must be 'auto', 'f1' or 'mean_iou'; got {self.monitor!r}")
+        for name in ("epochs", "batch_size", "val_batch_size", "lr_step_epochs", "num_workers",
+                     "seed", "samples_per_epoch"):  # fmt: skip
+            v = getattr(self, name)  # types first: int(nan) or int("3") would raise raw
+            if not (v is None and name == "samples_per_epoch") and (
+                not isinstance(v, (int, np.integer)) or isinstance(v, bool)
+            ):
+                raise ParamsError(f"{name} must be an integer; got {v!r} ({type(v).__name__})")
         for name in ("epochs", "batch_size", "val_batch_size", "lr_step_epochs"):
             if int(getattr(self, name)) < 1:
                 raise ParamsError(f"{name} must be >= 1; got {getattr(self, name)!r}")
@@ -154,15 +161,17 @@ class TrainConfig:
             raise ParamsError(
                 f"samples_per_epoch must be >= 1 or None; got {self.samples_per_epoch}"
             )
-        if self.bf16 not in (True, False, "auto"):
+        if self.bf16 not in (True, False, "auto") or not isinstance(self.bf16, (bool, str)):
             raise ParamsError(f"bf16 must be True, False or 'auto'; got {self.bf16!r}")
-        for name in ("epochs", "batch_size", "val_batch_size", "lr_step_epochs", "num_workers",
-                     "seed", "samples_per_epoch"):  # fmt: skip
-            v = getattr(self, name)
-            if not (v is None and name == "samples_per_epoch") and (
-                not isinstance(v, (int, np.integer)) or isinstance(v, bool)
-            ):
-                raise ParamsError(f"{name} must be an integer; got {v!r} ({type(v).__name__})")
+        if not isinstance(self.progress, bool):
+            raise ParamsError(f"progress must be True or False; got {self.progress!r}")
+        if not isinstance(self.loss, str):
+            raise ParamsError(f"loss must be a loss name such as 'ce'; got {self.loss!r}")
+        if not isinstance(self.loss_kwargs, Mapping):
+            raise ParamsError(
+                f"loss_kwargs must be a mapping of the loss's options, e.g. {{'gamma': 2.0}}; "
+                f"got {self.loss_kwargs!r}"
+            )
         if self.num_workers < 0:
             raise ParamsError(f"num_workers must be >= 0; got {self.num_workers}")
         # NaN passes every "< 0" test and trains NaN weights: check with positive tests
@@ -188,6 +197,11 @@ class TrainConfig:
         >>> TrainConfig.from_dict({"optimizer": "adamw", "epochs": 2}).resolved_lr()
         6e-05
         """
+        if not isinstance(d, Mapping):
+            raise ParamsError(
+                f"a TrainConfig is built from a mapping of its keys (e.g. a params section); "
+                f"got {type(d).__name__}"
+            )
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown:
@@ -245,7 +259,22 @@ class FitResult:
 
 
 def mine_class(classes: int) -> int:
-    """Index of the mine class: 1 in the binary scheme, 0 in (mines, built, vegetation)."""
+    """Index of the mine class: 1 in the binary scheme, 0 in (mines, built, vegetation).
+
+    Raises
+    ------
+    ParamsError
+        ``classes`` is not an integer >= 2 (every vitseg model has at least 2 outputs).
+
+    Examples
+    --------
+    >>> mine_class(2), mine_class(3)
+    (1, 0)
+    """
+    if isinstance(classes, bool) or not isinstance(classes, (int, np.integer)) or classes < 2:
+        raise ParamsError(
+            f"classes must be an integer >= 2 (the model's output channels); got {classes!r}"
+        )
     return 1 if classes == 2 else 0
 
 
@@ -494,9 +523,24 @@ def evaluate(
     -------
     dict
         :func:`vitseg.metrics.scores` plus ``confusion`` (K x K counts) and ``loss``
-        (NaN without a loss).
+        (NaN without a loss). Pixels with NaN or inf in any band are no data: not scored
+        (as ``ignore_index``), and fed to the model as 0.
+
+    Raises
+    ------
+    ParamsError
+        ``batch_size`` is not an integer >= 1.
+    LabelError
+        Float masks holding values that are not whole class codes (0.6 or NaN), or codes
+        outside ``0..classes-1`` and ``ignore_index``.
+    BandError
+        Tiles with another band count than the model's.
     """
     classes = _model_classes(model)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
+        raise ParamsError(f"batch_size must be an integer >= 1; got {batch_size!r}")
+    if batch_size < 1:
+        raise ParamsError(f"batch_size must be an integer >= 1; got {batch_size!r}")
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -504,6 +548,12 @@ def evaluate(
     total, n = 0.0, 0
     try:
         for x, y in _whole_tile_batches(dataset, batch_size):
+            y = _integer_mask(y, ignore_index)
+            if x.is_floating_point():
+                nodata = ~torch.isfinite(x).all(dim=1)  # NaN/inf in any band: no data
+                if nodata.any():
+                    x = torch.where(torch.isfinite(x), x, torch.zeros((), dtype=x.dtype))
+                    y = y.masked_fill(nodata, ignore_index)
             logits = predict_logits(model, x, bf16=bf16)
             y = y.to(device)
             cm.update(y, logits.argmax(dim=1))
@@ -516,6 +566,33 @@ def evaluate(
     out["confusion"] = cm.matrix
     out["loss"] = total / n if n else float("nan")
     return out
+
+
+def _integer_mask(y: torch.Tensor, ignore_index: int) -> torch.Tensor:
+    """Masks as int64 class codes; float masks only when whole (never truncated: 0.6 -> 0)."""
+    if not y.is_floating_point():
+        return y.long()
+    whole = torch.isfinite(y) & (y == torch.round(y))
+    if not bool(whole.all()):
+        bad = y[~whole][:3].tolist()
+        raise LabelError(
+            f"masks must hold integer class codes ({ignore_index} = no data); a {y.dtype} mask "
+            f"holds {int((~whole).sum())} values that are not whole codes, e.g. {bad}. They "
+            "are never rounded: re-export the masks as integer class codes"
+        )
+    return y.long()
+
+
+def _check_labels(y: torch.Tensor, classes: int, err: Exception) -> None:
+    """Raise a LabelError naming mask codes outside ``0..classes-1`` and 255, if any."""
+    codes = torch.unique(y.detach().cpu()).tolist()
+    bad = [c for c in codes if not (0 <= c < classes or c == IGNORE_INDEX)]
+    if bad:
+        raise LabelError(
+            f"training masks hold class codes {bad[:5]} outside 0..{classes - 1} (and "
+            f"{IGNORE_INDEX} = no data) of a {classes}-class model; remap the masks or build "
+            f"the model with more classes ({type(err).__name__}: {str(err)[:120]})"
+        ) from err
 
 
 def _history_row(
@@ -605,7 +682,13 @@ def fit(
         or ``meta`` (e.g. other band statistics: other data); pass ``overwrite=True`` or
         another ``run_dir``.
     VitsegError
-        For empty datasets or a model without ``meta``.
+        For empty datasets, ``val`` that is not a sequence, a model without ``meta``, or a
+        training loss that is NaN/inf (NaN in the images, or too high a learning rate:
+        raised before that epoch's checkpoints are written).
+    LabelError
+        Training masks with codes outside ``0..classes-1`` and 255.
+    BandError
+        Training images with another band count than the model's.
     """
     from tqdm import tqdm  # text bar: works in notebooks without ipywidgets
 
@@ -618,6 +701,11 @@ def fit(
         run_dir / "last.pt", run_dir / "best.pt", run_dir / "history.csv",
     )  # fmt: skip
     classes = _model_classes(model)
+    if not hasattr(val, "__len__") or not hasattr(val, "__getitem__"):
+        raise VitsegError(
+            f"val must be a sequence (len and indexing) of whole validation tiles; got "
+            f"{type(val).__name__}. Pass a list or a dataset, not an iterator"
+        )
     n_train = len(train)  # type: ignore[arg-type]
     if n_train == 0 or len(val) == 0:
         raise VitsegError(
@@ -692,7 +780,11 @@ def fit(
                 opt.zero_grad(set_to_none=True)
                 with autocast_context(device, bf16=bf16):
                     logits = model(x)
-                loss = loss_fn(logits, y)
+                try:
+                    loss = loss_fn(logits, y)
+                except (IndexError, RuntimeError) as err:  # e.g. "Target 7 is out of bounds"
+                    _check_labels(y, classes, err)
+                    raise
                 loss.backward()
                 opt.step()
                 loss_sum += loss.detach() * len(x)  # on the device: no sync per step
@@ -701,6 +793,13 @@ def fit(
                 if cfg.progress and step % _PROGRESS_EVERY == 0:
                     bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.4f}")
             train_loss = float(loss_sum) / max(n_seen, 1)  # waits for the device's work
+            if not math.isfinite(train_loss):  # before a checkpoint of NaN weights is saved
+                raise VitsegError(
+                    f"the training loss of epoch {epoch + 1} is {train_loss}: the weights are "
+                    "no longer finite. Training images holding NaN/inf (fill no data before "
+                    "training, as vitseg.datasets does) or too high a learning rate "
+                    f"({lr:g}; lower TrainConfig.lr). Nothing was saved for this epoch."
+                )
             train_seconds = time.perf_counter() - t0
             sched.step()
             val_scores = evaluate(
