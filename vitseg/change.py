@@ -411,7 +411,20 @@ def class_areas(
     Returns
     -------
     pandas.DataFrame
-        Index ``season``; one column per class (hectares), ``no_data_ha`` and ``total_ha``.
+        Index ``season``; one column per class (hectares), ``no_data_ha`` and ``total_ha``
+        (the area of the whole map).
+
+    Raises
+    ------
+    DimensionError
+        A map is not 2-D or not of an integer or float dtype (as in :func:`change_map`).
+    LabelError
+        A float map holds non-integer class values.
+
+    Notes
+    -----
+    No-data is as in :func:`change_map`: ``nodata``, the map's declared no-data, NaN,
+    +/-inf and any value outside ``0..n-1`` (a negative code or a code above 255 too).
 
     Examples
     --------
@@ -421,11 +434,13 @@ def class_areas(
     >>> class_areas({"2020": m}).loc["2020", "vegetation"]
     np.float64(0.02)
     """
+    n = len(classes)
     rows = {}
     for season, m in _as_seasons(maps).items():
-        ha = _weighted_counts(m, 256)
+        codes = _class_codes(m, season, n, int(nodata))  # -1 where no data
+        ha = _weighted_counts(codes.where(codes >= 0, n), n + 1)  # bin n: no data
         row = {c: float(ha[i]) for i, c in enumerate(classes)}
-        row["no_data_ha"] = float(ha.sum() - sum(row.values()))
+        row["no_data_ha"] = float(ha[n])
         row["total_ha"] = float(ha.sum())
         rows[season] = row
     out = pd.DataFrame.from_dict(rows, orient="index")

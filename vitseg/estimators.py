@@ -272,16 +272,16 @@ def users_accuracy(
     """User's accuracy ``n_ii / n_i.`` of each map class with ``V = U(1 - U)/(n_i. - 1)``.
 
     The stratum weights cancel (each map class is a stratum), so ``mapped_area`` is
-    only checked when given.
+    only checked when given; without it a map class with no sample point gets NaN.
 
     Returns
     -------
     pandas.DataFrame
         Index classes; ``estimate``, ``se``, ``ci95``, ``lower``, ``upper``.
     """
-    if mapped_area is None:
+    if mapped_area is None:  # the weights cancel: 1 for a sampled class, 0 for one without points
         arr = matrix.to_numpy() if isinstance(matrix, pd.DataFrame) else np.asarray(matrix)
-        mapped_area = np.maximum(arr.sum(axis=1), 0) + 1.0
+        mapped_area = (arr.sum(axis=1) > 0).astype(np.float64)
     m, n, _ = _check_matrix(matrix, mapped_area)
     props, denom = _row_props(n)
     u = np.diag(props)
