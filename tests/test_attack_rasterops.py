@@ -481,9 +481,9 @@ def za(m, zones=ZONE, **kw):
 @pytest.mark.parametrize(
     "m",
     [
-        cmap(np.full((4, 4), -1), "int16"),
+        cmap(np.full((4, 4), -1), "int16").rio.write_nodata(-1),
         cmap(np.full((4, 4), NAN), "float32"),
-        cmap(np.full((4, 4), 256), "int16"),
+        cmap(np.full((4, 4), 256), "int16").rio.write_nodata(256),
         cmap(np.ones((4, 4))).rio.write_nodata(1),
     ],
     ids=["minus1", "nan", "256", "declared_nodata"],
@@ -493,6 +493,15 @@ def test_zonal_areas_no_data_values(m, backing):
     row = za(m).iloc[0]  # -1 and NaN raised a raw ValueError; declared no-data was "built"
     assert (row["mines_ha"], row["built_ha"], row["no_data_ha"]) == (0.0, 0.0, pytest.approx(0.08))
     assert row["covered_fraction"] == 0.0
+
+
+@pytest.mark.parametrize("backing", ["numpy", "dask"])
+@pytest.mark.parametrize(("value", "dtype"), [(-1, "int16"), (256, "int16"), (3, "uint8")])
+def test_zonal_areas_undeclared_codes_outside_the_classes_are_errors(value, dtype, backing):
+    m = cmap(np.full((4, 4), value), dtype)
+    m = m.chunk(2) if backing == "dask" else m
+    with pytest.raises(LabelError, match=rf"outside 0\.\.2 .*\{{{value}: (16|4)\}}"):
+        za(m)  # never read as no data silently (issue 22); dask counts the first bad block
 
 
 @pytest.mark.parametrize(

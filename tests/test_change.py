@@ -43,9 +43,22 @@ def test_change_codes_by_hand(chunks):
     assert out.rio.transform() == grid(AFTER).rio.transform()
 
 
-def test_change_unknown_values_become_nodata():
-    out = change_map(grid([[7, 2]]), grid([[0, 9]]))
-    assert out.values.tolist() == [[255, 255]]
+def test_change_unknown_values_are_an_error_declared_nodata_is_not():
+    # issue 22: a code outside 0..n-1 was read as no data silently (a fourth class lost)
+    with pytest.raises(
+        LabelError, match=r"outside 0\.\.2 that are not its no-data \[255\]: \{7: 1\}"
+    ):
+        change_map(grid([[7, 2]]), grid([[0, 1]]))
+    with pytest.raises(LabelError, match=r"'after' holds .*\{9: 1\}"):
+        change_map(grid([[0, 2]]), grid([[0, 9]]))
+    g = grid([[0, 0]])
+    with pytest.raises(LabelError, match=r"\{-1: 1\}"):
+        change_map(_like(g, np.array([[-1, 2]], "int16")), g)
+    # declared no-data (nodata=, rio.nodata) stays no data
+    out = change_map(grid([[200, 2]]), grid([[0, 200]]), nodata=200)
+    assert out.values.tolist() == [[200, 200]]
+    out = change_map(grid([[9, 2]]).rio.write_nodata(9), grid([[0, 1]]))
+    assert out.values.tolist() == [[255, 7]]
 
 
 def test_change_legend_matches_codes():
@@ -200,7 +213,8 @@ def test_non_integer_float_classes_are_refused(chunks):
 def test_large_integers_do_not_wrap_onto_classes():
     g = grid([[0, 0, 0]])
     before = _like(g, np.array([[65536, 65538, -65536]], "int32"))  # int16: 0, 2, 0
-    assert change_map(before, g).values.tolist() == [[255, 255, 255]]
+    with pytest.raises(LabelError, match=r"\{-65536: 1, 65536: 1, 65538: 1\}"):
+        change_map(before, g)  # named as they are, never wrapped onto classes
 
 
 @pytest.mark.parametrize(
@@ -272,10 +286,13 @@ def test_class_index_bounds_and_one_class_maps():
     assert change_map(one, one, classes=["mines"]).values.tolist() == [[0, 0], [0, 0]]
 
 
-def test_codes_at_or_above_the_class_count_are_no_data():
+def test_codes_at_or_above_the_class_count_are_an_error():
     before = grid(np.array([[0, 1], [2, 3]]))
-    out = change_map(before, before)
-    assert out.values.tolist() == [[0, 4], [8, 255]]
+    with pytest.raises(LabelError, match=r"outside 0\.\.2 .*\{3: 1\}"):
+        change_map(before, before)
+    # with a fourth class named, 3 is a class
+    out = change_map(before, before, classes=["a", "b", "c", "d"])
+    assert out.values.tolist() == [[0, 5], [10, 15]]
 
 
 def test_single_band_maps_and_legend_nodata_row():

@@ -7,7 +7,7 @@ import xarray as xr
 from _rasters import class_grid as grid
 from shapely.geometry import Polygon, box
 
-from vitseg.errors import GridMismatchError, MissingCRSError, VectorError
+from vitseg.errors import GridMismatchError, LabelError, MissingCRSError, VectorError
 from vitseg.zonal import zonal_areas, zonal_polygon_areas
 
 X0, Y0, RES = 600000.0, 700000.0, 10.0
@@ -256,8 +256,12 @@ def test_new_area_of_another_class_and_unknown_previous_codes():
     after = np.ones((2, 4))  # all built
     maps = {"a": grid(before), "b": grid(after)}
     z = gpd.GeoDataFrame({"id": [1]}, geometry=[box(X0, Y0 - 20, X0 + 40, Y0)], crs=32630)
+    # an unknown code (3) is an error naming it (issue 22: it was read as no data silently)
+    with pytest.raises(LabelError, match=r"'a' holds class codes outside 0\.\.2 .*\{3: 2\}"):
+        zonal_areas(maps, z, zone_id="id", mine_class="built")
+    maps["a"] = grid(before).rio.write_nodata(3)  # declared: no data, like 255
     out = zonal_areas(maps, z, zone_id="id", mine_class="built").set_index("season")
-    # mines -> built and vegetation -> built are new; no-data (255) and unknown (3) are not
+    # mines -> built and vegetation -> built are new; no-data (255, declared 3) is not
     assert out.loc["b", "new_built_ha"] == pytest.approx(0.04)
     assert out.loc["b", "built_change_ha"] == pytest.approx(0.08)
 

@@ -8,8 +8,9 @@ Gallwey et al. (§2.7) turn yearly class maps into change maps with an integer c
 so with the three classes of :data:`vitseg.constants.CLASSES` (0 mines, 1 built,
 2 vegetation) code 0 is "mines -> mines", 2 is "mines -> vegetation", 6 is
 "vegetation -> mines" (new mining on vegetation) and 8 is "vegetation -> vegetation".
-A pixel that is no-data (or holds a value outside ``0..n_classes-1``) in either season
-gets the no-data code (255). :func:`change_legend` lists every code.
+A pixel that is no-data in either season gets the no-data code (255); a code outside
+``0..n_classes-1`` that is no declared no-data value is an error, never read as no data.
+:func:`change_legend` lists every code.
 
 Areas come from the raster's own grid: in a projected CRS a pixel is ``|a*e - b*d|`` m²
 from the affine transform; in a geographic CRS (a north-up lon/lat grid) each row's pixel
@@ -176,7 +177,7 @@ def change_map(
     -------
     xarray.DataArray
         ``uint8`` codes ``from * n + to`` (see :func:`change_legend`), ``nodata`` where either
-        input is no-data or outside ``0..n-1``; coords, CRS and transform of ``after``;
+        input is no-data; coords, CRS and transform of ``after``;
         dask-backed when an input is.
 
     Raises
@@ -187,8 +188,10 @@ def change_map(
         An input is not a 2-D DataArray, has no pixels, or is not of an integer or
         float dtype (boolean masks, strings, complex).
     LabelError
-        A float map holds non-integer class values (e.g. probabilities); raised when
-        the values are computed (at once for numpy, at compute for dask).
+        A float map holds non-integer class values (e.g. probabilities), or a code
+        outside ``0..n-1`` that is not a no-data value (a fourth class, a 1-based map,
+        another no-data convention); raised when the values are computed (at once for
+        numpy, at compute for dask).
     ParamsError
         Too many classes for ``uint8`` codes, or ``nodata`` collides with a change code
         or does not fit ``uint8``.
@@ -196,9 +199,9 @@ def change_map(
     Notes
     -----
     No-data in an input is: NaN or +/-inf (float maps), ``nodata``, the map's own
-    declared no-data (``rio.nodata`` / ``rio.encoded_nodata``), and any value outside
-    ``0..n-1``. Values are compared in the input's dtype, so a large integer never
-    wraps onto a class code.
+    declared no-data (``rio.nodata`` / ``rio.encoded_nodata``). Values are compared in
+    the input's dtype, so a large integer never wraps onto a class code; any other value
+    outside ``0..n-1`` is a :class:`LabelError`.
 
     Examples
     --------
@@ -249,7 +252,10 @@ def change_map(
 def _codes_block(
     arr: np.ndarray[Any, Any], *, n: int, nodata_values: tuple[float, ...], name: str
 ) -> np.ndarray[Any, Any]:
-    """int16 class codes ``0..n-1`` of a block, -1 where no data; refuses fractions."""
+    """int16 class codes ``0..n-1`` of a block, -1 where no data.
+
+    Refuses fractions and codes outside ``0..n-1`` that are not a no-data value.
+    """
     if arr.dtype.kind == "f":
         valid = np.isfinite(arr)
         frac = valid & (arr != np.floor(np.where(valid, arr, 0)))
@@ -262,16 +268,33 @@ def _codes_block(
             )
     else:
         valid = np.ones(arr.shape, dtype=bool)
-    valid &= (arr >= 0) & (arr < n)  # compared in the input dtype: nothing wraps
     for v in nodata_values:
         valid &= arr != v
+    outside = valid & ((arr < 0) | (arr >= n))  # compared in the input dtype: nothing wraps
+    if outside.any():
+        vals, counts = np.unique(arr[outside], return_counts=True)
+        shown = {
+            (int(v) if float(v).is_integer() else float(v)): int(c)
+            for v, c in zip(vals[:5], counts[:5], strict=True)
+        }
+        raise LabelError(
+            f"{name!r} holds class codes outside 0..{n - 1} that are not its no-data "
+            f"{sorted({int(v) if float(v).is_integer() else v for v in nodata_values})}: "
+            f"{shown} (pixels per value). Pass classes= with one name per code, declare "
+            f"the no-data value (nodata= or da.rio.write_nodata(...)), or recode the map; "
+            "they are never read as no data silently."
+        )
     out = np.full(arr.shape, -1, dtype="int16")
     out[valid] = arr[valid]  # 0..n-1 only: fits int16
     return out
 
 
 def _class_codes(da: xr.DataArray, name: str, n: int, nodata: int) -> xr.DataArray:
-    """Class codes of ``da`` as int16, -1 where no data (NaN, inf, no-data values, out of range)."""
+    """Class codes of ``da`` as int16, -1 where no data (NaN, inf, no-data values).
+
+    Other codes outside ``0..n-1`` are a :class:`LabelError` (at the call for numpy-backed
+    maps, at compute for dask-backed ones).
+    """
     import functools
 
     import dask.array
@@ -423,8 +446,8 @@ def class_areas(
 
     Notes
     -----
-    No-data is as in :func:`change_map`: ``nodata``, the map's declared no-data, NaN,
-    +/-inf and any value outside ``0..n-1`` (a negative code or a code above 255 too).
+    No-data is as in :func:`change_map`: ``nodata``, the map's declared no-data, NaN and
+    +/-inf; another code outside ``0..n-1`` is a :class:`LabelError`.
 
     Examples
     --------
