@@ -695,3 +695,35 @@ def test_cli_on_a_manifest_of_the_wrong_shape(
     err = capsys.readouterr().err
     assert "vitseg: error: CorruptFileError: the report's manifest is unreadable" in err
     assert "Traceback" not in err
+
+
+# ----------------------------------------------------------------------------- leftovers
+
+
+@pytest.mark.parametrize("bad", [5, None, "", "a\0b.pt"], ids=["int", "none", "empty", "nul"])
+def test_load_model_refuses_what_is_not_a_path(bad: object) -> None:
+    from vitseg.checkpoints import load_model
+
+    with pytest.raises(ParamsError, match="load_model takes the path of a checkpoint file"):
+        load_model(bad)  # type: ignore[arg-type]
+
+
+def test_fit_refuses_a_run_dir_that_is_not_a_path(tmp_path: Path) -> None:
+    from vitseg.train import fit
+
+    with pytest.raises(ParamsError, match="run_dir must be a folder path"):
+        fit(None, [], None, config={"epochs": 1}, run_dir="a\0b")  # type: ignore[arg-type]
+
+
+def test_mps_is_refused_alike_by_select_device_trainconfig_and_load_model(tmp_path: Path) -> None:
+    # select_device supports cpu and cuda only; TrainConfig and load_model accepted "mps"
+    from vitseg.checkpoints import load_model
+    from vitseg.models import select_device
+    from vitseg.train import TrainConfig
+
+    with pytest.raises(VitsegError, match="'mps'"):
+        select_device("mps")
+    with pytest.raises(ParamsError, match="device 'mps' is not one of 'auto', 'cpu', 'cuda'"):
+        TrainConfig(device="mps")
+    with pytest.raises(ParamsError, match="device 'mps' is not one of 'auto', 'cpu', 'cuda'"):
+        load_model(tmp_path / "best.pt", device="mps")

@@ -47,11 +47,11 @@ def _plain(obj: Any) -> Any:
     )
 
 
-_DEVICE_TYPES = ("cpu", "cuda", "mps")
+_DEVICE_TYPES = ("cpu", "cuda")  # what vitseg.models.select_device accepts
 
 
 def _check_device(device: str | torch.device) -> None:
-    """Refuse a device torch cannot use: not ``auto``/``cpu``/``cuda[:i]``/``mps`` (ParamsError)."""
+    """Refuse a device vitseg cannot use: not ``auto``/``cpu``/``cuda[:i]`` (ParamsError)."""
     if isinstance(device, torch.device):
         return
     ok = isinstance(device, str) and (device == "auto" or device.split(":")[0] in _DEVICE_TYPES)
@@ -63,7 +63,7 @@ def _check_device(device: str | torch.device) -> None:
     if not ok:
         raise ParamsError(
             f"device {device!r} is not one of 'auto', 'cpu', 'cuda' (or 'cuda:<index>', e.g. "
-            "'cuda:0') or 'mps'; use 'auto' to take a CUDA GPU when there is one"
+            "'cuda:0'); use 'auto' to take a CUDA GPU when there is one"
         )
 
 
@@ -184,6 +184,11 @@ def load_model(
         An unknown ``device`` (e.g. ``"tpu"``).
     """
     _check_device(device)
+    if not isinstance(path, str | Path) or not str(path) or "\0" in str(path):
+        raise ParamsError(
+            f"load_model takes the path of a checkpoint file (str or pathlib.Path), e.g. "
+            f"'reports/demo/models/unet/best.pt'; got {path!r} ({type(path).__name__})"
+        )
     path = Path(path)
     ckpt = _read_checkpoint(path)
     spec = dict(ckpt["model"])

@@ -693,6 +693,11 @@ def fit(
     from tqdm import tqdm  # text bar: works in notebooks without ipywidgets
 
     cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
+    if not isinstance(run_dir, str | Path) or not str(run_dir) or "\0" in str(run_dir):
+        raise ParamsError(
+            f"run_dir must be a folder path (str or pathlib.Path) for the checkpoints, e.g. "
+            f"'reports/demo/models/unet'; got {run_dir!r}"
+        )
     run_dir = Path(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise ParamsError(f"run_dir {run_dir} is a file; give a folder for the checkpoints")
