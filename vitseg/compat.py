@@ -7,9 +7,15 @@ kernels for ``nms`` and ``qnms`` (the other meta kernels are skipped when the
 extension is absent). segmentation-models-pytorch and timm import torchvision
 at import time, so vitseg defines the two operator schemas first. Nothing in vitseg
 calls them; they only let torchvision import.
+
+huggingface_hub (imported by timm) imports ``tqdm.auto``, which in a Jupyter kernel
+without ipywidgets warns "IProgress not found" into every training notebook. vitseg
+draws its own text progress bars, so that one warning is silenced here.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import torch
 
@@ -36,4 +42,5 @@ def ensure_torchvision() -> None:
     _done = True
 
 
+warnings.filterwarnings("ignore", message="IProgress not found", module="tqdm")
 ensure_torchvision()
