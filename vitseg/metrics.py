@@ -173,8 +173,10 @@ def confusion(y_true: Any, y_pred: Any, *, classes: int, ignore_index: int = IGN
     classes = _check_classes(classes, ignore_index)
     if _is_dask(y_true) or _is_dask(y_pred):
         return _dask_confusion(y_true, y_pred, classes, ignore_index)
-    if _is_torch(y_true):
+    if _is_torch(y_true) and _is_torch(y_pred):
         return _torch_confusion(y_true, y_pred, classes, ignore_index)
+    if _is_torch(y_true):  # one torch side only: count both in numpy
+        y_true = y_true.cpu().numpy()
     if _is_torch(y_pred):
         y_pred = y_pred.cpu().numpy()
     return _np_confusion(y_true, y_pred, classes, ignore_index)
