@@ -401,15 +401,20 @@ def _weighted_counts(codes: xr.DataArray, n_bins: int) -> np.ndarray[Any, Any]:
 
     area_ha = pixel_area_m2(codes) / 1e4
     data = codes.data
+    # 256 bins at least (a change map's no-data code, up to 255, may lie above n_bins - 1)
+    # and n_bins at least (class_areas of more than 255 classes reads bin n_bins - 1)
+    size = max(n_bins, 256)
     if isinstance(data, dask.array.Array):
         w = dask.array.broadcast_to(
             dask.array.from_array(area_ha[:, None], chunks=(data.chunks[0], 1)), data.shape
         ).rechunk(data.chunks)
-        counts = dask.array.bincount(data.ravel().astype("int64"), weights=w.ravel(), minlength=256)
+        counts = dask.array.bincount(
+            data.ravel().astype("int64"), weights=w.ravel(), minlength=size
+        )
         return np.asarray(counts.compute())[:n_bins]
     arr = np.asarray(data).astype("int64")
     w = np.broadcast_to(area_ha[:, None], arr.shape)
-    return np.bincount(arr.ravel(), weights=w.ravel(), minlength=256)[:n_bins]
+    return np.bincount(arr.ravel(), weights=w.ravel(), minlength=size)[:n_bins]
 
 
 def class_areas(
