@@ -86,3 +86,15 @@ def test_groups_of_missing_geometries_get_no_column():
     assert list(out.attrs["outside_ha"]) == ["area_ha_2"]
     assert out.loc[0, "area_ha_2"] == pytest.approx(0.02, rel=2e-3)  # equal-area CRS vs UTM
     assert out.loc[0, "area_ha_2"] == pytest.approx(out.loc[0, "zone_ha"] / 2, rel=1e-6)
+
+
+def test_polygon_areas_of_zones_whose_geometry_column_has_another_name() -> None:
+    # was KeyError "['geometry'] not in index" (zones read from PostGIS have "geom")
+    zones = gpd.GeoDataFrame(
+        {"id": ["a"]}, geometry=[box(0, 0, 200, 100)], crs="EPSG:32630"
+    ).rename_geometry("geom")
+    feats = gpd.GeoDataFrame(geometry=[box(0, 0, 100, 100)], crs="EPSG:32630")
+    out = zonal_polygon_areas(feats, zones, zone_id="id", area_crs="EPSG:32630")
+    assert out["id"].tolist() == ["a"]
+    assert out["area_ha"].tolist() == pytest.approx([1.0])  # 100 m x 100 m
+    assert out["zone_ha"].tolist() == pytest.approx([2.0])

@@ -347,6 +347,8 @@ def zonal_polygon_areas(
     if isinstance(keep_columns, str):
         keep_columns = [keep_columns]  # one column, not its letters
     kept = [c for c in keep_columns if c in zones.columns and c != zone_id]
+    if zones.geometry.name != "geometry":  # e.g. "geom" from PostGIS: one name below
+        zones = zones.rename_geometry("geometry")
     z = zones[[zone_id, *kept, "geometry"]].to_crs(area_crs)
     z["zone_ha"] = z.area / 1e4
     f = features.to_crs(area_crs)
