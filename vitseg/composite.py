@@ -22,6 +22,7 @@ import pandas as pd
 import rioxarray
 import xarray as xr
 
+from vitseg.cloud import _check_cube  # one check of a reflectance cube for both modules
 from vitseg.errors import BandError, DimensionError, NoValidDataError, ParamsError, VitsegError
 from vitseg.periods import Period, parse_period, period_of
 
@@ -102,33 +103,6 @@ def season_of(times: Any) -> Any:
         raise ParamsError(
             f"season_of cannot read {times!r} as dates ({exc}); use ISO dates such as '2020-12-15'"
         ) from exc
-
-
-def _check_cube(cube: xr.DataArray) -> None:
-    missing = [d for d in ("time", "band", "y", "x") if d not in cube.dims]
-    if missing:
-        raise DimensionError(
-            f"cube must have dims ('time', 'band', 'y', 'x'); got {tuple(cube.dims)}. "
-            "Build it with vitseg.cube.build_cube."
-        )
-    if not np.issubdtype(cube.dtype, np.floating):
-        raise DimensionError(
-            f"cube must hold float reflectance (NaN = no data); got dtype {cube.dtype}. "
-            "Digital numbers? Build the cube with vitseg.cube.build_cube, or scale it: "
-            "cube.astype('float32') * 1e-4."
-        )
-    if cube.sizes["y"] == 0 or cube.sizes["x"] == 0:
-        raise DimensionError(
-            f"cube has no pixels (y: {cube.sizes['y']}, x: {cube.sizes['x']}); check the bbox, "
-            "window or clip that made it"
-        )
-    bands = [str(b) for b in cube["band"].values]
-    dups = sorted({b for b in bands if bands.count(b) > 1})
-    if dups:
-        raise BandError(
-            f"cube has band(s) {dups} more than once (bands {bands}); keep one of each, e.g. "
-            "cube.drop_duplicates('band')"
-        )
 
 
 def _check_min_count(min_count: Any) -> int:
