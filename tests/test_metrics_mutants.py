@@ -90,3 +90,14 @@ def test_torch_reference_with_numpy_prediction():
     acc.update(t, p)
     acc.update(p, t)
     assert acc.matrix.tolist() == [[2, 1, 0], [1, 2, 0], [0, 0, 2]]
+
+
+def test_whole_codes_hint_defaults_to_argmax_and_can_be_given() -> None:
+    # one check of whole class codes serves metrics, baselines and tiles; only the hint differs
+    from vitseg.metrics import _whole_codes
+
+    with pytest.raises(LabelError, match=r"y_true holds 1 values .*Take the argmax over classes"):
+        _whole_codes(np.array([0.0, 0.5]), 255, "y_true")
+    with pytest.raises(LabelError, match=r"rounded \(NaN = no data\)\. Rasterise them\.$"):
+        _whole_codes(np.array([0.5]), 255, "labels", "Rasterise them.")
+    assert _whole_codes(np.array([[0.0, np.nan]]), 255, "y").tolist() == [[0, 255]]

@@ -31,6 +31,7 @@ from vitseg.errors import (
     MissingFileError,
     ParamsError,
 )
+from vitseg.metrics import _whole_codes
 
 __all__ = [
     "SpectralAngleMapper",
@@ -73,23 +74,6 @@ def _real(name: str, arr: Any) -> Array:
             "e.g. .astype('float32')"
         )
     return np.asarray(out, dtype=np.float64)
-
-
-def _whole_codes(name: str, arr: Any, ignore_index: int) -> Array:
-    """Integer class codes of ``arr``: NaN becomes ``ignore_index``; fractions are refused."""
-    a = np.asarray(arr)
-    if a.dtype.kind not in "biuf":
-        raise DimensionError(f"{name} must hold integer class codes; got dtype {a.dtype}")
-    if a.dtype.kind == "f":
-        nan = np.isnan(a)
-        bad = ~nan & (~np.isfinite(a) | (a != np.round(a)))
-        if bad.any():
-            raise LabelError(
-                f"{name} holds {int(bad.sum())} values that are not whole class codes, e.g. "
-                f"{np.unique(a[bad])[:3].tolist()}; codes are never rounded (NaN = no data)"
-            )
-        a = np.where(nan, ignore_index, a)
-    return np.asarray(a, dtype=np.int64)
 
 
 def spectral_angles(X: Array, references: Array) -> Array:
@@ -625,7 +609,7 @@ def sample_pixels(
         if arr.shape[1:] != lab.shape:
             raise DimensionError(f"image {i} is {arr.shape[1:]} pixels but its mask is {lab.shape}")
         flat = arr.reshape(arr.shape[0], -1).T
-        labels = _whole_codes(f"mask {i}", lab, ignore_index).reshape(-1)
+        labels = _whole_codes(lab, ignore_index, f"mask {i}").reshape(-1)
         wrong = (labels != ignore_index) & ((labels < 0) | (labels > 255))
         if wrong.any():
             raise LabelError(
@@ -838,8 +822,8 @@ def tile_scores(
         )
     if mine_class not in classes:
         raise LabelError(f"mine_class {mine_class!r} is not one of the classes {list(classes)}")
-    t = _whole_codes("truth", truth, ignore_index).reshape(-1)
-    p = _whole_codes("prediction", pred, ignore_index).reshape(-1)
+    t = _whole_codes(truth, ignore_index, "truth").reshape(-1)
+    p = _whole_codes(pred, ignore_index, "prediction").reshape(-1)
     k = len(classes)
     for name, a in (("truth", t), ("prediction", p)):
         wrong = (a != ignore_index) & ((a < 0) | (a >= k))

@@ -36,9 +36,13 @@ __all__ = ["ConfusionMatrix", "confusion", "scores"]
 IntMatrix = npt.NDArray[np.int64]
 
 
-def _np_codes(a: Any, ignore_index: int, name: str) -> npt.NDArray[np.int64]:
-    """Integer codes of ``a``: NaN becomes ``ignore_index``; fractions and inf are refused."""
-    arr = np.asarray(a).ravel()
+def _whole_codes(a: Any, ignore_index: int, name: str, hint: str = "") -> npt.NDArray[np.int64]:
+    """Integer codes of ``a`` (same shape): NaN becomes ``ignore_index``.
+
+    Fractions and inf are refused, never rounded. The one such check of vitseg (metrics,
+    baselines and tiles call it).
+    """
+    arr = np.asarray(a)
     if arr.dtype.kind not in "biuf":
         raise DimensionError(f"{name} must hold integer class codes; got dtype {arr.dtype}")
     if arr.dtype.kind == "f":
@@ -46,9 +50,10 @@ def _np_codes(a: Any, ignore_index: int, name: str) -> npt.NDArray[np.int64]:
         bad = ~nan & (~np.isfinite(arr) | (arr != np.round(arr)))
         if bad.any():
             raise LabelError(
-                f"class codes must be whole numbers; {name} holds {int(bad.sum())} values such "
-                f"as {np.unique(arr[bad])[:3].tolist()} (never rounded; NaN = no data). "
-                "Probabilities? Take the argmax over classes first."
+                f"{name} holds {int(bad.sum())} values that are not whole class codes, e.g. "
+                f"{np.unique(arr[bad])[:3].tolist()}; class codes must be whole numbers, never "
+                "rounded (NaN = no data). "
+                + (hint or "Probabilities? Take the argmax over classes first.")
             )
         arr = np.where(nan, ignore_index, arr)
     return arr.astype(np.int64)
@@ -72,8 +77,8 @@ def _check_classes(classes: Any, ignore_index: Any = IGNORE_INDEX) -> int:
 
 
 def _np_confusion(y_true: Any, y_pred: Any, classes: int, ignore_index: int) -> IntMatrix:
-    t = _np_codes(y_true, ignore_index, "y_true")
-    p = _np_codes(y_pred, ignore_index, "y_pred")
+    t = _whole_codes(y_true, ignore_index, "y_true").ravel()
+    p = _whole_codes(y_pred, ignore_index, "y_pred").ravel()
     keep = (t != ignore_index) & (p != ignore_index)
     t, p = t[keep].astype(np.int64), p[keep].astype(np.int64)
     if t.size and (t.min() < 0 or t.max() >= classes or p.min() < 0 or p.max() >= classes):

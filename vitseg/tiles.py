@@ -39,6 +39,7 @@ from vitseg.errors import (
     ParamsError,
 )
 from vitseg.io import atomic_path, atomic_write_text
+from vitseg.metrics import _whole_codes
 
 __all__ = ["SPLITS", "make_tiles", "split_tiles", "write_tiles"]
 
@@ -507,19 +508,10 @@ def split_tiles(
 
 def _label_codes(labels: xr.DataArray) -> np.ndarray[Any, Any]:
     """Labels as uint8 codes: NaN = ``IGNORE_INDEX``; values that would wrap are refused."""
-    raw = np.asarray(labels.values)
-    if raw.dtype.kind not in "iufb":
-        raise DimensionError(f"labels must hold integer class codes; got dtype {raw.dtype}")
-    if raw.dtype.kind == "f":
-        nan = np.isnan(raw)
-        bad = ~nan & (~np.isfinite(raw) | (raw != np.round(raw)))
-        if bad.any():
-            raise LabelError(
-                f"labels hold {int(bad.sum())} values that are not whole class codes, e.g. "
-                f"{raw[bad][:3].tolist()}; labels are never rounded. Rasterise them with "
-                "vitseg.labels.rasterize_labels (NaN = no data)"
-            )
-        raw = np.where(nan, IGNORE_INDEX, raw)
+    raw = _whole_codes(
+        labels.values, IGNORE_INDEX, "labels",
+        "Rasterise them with vitseg.labels.rasterize_labels (NaN = no data).",
+    )  # fmt: skip
     if raw.size and (raw.min() < 0 or raw.max() > IGNORE_INDEX):
         out = raw[(raw < 0) | (raw > IGNORE_INDEX)]
         raise LabelError(
