@@ -112,7 +112,10 @@ def main(argv=None):
 
     n_tiles = ghana_tiles()
     flags = sorted(cpu_flags() & {"amx_bf16", "avx512_bf16", "avx512f", "avx2"})
-    print(f"CPU flags: {' '.join(flags)}; cores {os.cpu_count()}; {bf16_decision('cpu')[1]}")
+    print(
+        f"CPU flags: {' '.join(flags)}; cores {os.cpu_count()}; {bf16_decision('cpu')[1]}; "
+        f"THP_MEM_ALLOC_ENABLE={os.environ.get('THP_MEM_ALLOC_ENABLE', 'unset')}"
+    )
     print(
         f"Ghana ({GHANA_KM2:,} km²): {n_tiles} Sentinel-2 tiles (100 km MGRS squares, zones 30N/31N)"
     )

@@ -26,6 +26,7 @@ workers they are cut by persistent workers into pinned memory.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -162,7 +163,9 @@ def main(argv=None):
     name = torch.cuda.get_device_name(device) if cuda else f"CPU x{torch.get_num_threads()} threads"
     print(f"device {device} ({name}); torch {torch.__version__}; "
           f"{batch} x {args.bands} x {args.px} x {args.px} per batch, {steps} timed steps; "
-          f"fit cuts patches from {n_scenes} scenes of {side} x {side} px", flush=True)  # fmt: skip
+          f"fit cuts patches from {n_scenes} scenes of {side} x {side} px; "
+          f"THP_MEM_ALLOC_ENABLE={os.environ.get('THP_MEM_ALLOC_ENABLE', 'unset')}",
+          flush=True)  # fmt: skip
     rows = []
     for arch in args.archs:
         scenes = make_scenes(n_scenes, side, args.bands, ARCHS[arch][1], args.seed)
