@@ -107,9 +107,11 @@ data_source = io.data_source(simulated)
 label = "[SIMULATED] " if simulated else ""
 dev = models.select_device(device)
 use16, why16 = models.bf16_decision(dev, bf16)
-io.update_manifest(run.root, "precision", {"device": str(dev), "bf16": use16, "reason": why16})
+thp = vitseg.compat.huge_pages()  # torch's large tensors on huge pages (README "Benchmarks")
+io.update_manifest(run.root, "precision", {"device": str(dev), "bf16": use16, "reason": why16,
+                                           "huge_pages": thp})  # fmt: skip
 print(f"vitseg {vitseg.__version__}; tiles {tiles_path}; device {dev}; {why16}; "
-      f"torch threads {torch.get_num_threads()}")  # fmt: skip
+      f"torch threads {torch.get_num_threads()}; {thp}")  # fmt: skip
 
 # %% [markdown]
 # ## Tiles and band statistics

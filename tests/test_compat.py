@@ -61,3 +61,19 @@ def test_huge_pages_cut_the_page_faults_of_large_tensors():
     assert with_thp < 4096, (with_thp, without)
     if _thp_mode() == "madvise":
         assert without > 8192, (with_thp, without)
+
+
+def test_huge_pages_names_the_request_and_the_kernel_mode(tmp_path, monkeypatch):
+    from vitseg.compat import huge_pages
+
+    sysfs = tmp_path / "enabled"
+    sysfs.write_text("always [madvise] never\n")
+    monkeypatch.setenv("THP_MEM_ALLOC_ENABLE", "1")
+    assert huge_pages(str(sysfs)) == "THP_MEM_ALLOC_ENABLE=1; kernel transparent_hugepage=madvise"
+    sysfs.write_text("always madvise [never]\n")
+    monkeypatch.setenv("THP_MEM_ALLOC_ENABLE", "0")
+    assert huge_pages(str(sysfs)) == "THP_MEM_ALLOC_ENABLE=0; kernel transparent_hugepage=never"
+    monkeypatch.delenv("THP_MEM_ALLOC_ENABLE")
+    assert huge_pages(str(tmp_path / "missing")) == (
+        "THP_MEM_ALLOC_ENABLE=unset; kernel mode unknown"
+    )

@@ -27,13 +27,14 @@ from __future__ import annotations
 
 import os
 import warnings
+from pathlib import Path
 
 #: torch reads this once, at its first CPU allocation: before ``import torch``.
 os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
 import torch
 
-__all__ = ["ensure_torchvision"]
+__all__ = ["ensure_torchvision", "huge_pages"]
 
 _SCHEMAS = {
     "nms": "(Tensor dets, Tensor scores, float iou_threshold) -> Tensor",
@@ -54,6 +55,28 @@ def ensure_torchvision() -> None:
             except (RuntimeError, ValueError):  # already defined (real ops, or a second call)
                 pass
     _done = True
+
+
+def huge_pages(path: str = "/sys/kernel/mm/transparent_hugepage/enabled") -> str:
+    """Say whether torch's large CPU tensors get transparent huge pages, for logs and manifests.
+
+    Names ``THP_MEM_ALLOC_ENABLE`` (torch's request, read at its first allocation) and the
+    kernel's mode from ``path`` (``always`` / ``madvise`` honour the request, ``never``
+    ignores it).
+
+    Examples
+    --------
+    >>> huge_pages("/nonexistent").endswith("kernel mode unknown")
+    True
+    """
+    asked = os.environ.get("THP_MEM_ALLOC_ENABLE", "unset")
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError:
+        return f"THP_MEM_ALLOC_ENABLE={asked}; kernel mode unknown"
+    start, end = text.find("["), text.find("]")
+    mode = text[start + 1 : end] if 0 <= start < end else text.strip() or "unknown"
+    return f"THP_MEM_ALLOC_ENABLE={asked}; kernel transparent_hugepage={mode}"
 
 
 warnings.filterwarnings("ignore", message="IProgress not found", module="tqdm")
