@@ -106,7 +106,7 @@ def main(argv=None):
     import torch
     from predict import _make_input  # bench/predict.py
 
-    import vitseg.compat  # noqa: F401
+    import vitseg.compat
     from vitseg.cluster import get_client
     from vitseg.models import bf16_decision, cpu_flags, create_model
 
@@ -114,7 +114,7 @@ def main(argv=None):
     flags = sorted(cpu_flags() & {"amx_bf16", "avx512_bf16", "avx512f", "avx2"})
     print(
         f"CPU flags: {' '.join(flags)}; cores {os.cpu_count()}; {bf16_decision('cpu')[1]}; "
-        f"THP_MEM_ALLOC_ENABLE={os.environ.get('THP_MEM_ALLOC_ENABLE', 'unset')}"
+        f"{vitseg.compat.huge_pages()}"
     )
     print(
         f"Ghana ({GHANA_KM2:,} km²): {n_tiles} Sentinel-2 tiles (100 km MGRS squares, zones 30N/31N)"

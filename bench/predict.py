@@ -344,12 +344,12 @@ def main() -> None:
     dev = "cuda" if args.device in {"cuda", "auto"} and torch.cuda.is_available() else "cpu"
     print(f"device {dev}; torch {torch.__version__}; threads {torch.get_num_threads()}; "
           f"load average {os.getloadavg()[0]:.1f}; workdir {work}")  # fmt: skip
+    import vitseg.compat
     from vitseg.models import bf16_decision, cpu_flags
 
     flags = sorted(cpu_flags() & {"amx_bf16", "avx512_bf16", "avx512f", "avx2"})
     print(f"CPU flags: {' '.join(flags) or 'none'}; {bf16_decision(dev)[1]}; "
-          f"THP_MEM_ALLOC_ENABLE={os.environ.get('THP_MEM_ALLOC_ENABLE', 'unset')} "
-          "(the workers import vitseg before torch allocates)")  # fmt: skip
+          f"{vitseg.compat.huge_pages()} (the workers import vitseg before torch allocates)")  # fmt: skip
     peak_bf16 = _matmul_peak(dev, args.matmul_n, "bfloat16")
     peak_fp32 = _matmul_peak(dev, args.matmul_n, "float32")
     print(f"matmul peak ({args.matmul_n}^2): bf16 {peak_bf16 / 1e12:.2f} TFLOP/s, "

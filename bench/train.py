@@ -26,7 +26,6 @@ workers they are cut by persistent workers into pinned memory.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -38,7 +37,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-import vitseg.compat  # noqa: F401
+import vitseg.compat
 from vitseg.datasets import PatchDataset
 from vitseg.losses import create_loss
 from vitseg.models import (
@@ -164,7 +163,7 @@ def main(argv=None):
     print(f"device {device} ({name}); torch {torch.__version__}; "
           f"{batch} x {args.bands} x {args.px} x {args.px} per batch, {steps} timed steps; "
           f"fit cuts patches from {n_scenes} scenes of {side} x {side} px; "
-          f"THP_MEM_ALLOC_ENABLE={os.environ.get('THP_MEM_ALLOC_ENABLE', 'unset')}",
+          f"{vitseg.compat.huge_pages()}",
           flush=True)  # fmt: skip
     rows = []
     for arch in args.archs:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+
+from vitseg.compat import thp_mode
 
 _FAULTS = """
 import resource, sys
@@ -40,18 +40,9 @@ def test_import_asks_torch_for_huge_pages_unless_told_otherwise():
     assert _python(code, THP_MEM_ALLOC_ENABLE="0") == "0"  # a user's choice is kept
 
 
-def _thp_mode() -> str | None:
-    try:
-        text = Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text()
-    except OSError:
-        return None
-    found = re.search(r"\[(\w+)\]", text)
-    return found.group(1) if found else None
-
-
 @pytest.mark.skipif(
-    _thp_mode() not in {"always", "madvise"},
-    reason=f"the kernel gives no transparent huge pages here (mode: {_thp_mode()})",
+    thp_mode() not in {"always", "madvise"},
+    reason=f"the kernel gives no transparent huge pages here (mode: {thp_mode()})",
 )
 def test_huge_pages_cut_the_page_faults_of_large_tensors():
     # 64 MB touched anew: 16,384 faults of 4 KB pages; with huge pages a few dozen
@@ -59,7 +50,7 @@ def test_huge_pages_cut_the_page_faults_of_large_tensors():
     with_thp = float(_python(_FAULTS))
     without = float(_python(_FAULTS, THP_MEM_ALLOC_ENABLE="0"))
     assert with_thp < 4096, (with_thp, without)
-    if _thp_mode() == "madvise":
+    if thp_mode() == "madvise":
         assert without > 8192, (with_thp, without)
 
 
@@ -70,6 +61,7 @@ def test_huge_pages_names_the_request_and_the_kernel_mode(tmp_path, monkeypatch)
     sysfs.write_text("always [madvise] never\n")
     monkeypatch.setenv("THP_MEM_ALLOC_ENABLE", "1")
     assert huge_pages(str(sysfs)) == "THP_MEM_ALLOC_ENABLE=1; kernel transparent_hugepage=madvise"
+    assert thp_mode(str(sysfs)) == "madvise"
     sysfs.write_text("always madvise [never]\n")
     monkeypatch.setenv("THP_MEM_ALLOC_ENABLE", "0")
     assert huge_pages(str(sysfs)) == "THP_MEM_ALLOC_ENABLE=0; kernel transparent_hugepage=never"

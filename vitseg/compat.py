@@ -34,7 +34,7 @@ os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
 import torch
 
-__all__ = ["ensure_torchvision", "huge_pages"]
+__all__ = ["ensure_torchvision", "huge_pages", "thp_mode"]
 
 _SCHEMAS = {
     "nms": "(Tensor dets, Tensor scores, float iou_threshold) -> Tensor",
@@ -57,12 +57,30 @@ def ensure_torchvision() -> None:
     _done = True
 
 
+def thp_mode(path: str = "/sys/kernel/mm/transparent_hugepage/enabled") -> str | None:
+    """Return the kernel's transparent-huge-page mode (``always``, ``madvise``, ``never``).
+
+    None when ``path`` cannot be read (not Linux, or no such setting).
+
+    Examples
+    --------
+    >>> thp_mode("/nonexistent") is None
+    True
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError:
+        return None
+    start, end = text.find("["), text.find("]")
+    return text[start + 1 : end] if 0 <= start < end else text.strip() or None
+
+
 def huge_pages(path: str = "/sys/kernel/mm/transparent_hugepage/enabled") -> str:
     """Say whether torch's large CPU tensors get transparent huge pages, for logs and manifests.
 
     Names ``THP_MEM_ALLOC_ENABLE`` (torch's request, read at its first allocation) and the
-    kernel's mode from ``path`` (``always`` / ``madvise`` honour the request, ``never``
-    ignores it).
+    kernel's mode from ``path`` (:func:`thp_mode`: ``always`` / ``madvise`` honour the
+    request, ``never`` ignores it).
 
     Examples
     --------
@@ -70,12 +88,9 @@ def huge_pages(path: str = "/sys/kernel/mm/transparent_hugepage/enabled") -> str
     True
     """
     asked = os.environ.get("THP_MEM_ALLOC_ENABLE", "unset")
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError:
+    mode = thp_mode(path)
+    if mode is None:
         return f"THP_MEM_ALLOC_ENABLE={asked}; kernel mode unknown"
-    start, end = text.find("["), text.find("]")
-    mode = text[start + 1 : end] if 0 <= start < end else text.strip() or "unknown"
     return f"THP_MEM_ALLOC_ENABLE={asked}; kernel transparent_hugepage={mode}"
 
 
